@@ -1,0 +1,37 @@
+"""tfclust: unsupervised clustering and visualisation of images in pure TensorFlow.
+
+The public names below are imported on first use, so ``import tfclust`` (and ``tfclust
+--help``) is quick and lets a caller configure TensorFlow's logging before TensorFlow loads.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "NotFittedError": "tfclust._validation",
+    "build_autoencoder": "tfclust.autoencoder",
+    "train_autoencoder": "tfclust.autoencoder",
+    "encode": "tfclust.autoencoder",
+    "save_autoencoder": "tfclust.autoencoder",
+    "load_autoencoder": "tfclust.autoencoder",
+    "load_dataset": "tfclust.data",
+}
+_SUBMODULES = ("autoencoder", "data", "pipeline")
+
+__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"tfclust.{name}")
+    else:
+        raise AttributeError(f"module 'tfclust' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

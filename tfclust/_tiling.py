@@ -1,0 +1,82 @@
+"""Row tiling and pairwise squared distances for the XLA kernels.
+
+Pairwise work between an (n, d) matrix and an (m, d) matrix is done ``tile`` rows at a time, so
+peak memory is ``tile * m`` elements instead of ``n * m``. Tiles have a static size (the input is
+padded up to a multiple of it) so that XLA compiles one program for every tile.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+"""Default bytes one pairwise tile may occupy (256 MiB)."""
+
+
+def squared_distances(x: tf.Tensor, y: tf.Tensor, y_sq_norms: tf.Tensor | None = None) -> tf.Tensor:
+    """Squared euclidean distances ``|x|^2 - 2 x.y + |y|^2``, clamped at zero.
+
+    Args:
+      x: (n, d) float tensor.
+      y: (m, d) float tensor of the same dtype.
+      y_sq_norms: optional precomputed (m,) squared norms of ``y`` (saves work in loops).
+
+    Returns:
+      (n, m) tensor of squared distances, same dtype as ``x``.
+    """
+    x_sq = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+    if y_sq_norms is None:
+        y_sq_norms = tf.reduce_sum(tf.square(y), axis=1)
+    d2 = x_sq - 2.0 * tf.matmul(x, y, transpose_b=True) + y_sq_norms[tf.newaxis, :]
+    return tf.maximum(d2, tf.zeros((), d2.dtype))
+
+
+def rows_per_tile(n_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """How many rows of ``row_bytes`` bytes each fit in ``memory_budget``, at most ``n_rows``.
+
+    Tiles whose size does not divide ``n_rows`` are evened out (e.g. 60,000 rows under a budget of
+    25,000 become three tiles of 20,000) so that little padding is wasted.
+    """
+    if n_rows < 1:
+        raise ValueError(f"n_rows must be >= 1, got {n_rows}")
+    max_rows = max(1, int(memory_budget) // max(1, int(row_bytes)))
+    if max_rows >= n_rows:
+        return n_rows
+    n_tiles = math.ceil(n_rows / max_rows)
+    return math.ceil(n_rows / n_tiles)
+
+
+def map_row_tiles(fn, x, tile: int, fn_output_signature):
+    """Apply ``fn`` to consecutive ``tile``-row blocks of ``x`` and concatenate the results.
+
+    Runs as one ``tf.while_loop`` (through ``tf.map_fn``) that XLA compiles once. The last block
+    is zero-padded; its padded rows are dropped from the output.
+
+    Args:
+      fn: maps a (tile, ...) tensor (or the nest of such blocks, when ``x`` is a nest) to a
+        tensor or nest of tensors with leading dimension tile.
+      x: (n, ...) tensor with a static first dimension, or a nest (tuple, list, dict) of such
+        tensors that all have the same first dimension n; row i of every tensor goes in the
+        same block.
+      tile: rows per block (a Python int).
+      fn_output_signature: as for ``tf.map_fn``: the per-block output's ``tf.TensorSpec``s.
+
+    Returns:
+      The blocks' outputs concatenated along axis 0 and trimmed to n rows.
+    """
+    n = tf.nest.flatten(x)[0].shape[0]
+    n_tiles = -(-n // tile)
+    pad = n_tiles * tile - n
+
+    def blocks(t):
+        if t.shape[0] != n:
+            raise ValueError(f"all tensors of x need {n} rows, got shape {t.shape}")
+        padded = tf.pad(t, [[0, pad]] + [[0, 0]] * (t.shape.rank - 1)) if pad else t
+        return tf.reshape(padded, [n_tiles, tile] + t.shape[1:].as_list())
+
+    out = tf.map_fn(fn, tf.nest.map_structure(blocks, x), fn_output_signature=fn_output_signature)
+    return tf.nest.map_structure(
+        lambda t: tf.reshape(t, [n_tiles * tile] + t.shape[2:].as_list())[:n], out
+    )

@@ -1,0 +1,123 @@
+"""Input validation shared by the estimators, in the spirit of scikit-learn's ``check_array``.
+
+Every public entry point converts its inputs here, so that bad input fails early with a
+``ValueError``/``TypeError`` that names the argument, before any graph is traced or compiled.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+_FLOAT_DTYPES = {"float32": tf.float32, "float64": tf.float64}
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an estimator is used before ``fit``; as ``sklearn.exceptions.NotFittedError``."""
+
+
+def check_is_fitted(estimator, attribute: str) -> None:
+    """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
+    if getattr(estimator, attribute, None) is None:
+        name = type(estimator).__name__
+        raise NotFittedError(
+            f"This {name} instance is not fitted yet. Call 'fit' with appropriate arguments "
+            "before using this estimator."
+        )
+
+
+def resolve_dtype(dtype) -> tf.DType:
+    """Map ``"float32"``/``"float64"`` (or the numpy/TF dtype) to a ``tf.DType``."""
+    try:
+        name = tf.as_dtype(dtype).name
+    except TypeError as err:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from err
+    if name not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return _FLOAT_DTYPES[name]
+
+
+def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -> tf.Tensor:
+    """Validate a 2-D numeric matrix and return it as a ``tf.Tensor`` of ``dtype``.
+
+    Args:
+      x: array-like or ``tf.Tensor`` of shape (n_samples, n_features); integers and booleans
+        are cast, anything else non-numeric is a ``TypeError``.
+      name: the argument's name, used in error messages.
+      dtype: the float dtype of the result.
+      min_samples: the smallest acceptable number of rows.
+
+    Raises:
+      ValueError: not 2-D, too few rows, no columns, or NaN/inf values.
+      TypeError: non-numeric values.
+    """
+    dtype = resolve_dtype(dtype)
+    if isinstance(x, tf.data.Dataset):
+        raise TypeError(f"{name} must be an array or tensor here, not a tf.data.Dataset")
+    if isinstance(x, tf.Tensor | tf.Variable):
+        if not (x.dtype.is_floating or x.dtype.is_integer or x.dtype == tf.bool):
+            raise TypeError(f"{name} must be numeric, got a tensor of dtype {x.dtype.name}")
+        arr = tf.cast(x, dtype)
+        shape = tuple(arr.shape)
+    else:
+        np_arr = np.asarray(x)
+        if np_arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be numeric, got an array of dtype {np_arr.dtype}")
+        shape = np_arr.shape
+        arr = None
+        if len(shape) == 2:
+            arr = tf.convert_to_tensor(np_arr.astype(dtype.as_numpy_dtype, copy=False))
+    if len(shape) != 2:
+        hint = " Reshape your data with X.reshape(-1, 1) or X.reshape(1, -1)." if len(shape) == 1 else ""
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {shape}.{hint}")
+    if shape[0] < min_samples:
+        raise ValueError(
+            f"{name} has {shape[0]} sample(s) but at least {min_samples} are required"
+        )
+    if shape[1] < 1:
+        raise ValueError(f"{name} has 0 features; at least 1 is required")
+    if not bool(tf.reduce_all(tf.math.is_finite(arr))):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def check_int(value, *, name: str, low: int | None = None, high: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer within ``[low, high]``, else raise."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if low is not None and value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_float(value, *, name: str, low: float | None = None, low_inclusive: bool = True,
+                high: float | None = None) -> float:
+    """Return ``value`` as a finite ``float`` within bounds, else raise a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        op = ">=" if low_inclusive else ">"
+        raise ValueError(f"{name} must be {op} {low}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be <= {high}, got {value}")
+    return value
+
+
+def check_random_state(random_state) -> int:
+    """Turn ``random_state`` (None or an int) into a seed for stateless TF random ops.
+
+    ``None`` draws fresh entropy, as scikit-learn's ``None`` does; an int gives reproducible
+    results on the same device.
+    """
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    seed = check_int(random_state, name="random_state", low=0)
+    return seed % (2**31 - 1)

