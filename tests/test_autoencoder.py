@@ -15,19 +15,23 @@ from tfclust.data import autoencoder_pipeline
 def _tutorial_model():
     """The tutorial's Sequential model, verbatim (with keras.Input for Keras 3)."""
     L = keras.layers
-    return keras.Sequential([
-        keras.Input((28, 28, 1)),
-        L.Conv2D(filters=32, kernel_size=2, strides=(2, 2), activation="elu"),
-        L.Conv2D(filters=64, kernel_size=2, strides=(2, 2), activation="elu"),
-        L.Flatten(),
-        L.Dense(64, activation="elu"),
-        L.Dense(7 * 7 * 64, activation="elu"),
-        L.Reshape(target_shape=(7, 7, 64)),
-        L.Conv2DTranspose(filters=32, kernel_size=2, strides=(2, 2), padding="same",
-                          activation="elu"),
-        L.Conv2DTranspose(filters=1, kernel_size=2, strides=(2, 2), padding="same",
-                          activation="sigmoid"),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            L.Conv2D(filters=32, kernel_size=2, strides=(2, 2), activation="elu"),
+            L.Conv2D(filters=64, kernel_size=2, strides=(2, 2), activation="elu"),
+            L.Flatten(),
+            L.Dense(64, activation="elu"),
+            L.Dense(7 * 7 * 64, activation="elu"),
+            L.Reshape(target_shape=(7, 7, 64)),
+            L.Conv2DTranspose(
+                filters=32, kernel_size=2, strides=(2, 2), padding="same", activation="elu"
+            ),
+            L.Conv2DTranspose(
+                filters=1, kernel_size=2, strides=(2, 2), padding="same", activation="sigmoid"
+            ),
+        ]
+    )
 
 
 def _images(n=64, seed=0):
@@ -37,12 +41,16 @@ def _images(n=64, seed=0):
 def test_layers_match_the_tutorial():
     autoencoder, encoder, decoder = build_autoencoder()
     assert autoencoder.count_params() == 421_377
-    ours = [layer for m in (encoder, decoder) for layer in m.layers
-            if not isinstance(layer, keras.layers.InputLayer)]
+    ours = [
+        layer
+        for m in (encoder, decoder)
+        for layer in m.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
     theirs = _tutorial_model().layers
     assert len(ours) == len(theirs)
     keys = ("filters", "kernel_size", "strides", "padding", "activation", "units", "target_shape")
-    for mine, ref in zip(ours, theirs):
+    for mine, ref in zip(ours, theirs, strict=True):
         assert type(mine) is type(ref)
         a, b = mine.get_config(), ref.get_config()
         assert {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys}
@@ -94,12 +102,15 @@ def test_load_rejects_other_models(tmp_path):
         load_autoencoder(tmp_path / "missing.keras")
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"latent_dim": 0}, ValueError, "latent_dim"),
-    ({"latent_dim": 2.0}, TypeError, "latent_dim"),
-    ({"image_shape": (30, 30, 1)}, ValueError, "divisible by 4"),
-    ({"filters": (32,)}, ValueError, "filters"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"latent_dim": 0}, ValueError, "latent_dim"),
+        ({"latent_dim": 2.0}, TypeError, "latent_dim"),
+        ({"image_shape": (30, 30, 1)}, ValueError, "divisible by 4"),
+        ({"filters": (32,)}, ValueError, "filters"),
+    ],
+)
 def test_bad_build_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         build_autoencoder(**kwargs)

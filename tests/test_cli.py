@@ -19,16 +19,23 @@ def test_help_names_every_command(capsys):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([os.path.join(os.path.dirname(sys.executable), "tfclust"), "--help"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "tfclust"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "autoencoder" in result.stdout
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--epochs", "0"], "epochs must be >= 1"),
-    (["train", "--batch-size", "-3"], "batch_size must be >= 1"),
-    (["encode", "--model", "/nonexistent.keras"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "0"], "epochs must be >= 1"),
+        (["train", "--batch-size", "-3"], "batch_size must be >= 1"),
+        (["encode", "--model", "/nonexistent.keras"], "no such file"),
+    ],
+)
 def test_bad_flags_fail_before_work(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "o")]) == 2
     assert message in capsys.readouterr().err

@@ -46,14 +46,17 @@ def test_dataset_is_prefetched():
     assert type(ds).__name__ == "_PrefetchDataset"
 
 
-@pytest.mark.parametrize("images, error, message", [
-    (np.zeros((3, 28, 28), np.int32), TypeError, "uint8"),
-    (np.zeros((3, 28), np.uint8), ValueError, "shape"),
-    (np.zeros((3, 28, 28, 3), np.uint8), ValueError, "shape"),
-    (np.zeros((0, 28, 28), np.uint8), ValueError, "empty"),
-    (np.full((2, 28, 28), np.nan, np.float32), ValueError, "NaN"),
-    (np.full((2, 28, 28), 255.0, np.float32), ValueError, r"\[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "images, error, message",
+    [
+        (np.zeros((3, 28, 28), np.int32), TypeError, "uint8"),
+        (np.zeros((3, 28), np.uint8), ValueError, "shape"),
+        (np.zeros((3, 28, 28, 3), np.uint8), ValueError, "shape"),
+        (np.zeros((0, 28, 28), np.uint8), ValueError, "empty"),
+        (np.full((2, 28, 28), np.nan, np.float32), ValueError, "NaN"),
+        (np.full((2, 28, 28), 255.0, np.float32), ValueError, r"\[0, 1\]"),
+    ],
+)
 def test_bad_images(images, error, message):
     with pytest.raises(error, match=message):
         autoencoder_pipeline(images)

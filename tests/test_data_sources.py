@@ -5,10 +5,9 @@ import os
 
 import numpy as np
 import pytest
-
 from idx_files import idx_bytes, write_idx, write_mnist_folder
-from tfclust.data import DataUnavailableError, load_dataset, read_idx
-from tfclust.data import sources
+
+from tfclust.data import DataUnavailableError, load_dataset, read_idx, sources
 
 
 @pytest.fixture(autouse=True)
@@ -119,11 +118,14 @@ def test_half_a_pair_is_an_error_not_a_fallback(tmp_path):
         load_dataset("mnist", data_dir=tmp_path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"name": "cifar10"}, "unknown dataset 'cifar10'"),
-    ({"name": "mnist", "split": "validation"}, "unknown split 'validation'"),
-    ({"name": "mnist_sample", "split": "test"}, "only a 'train' split"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"name": "cifar10"}, "unknown dataset 'cifar10'"),
+        ({"name": "mnist", "split": "validation"}, "unknown split 'validation'"),
+        ({"name": "mnist_sample", "split": "test"}, "only a 'train' split"),
+    ],
+)
 def test_bad_names(kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_dataset(**kwargs)
@@ -215,8 +217,10 @@ def test_bad_sample_csv(tmp_path):
         load_dataset("mnist_sample", data_dir=tmp_path)
 
 
-@pytest.mark.skipif(not os.path.isdir(sources.DEBIAN_FASHION_MNIST_DIR),
-                    reason="Debian package dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not os.path.isdir(sources.DEBIAN_FASHION_MNIST_DIR),
+    reason="Debian package dataset-fashion-mnist not installed",
+)
 def test_debian_fashion_mnist():
     x, y = data = load_dataset("fashion_mnist")
     assert x.shape == (60000, 28, 28) and y.shape == (60000,)

@@ -18,14 +18,16 @@ print("ok")
 
 
 def test_tfclust_imports_without_scikit_learn():
-    result = subprocess.run([sys.executable, "-c", BLOCK_SKLEARN], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_SKLEARN], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
 
 
 def test_import_is_lazy():
     code = "import sys, tfclust; print('tensorflow' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.strip() == "False"

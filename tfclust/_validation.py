@@ -70,12 +70,16 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
         if len(shape) == 2:
             arr = tf.convert_to_tensor(np_arr.astype(dtype.as_numpy_dtype, copy=False))
     if len(shape) != 2:
-        hint = " Reshape your data with X.reshape(-1, 1) or X.reshape(1, -1)." if len(shape) == 1 else ""
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {shape}.{hint}")
-    if shape[0] < min_samples:
-        raise ValueError(
-            f"{name} has {shape[0]} sample(s) but at least {min_samples} are required"
+        hint = (
+            " Reshape your data with X.reshape(-1, 1) or X.reshape(1, -1)."
+            if len(shape) == 1
+            else ""
         )
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {shape}.{hint}"
+        )
+    if shape[0] < min_samples:
+        raise ValueError(f"{name} has {shape[0]} sample(s) but at least {min_samples} are required")
     if shape[1] < 1:
         raise ValueError(f"{name} has 0 features; at least 1 is required")
     if not bool(tf.reduce_all(tf.math.is_finite(arr))):
@@ -95,8 +99,14 @@ def check_int(value, *, name: str, low: int | None = None, high: int | None = No
     return value
 
 
-def check_float(value, *, name: str, low: float | None = None, low_inclusive: bool = True,
-                high: float | None = None) -> float:
+def check_float(
+    value,
+    *,
+    name: str,
+    low: float | None = None,
+    low_inclusive: bool = True,
+    high: float | None = None,
+) -> float:
     """Return ``value`` as a finite ``float`` within bounds, else raise a ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")

@@ -23,9 +23,13 @@ logger = logging.getLogger("tfclust.autoencoder")
 IMAGE_SHAPE = (28, 28, 1)
 
 
-def build_autoencoder(latent_dim: int = 64, filters: tuple[int, int] = (32, 64),
-                      activation: str = "elu", image_shape: tuple[int, int, int] = IMAGE_SHAPE,
-                      seed: int | None = None):
+def build_autoencoder(
+    latent_dim: int = 64,
+    filters: tuple[int, int] = (32, 64),
+    activation: str = "elu",
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+    seed: int | None = None,
+):
     """Build the autoencoder and its two halves.
 
     Args:
@@ -46,7 +50,9 @@ def build_autoencoder(latent_dim: int = 64, filters: tuple[int, int] = (32, 64),
     f1, f2 = (check_int(f, name="filters", low=1) for f in filters)
     h, w, c = image_shape
     if c != 1 or h % 4 or w % 4 or h < 4 or w < 4:
-        raise ValueError(f"image_shape must be (H, W, 1) with H, W divisible by 4, got {image_shape}")
+        raise ValueError(
+            f"image_shape must be (H, W, 1) with H, W divisible by 4, got {image_shape}"
+        )
     if seed is not None:
         keras.utils.set_random_seed(check_int(seed, name="seed", low=0))
 
@@ -61,19 +67,27 @@ def build_autoencoder(latent_dim: int = 64, filters: tuple[int, int] = (32, 64),
     code = keras.Input(shape=(latent_dim,), name="latent_input")
     y = layers.Dense((h // 4) * (w // 4) * f2, activation=activation, name="expand")(code)
     y = layers.Reshape((h // 4, w // 4, f2), name="reshape")(y)
-    y = layers.Conv2DTranspose(f1, 2, strides=2, padding="same", activation=activation,
-                               name="deconv1")(y)
-    reconstruction = layers.Conv2DTranspose(1, 2, strides=2, padding="same",
-                                            activation="sigmoid", name="deconv2")(y)
+    y = layers.Conv2DTranspose(
+        f1, 2, strides=2, padding="same", activation=activation, name="deconv1"
+    )(y)
+    reconstruction = layers.Conv2DTranspose(
+        1, 2, strides=2, padding="same", activation="sigmoid", name="deconv2"
+    )(y)
     decoder = keras.Model(code, reconstruction, name="decoder")
 
     autoencoder = keras.Model(image, decoder(encoder(image)), name="autoencoder")
     return autoencoder, encoder, decoder
 
 
-def train_autoencoder(autoencoder: keras.Model, dataset: tf.data.Dataset, epochs: int = 20,
-                      learning_rate: float = 1e-3, validation_data=None, callbacks=None,
-                      verbose="auto") -> keras.callbacks.History:
+def train_autoencoder(
+    autoencoder: keras.Model,
+    dataset: tf.data.Dataset,
+    epochs: int = 20,
+    learning_rate: float = 1e-3,
+    validation_data=None,
+    callbacks=None,
+    verbose="auto",
+) -> keras.callbacks.History:
     """Train with Adam on the mean squared reconstruction error, as the tutorial does.
 
     Args:
@@ -90,12 +104,20 @@ def train_autoencoder(autoencoder: keras.Model, dataset: tf.data.Dataset, epochs
     """
     epochs = check_int(epochs, name="epochs", low=1)
     if not isinstance(dataset, tf.data.Dataset):
-        raise TypeError("dataset must be a tf.data.Dataset of (x, x) batches; build one with "
-                        "tfclust.data.autoencoder_pipeline(images)")
+        raise TypeError(
+            "dataset must be a tf.data.Dataset of (x, x) batches; build one with "
+            "tfclust.data.autoencoder_pipeline(images)"
+        )
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     # The dataset shuffles itself (with its own seed); Keras must not try to.
-    return autoencoder.fit(dataset, epochs=epochs, validation_data=validation_data,
-                           callbacks=callbacks, verbose=verbose, shuffle=False)
+    return autoencoder.fit(
+        dataset,
+        epochs=epochs,
+        validation_data=validation_data,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,
+    )
 
 
 def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
@@ -106,7 +128,9 @@ def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
     arr = check_images(images)
     expected = tuple(encoder.input_shape[1:])
     if arr.shape[1:] != expected:
-        raise ValueError(f"images have shape {arr.shape[1:]} per image, the encoder expects {expected}")
+        raise ValueError(
+            f"images have shape {arr.shape[1:]} per image, the encoder expects {expected}"
+        )
     return encoder.predict(images_pipeline(arr, batch_size=batch_size), verbose=0)
 
 
@@ -135,6 +159,7 @@ def load_autoencoder(path: str | os.PathLike):
     try:
         encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     except ValueError as err:
-        raise ValueError(f"{path} is not a tfclust autoencoder (it has no encoder and decoder "
-                         "submodels)") from err
+        raise ValueError(
+            f"{path} is not a tfclust autoencoder (it has no encoder and decoder submodels)"
+        ) from err
     return autoencoder, encoder, decoder

