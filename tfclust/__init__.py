@@ -16,8 +16,25 @@ _EXPORTS = {
     "save_autoencoder": "tfclust.autoencoder",
     "load_autoencoder": "tfclust.autoencoder",
     "load_dataset": "tfclust.data",
+    "KMeans": "tfclust.kmeans",
+    "TSNE": "tfclust.tsne",
+    "cluster_accuracy": "tfclust.metrics",
+    "normalized_mutual_info": "tfclust.metrics",
+    "adjusted_rand_index": "tfclust.metrics",
+    "trustworthiness": "tfclust.metrics",
+    "knn_accuracy": "tfclust.metrics",
 }
-_SUBMODULES = ("autoencoder", "data", "pipeline")
+_SUBMODULES = (
+    "autoencoder",
+    "data",
+    "kmeans",
+    "metrics",
+    "pipeline",
+    "plots",
+    "projector",
+    "serving",
+    "tsne",
+)
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 

@@ -1,0 +1,258 @@
+"""tfclust.metrics against scikit-learn (the oracle) and hand-checked cases."""
+
+import itertools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.manifold import trustworthiness as sk_trustworthiness
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from tfclust import metrics
+
+RTOL = 1e-10
+
+
+def brute_force_accuracy(y_true, y_pred):
+    """Best accuracy over every injective matching of clusters to classes (tiny inputs only)."""
+    classes, clusters = np.unique(y_true), np.unique(y_pred)
+    table = np.array([[np.sum((y_true == c) & (y_pred == k)) for k in clusters] for c in classes])
+    if len(classes) >= len(clusters):
+        best = max(table[list(p), range(len(clusters))].sum()
+                   for p in itertools.permutations(range(len(classes)), len(clusters)))
+    else:
+        best = max(table[range(len(classes)), list(p)].sum()
+                   for p in itertools.permutations(range(len(clusters)), len(classes)))
+    return best / len(y_true)
+
+
+def random_labelings(seed, n=300):
+    rng = np.random.default_rng(seed)
+    n_classes, n_clusters = rng.integers(2, 7, size=2)
+    return rng.integers(0, n_classes, n), rng.integers(0, n_clusters, n)
+
+
+# ---------------------------------------------------------------- cluster_accuracy
+
+
+def test_accuracy_is_one_for_permuted_labels():
+    y = np.repeat(np.arange(5), 7)
+    assert metrics.cluster_accuracy(y, (y + 3) % 5) == 1.0
+
+
+def test_accuracy_hand_example():
+    # Cluster 7 -> class 0 (3 right), cluster 8 -> class 1 (2 right); the last 0 is wrong.
+    y_true = [0, 0, 0, 0, 1, 1]
+    y_pred = [7, 7, 7, 8, 8, 8]
+    assert metrics.cluster_accuracy(y_true, y_pred) == pytest.approx(5 / 6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_accuracy_matches_brute_force_with_unequal_counts(seed):
+    y_true, y_pred = random_labelings(seed, n=60)
+    assert metrics.cluster_accuracy(y_true, y_pred) == pytest.approx(
+        brute_force_accuracy(y_true, y_pred), rel=1e-12
+    )
+
+
+def test_accuracy_extra_clusters_count_as_errors():
+    assert metrics.cluster_accuracy([0, 0, 1, 1], [0, 1, 2, 3]) == 0.5
+
+
+def test_accuracy_accepts_strings_and_tensors():
+    y_true = np.array(["a", "a", "b", "b", "c"])
+    assert metrics.cluster_accuracy(y_true, tf.constant([2, 2, 0, 0, 0])) == 0.8
+    assert isinstance(metrics.cluster_accuracy(tf.constant([1, 2]), [1, 2]), float)
+
+
+# ---------------------------------------------------------------- NMI and ARI
+
+EDGE_CASES = {
+    "perfect": ([0, 0, 1, 1, 2, 2], [0, 0, 1, 1, 2, 2]),
+    "permuted": ([0, 0, 1, 1, 2, 2], [5, 5, 3, 3, 9, 9]),
+    "both_single_cluster": ([1, 1, 1, 1], [0, 0, 0, 0]),
+    "true_single_cluster": ([1, 1, 1, 1], [0, 1, 0, 2]),
+    "pred_single_cluster": ([0, 1, 2, 2], [4, 4, 4, 4]),
+    "all_singletons": ([0, 1, 2, 3], [3, 2, 1, 0]),
+    "singletons_vs_one": ([0, 1, 2, 3], [0, 0, 0, 0]),
+    "independent": ([0, 0, 1, 1], [0, 1, 0, 1]),
+    "one_sample": ([3], [4]),
+    "split_classes": ([0, 0, 1, 2], [0, 0, 1, 1]),
+    "strings": (["x", "y", "y", "z", "z", "z"], ["p", "p", "q", "q", "r", "r"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EDGE_CASES))
+def test_nmi_and_ari_edge_cases_match_sklearn(case):
+    y_true, y_pred = EDGE_CASES[case]
+    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
+                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
+                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_nmi_and_ari_random_match_sklearn(seed):
+    y_true, y_pred = random_labelings(seed, n=1000)
+    # Make the labelings partly agree, so the scores are not all near 0.
+    y_pred[: 400 + 50 * seed] = y_true[: 400 + 50 * seed]
+    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
+                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
+                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+
+
+def test_nmi_and_ari_near_zero_for_independent_random_labels():
+    y_true, y_pred = random_labelings(123, n=5000)
+    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
+                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
+                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+
+
+def test_ari_exact_for_large_n():
+    # 200,000 samples: products of pair counts (~1e20) exceed int64; must still match.
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 10, 200_000)
+    y_pred = np.where(rng.random(200_000) < 0.7, y_true, rng.integers(0, 10, 200_000))
+    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
+                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+
+
+def test_label_metrics_accept_tensors_and_return_floats():
+    y_true, y_pred = random_labelings(3)
+    for fn in (metrics.normalized_mutual_info, metrics.adjusted_rand_index,
+               metrics.cluster_accuracy):
+        value = fn(tf.constant(y_true), tf.constant(y_pred))
+        assert type(value) is float
+        assert value == fn(y_true, y_pred)
+
+
+@pytest.mark.parametrize("fn", [metrics.cluster_accuracy, metrics.normalized_mutual_info,
+                                metrics.adjusted_rand_index])
+@pytest.mark.parametrize("y_true, y_pred, match", [
+    ([0, 1, 1], [0, 1], "different lengths"),
+    ([], [], "empty"),
+    ([0.0, np.nan], [0, 1], "NaN"),
+    ([[0, 1]], [[0, 1]], "1-D"),
+])
+def test_label_metrics_reject_bad_input(fn, y_true, y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        fn(y_true, y_pred)
+
+
+# ---------------------------------------------------------------- trustworthiness
+
+
+@pytest.fixture(scope="module")
+def embedding_data():
+    """500 points in 20-D and a noisy 2-D projection of them (continuous: no ties)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 20))
+    x[:, :2] *= 4.0
+    e = x[:, :2] + rng.normal(scale=1.0, size=(500, 2))
+    return x, e
+
+
+@pytest.mark.parametrize("k", [1, 5, 10, 30])
+def test_trustworthiness_matches_sklearn(embedding_data, k):
+    x, e = embedding_data
+    expected = sk_trustworthiness(x, e, n_neighbors=k)
+    assert 0.6 < expected < 0.99  # a non-degenerate check
+    np.testing.assert_allclose(metrics.trustworthiness(x, e, n_neighbors=k), expected,
+                               rtol=RTOL, atol=0)
+
+
+def test_trustworthiness_tiled_equals_untiled(embedding_data):
+    x, e = embedding_data
+    # 8 rows per tile: 63 tiles, the last one padded.
+    small = metrics.trustworthiness(x, e, n_neighbors=10, memory_budget=500 * 8 * 60)
+    np.testing.assert_allclose(small, sk_trustworthiness(x, e, n_neighbors=10), rtol=RTOL)
+
+
+def test_trustworthiness_accepts_float32_tensors(embedding_data):
+    x, e = embedding_data
+    value = metrics.trustworthiness(tf.constant(x, tf.float32), tf.constant(e, tf.float32), 5)
+    assert type(value) is float
+    expected = sk_trustworthiness(x.astype(np.float32), e.astype(np.float32), n_neighbors=5)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+
+
+def test_trustworthiness_is_one_for_isometric_embedding(embedding_data):
+    x, _ = embedding_data
+    rotation = np.linalg.qr(np.random.default_rng(1).normal(size=(20, 20)))[0]
+    assert metrics.trustworthiness(x, x @ rotation * 3.0, n_neighbors=7) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("x_shape, e_shape, k, match", [
+    ((20, 3), (20, 2), 10, "n_samples / 2"),
+    ((20, 3), (20, 2), 0, ">= 1"),
+    ((20, 3), (19, 2), 3, "different numbers of samples"),
+    ((20,), (20, 2), 3, "2-D"),
+    ((20, 3), (20, 2, 1), 3, "2-D"),
+])
+def test_trustworthiness_rejects_bad_input(x_shape, e_shape, k, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.trustworthiness(np.ones(x_shape), np.ones(e_shape), n_neighbors=k)
+
+
+def test_trustworthiness_rejects_nan():
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    e = x[:, :2].copy()
+    e[4, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.trustworthiness(x, e, n_neighbors=3)
+
+
+# ---------------------------------------------------------------- knn_accuracy
+
+
+def sklearn_loo_knn_accuracy(e, y, k):
+    """Leave-one-out accuracy of KNeighborsClassifier fitted on all the other points."""
+    hits = [
+        KNeighborsClassifier(n_neighbors=k).fit(np.delete(e, i, 0), np.delete(y, i))
+        .predict(e[i : i + 1])[0] == y[i]
+        for i in range(len(y))
+    ]
+    return float(np.mean(hits))
+
+
+@pytest.mark.parametrize("k", [1, 4, 10])
+def test_knn_accuracy_matches_sklearn(k):
+    rng = np.random.default_rng(k)
+    e = rng.normal(size=(200, 2))
+    y = rng.integers(0, 4, 200)
+    y[e[:, 0] > 0.3] = 3  # some structure, so the accuracy is not chance level
+    expected = sklearn_loo_knn_accuracy(e, y, k)
+    assert metrics.knn_accuracy(e, y, n_neighbors=k) == pytest.approx(expected, abs=1e-12)
+    tiled = metrics.knn_accuracy(e, y, n_neighbors=k, memory_budget=200 * 8 * 3 * 9)
+    assert tiled == pytest.approx(expected, abs=1e-12)
+
+
+def test_knn_accuracy_vote_tie_goes_to_smallest_label():
+    # Point 0's two nearest neighbours carry labels 5 and 2: the tie goes to 2.
+    e = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.1], [9.0, 9.0], [9.0, 9.5]])
+    assert metrics.knn_accuracy(e, [2, 5, 2, 7, 7], n_neighbors=2) == pytest.approx(0.4)
+    # Points 3 and 4 see labels 7 and 9: 7 wins; points 0 and 2 see 5 and 9: 5 wins (wrongly).
+    assert metrics.knn_accuracy(e, [9, 5, 9, 7, 7], n_neighbors=2) == pytest.approx(0.4)
+
+
+def test_knn_accuracy_separated_clusters_and_tensor_input():
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 30)
+    e = rng.normal(scale=0.1, size=(90, 2)) + 10.0 * y[:, None]
+    value = metrics.knn_accuracy(tf.constant(e), tf.constant(y), n_neighbors=5)
+    assert type(value) is float and value == 1.0
+
+
+@pytest.mark.parametrize("e_shape, n_labels, k, match", [
+    ((10, 2), 9, 3, "labels has 9 entries"),
+    ((10, 2), 10, 10, "less than n_samples"),
+    ((10, 2), 10, 0, ">= 1"),
+    ((10,), 10, 3, "2-D"),
+    ((0, 2), 0, 1, "at least 1"),
+])
+def test_knn_accuracy_rejects_bad_input(e_shape, n_labels, k, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.knn_accuracy(np.ones(e_shape), np.zeros(n_labels), n_neighbors=k)

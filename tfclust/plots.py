@@ -1,0 +1,374 @@
+"""The tutorial's figures, each returned as a :class:`matplotlib.figure.Figure`.
+
+Figures are built with the object-oriented API on an Agg canvas, never through ``pyplot``: they
+work headless, do not touch the user's backend, and are freed with the last reference (no
+``plt.close`` needed). Write one to a PNG with :func:`save_figure`; its size in pixels is the
+figure size in inches times ``dpi``.
+
+Images may be given as (N, H, W), (N, H, W, 1) or flattened (N, H*W) square images, as uint8
+or floats (numpy arrays or tensors); labels as integer class ids in ``[0, n_classes)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import scipy.stats
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import BoundaryNorm, Colormap
+from matplotlib.figure import Figure
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+from tfclust._validation import check_float, check_int
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new constrained-layout figure of ``width`` x ``height`` inches on an Agg canvas."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = 100) -> str:
+    """Write ``fig`` as a PNG of ``figsize * dpi`` pixels, creating parent directories.
+
+    Args:
+      fig: a figure returned by this module (or any matplotlib figure).
+      path: destination file; written as PNG whatever its extension.
+      dpi: pixels per inch, > 0.
+
+    Returns:
+      ``path`` as a string.
+    """
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    dpi = check_float(dpi, name="dpi", low=0.0, low_inclusive=False)
+    path = os.fspath(path)
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+def _finite_array(values, name: str) -> np.ndarray:
+    """``values`` as a float64 numpy array; raises on non-numeric or NaN/inf entries."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _as_images(images, name: str = "images") -> np.ndarray:
+    """Validate a non-empty stack of grey images; returns (N, H, W) float64."""
+    arr = _finite_array(images, name)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    elif arr.ndim == 2:
+        side = math.isqrt(arr.shape[1])
+        if side * side != arr.shape[1] or side == 0:
+            raise ValueError(
+                f"{name} of shape {arr.shape}: rows of {arr.shape[1]} pixels are not square images"
+            )
+        arr = arr.reshape(-1, side, side)
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, H, W), (N, H, W, 1) or (N, H*W), "
+                         f"got {arr.shape}")
+    if 0 in arr.shape:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    return arr
+
+
+def _as_embedding(embedding, name: str = "embedding") -> np.ndarray:
+    """Validate a non-empty (N, 2) embedding; returns float64."""
+    arr = _finite_array(embedding, name)
+    if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (N, 2) with N >= 1, got {arr.shape}")
+    return arr
+
+
+def _as_class_labels(labels, n: int, n_classes: int, name: str = "labels") -> np.ndarray:
+    """Validate (n,) integer labels in ``[0, n_classes)``; returns int64."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match the data, got {arr.shape}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise ValueError(f"{name} must lie in [0, {n_classes}), got values in "
+                         f"[{arr.min()}, {arr.max()}]")
+    return arr.astype(np.int64)
+
+
+def _class_colors(n_classes: int) -> tuple[Colormap, BoundaryNorm]:
+    """The tutorial's discrete rainbow palette: one colour per class, bins centred on 0..n-1."""
+    cmap = colormaps["rainbow"].resampled(n_classes)
+    return cmap, BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes)
+
+
+def _class_colorbar(fig: Figure, mappable, ax, n_classes: int, **kwargs) -> None:
+    """A colour bar labelled "class" with one tick centred on each class's colour."""
+    fig.colorbar(mappable, ax=ax, ticks=np.arange(n_classes), label="class", **kwargs)
+
+
+def _class_scatter(ax, embedding: np.ndarray, labels: np.ndarray | None, n_classes: int):
+    """Scatter an (N, 2) embedding with '.' markers, coloured by class when ``labels`` given."""
+    if labels is None:
+        return ax.scatter(embedding[:, 0], embedding[:, 1], marker=".", color="tab:grey")
+    cmap, norm = _class_colors(n_classes)
+    return ax.scatter(embedding[:, 0], embedding[:, 1], marker=".", c=labels, cmap=cmap,
+                      norm=norm)
+
+
+def _hide_frame(ax) -> None:
+    """Hide ticks and spines but keep the axis labels (which constrained layout makes room for)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
+def sample_image(image, label=None) -> Figure:
+    """One image in grey with a colour bar of its pixel values (the tutorial's first plot).
+
+    Args:
+      image: one (H, W), (H, W, 1) or flattened (H*W,) square grey image.
+      label: optional class shown in the title.
+
+    Returns:
+      A 5 x 4 inch figure.
+    """
+    img = _as_images(np.asarray(image)[np.newaxis], name="image")[0]
+    fig = _figure(5.0, 4.0)
+    ax = fig.add_subplot()
+    shown = ax.imshow(img, cmap="gray")
+    fig.colorbar(shown, ax=ax)
+    if label is not None:
+        ax.set_title(f"label: {label}")
+    return fig
+
+
+def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int = 10) -> Figure:
+    """Row i shows the first ``per_cluster`` images of cluster i; blank cells if it has fewer.
+
+    Args:
+      images: (N, H, W), (N, H, W, 1) or (N, H*W) grey images.
+      cluster_labels: (N,) integer cluster ids in ``[0, n_clusters)``.
+      n_clusters: number of rows.
+      per_cluster: number of columns.
+
+    Returns:
+      A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames; each
+      row is labelled with its cluster id and size.
+    """
+    imgs = _as_images(images)
+    n_clusters = check_int(n_clusters, name="n_clusters", low=1)
+    per_cluster = check_int(per_cluster, name="per_cluster", low=1)
+    labels = _as_class_labels(cluster_labels, imgs.shape[0], n_clusters, "cluster_labels")
+    fig = _figure(1.2 * per_cluster, 1.2 * n_clusters)
+    axes = fig.subplots(n_clusters, per_cluster, squeeze=False)
+    for cluster, row in enumerate(axes):
+        members = np.flatnonzero(labels == cluster)
+        for ax, index in zip(row, members[:per_cluster], strict=False):
+            ax.imshow(imgs[index], cmap="gray")
+        for ax in row[1:]:
+            ax.set_axis_off()
+        _hide_frame(row[0])
+        row[0].set_ylabel(f"{cluster}\n(n={members.size})", rotation=0, ha="right", va="center",
+                          fontsize=9)
+    return fig
+
+
+def t_vs_normal(dof: float = 2.74) -> Figure:
+    """Student's t density with ``dof`` degrees of freedom against the standard normal's.
+
+    Args:
+      dof: degrees of freedom, > 0 (the tutorial uses 2.74).
+
+    Returns:
+      A 6.4 x 4.8 inch figure of both pdfs on [-5, 5] with a legend.
+    """
+    dof = check_float(dof, name="dof", low=0.0, low_inclusive=False)
+    x = np.linspace(-5.0, 5.0, 201)
+    fig = _figure(6.4, 4.8)
+    ax = fig.add_subplot()
+    ax.plot(x, scipy.stats.t(dof).pdf(x), c="red", label=f"t-dist (dof={dof:g})")
+    ax.plot(x, scipy.stats.norm().pdf(x), c="blue", label="normal-dist")
+    ax.set_xlabel("x")
+    ax.set_ylabel("probability density")
+    ax.set_title("Student's t vs normal distribution")
+    ax.legend()
+    return fig
+
+
+def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = None) -> Figure:
+    """A 2-D map coloured by class, with a colour bar ticked at the centre of each class colour.
+
+    Args:
+      embedding: (N, 2) coordinates (e.g. t-SNE output).
+      labels: (N,) integer classes in ``[0, n_classes)``.
+      n_classes: number of discrete colours (rainbow colormap).
+      title: optional axes title.
+
+    Returns:
+      An 8 x 7 inch figure.
+    """
+    emb = _as_embedding(embedding)
+    n_classes = check_int(n_classes, name="n_classes", low=1)
+    labels = _as_class_labels(labels, emb.shape[0], n_classes)
+    fig = _figure(8.0, 7.0)
+    ax = fig.add_subplot()
+    points = _class_scatter(ax, emb, labels, n_classes)
+    _class_colorbar(fig, points, ax, n_classes)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def perplexity_grid(embeddings_by_perplexity: Mapping[float, np.ndarray], labels,
+                    n_classes: int = 10) -> Figure:
+    """One map per perplexity, two per row (3 x 2 for the tutorial's six), titled by perplexity.
+
+    Args:
+      embeddings_by_perplexity: perplexity -> (N, 2) embedding, all of the same N; shown in
+        the mapping's order.
+      labels: (N,) integer classes in ``[0, n_classes)``.
+      n_classes: number of discrete colours.
+
+    Returns:
+      A figure 8 inches wide and 4 inches per row, with one shared colour bar.
+    """
+    if not isinstance(embeddings_by_perplexity, Mapping) or not embeddings_by_perplexity:
+        raise ValueError("embeddings_by_perplexity must be a non-empty mapping")
+    embeddings = {p: _as_embedding(e, f"embedding for perplexity {p}")
+                  for p, e in embeddings_by_perplexity.items()}
+    n = next(iter(embeddings.values())).shape[0]
+    for perplexity, emb in embeddings.items():
+        if emb.shape[0] != n:
+            raise ValueError(f"embedding for perplexity {perplexity} has {emb.shape[0]} points, "
+                             f"expected {n}")
+    n_classes = check_int(n_classes, name="n_classes", low=1)
+    labels = _as_class_labels(labels, n, n_classes)
+    n_rows = math.ceil(len(embeddings) / 2)
+    fig = _figure(8.0, 4.0 * n_rows)
+    axes = fig.subplots(n_rows, 2, squeeze=False).ravel()
+    for ax, (perplexity, emb) in zip(axes, embeddings.items(), strict=False):
+        points = _class_scatter(ax, emb, labels, n_classes)
+        ax.set_title(f"perplexity: {perplexity:g}")
+    for ax in axes[len(embeddings):]:
+        ax.set_axis_off()
+    _class_colorbar(fig, points, axes, n_classes, shrink=0.8, aspect=50)
+    return fig
+
+
+def tsne_thumbnails(embedding, images, n_thumbnails: int = 200, seed: int = 0,
+                    labels=None, n_classes: int = 10) -> Figure:
+    """The 2-D map with ``n_thumbnails`` randomly chosen images drawn at their points.
+
+    Args:
+      embedding: (N, 2) coordinates.
+      images: (N, H, W), (N, H, W, 1) or (N, H*W) grey images of the same points.
+      n_thumbnails: how many images to draw (all N if fewer), dark on white, one image pixel
+        per typographic point (a 28 x 28 digit is 0.39 inches wide at any dpi).
+      seed: seed of the choice of images.
+      labels: optional (N,) integer classes in ``[0, n_classes)`` colouring the points
+        (grey points without them).
+      n_classes: number of discrete colours.
+
+    Returns:
+      A 16 x 16 inch figure without ticks (with a class colour bar when labels are given).
+    """
+    emb = _as_embedding(embedding)
+    imgs = _as_images(images)
+    if imgs.shape[0] != emb.shape[0]:
+        raise ValueError(f"images has {imgs.shape[0]} images but embedding has {emb.shape[0]} "
+                         "points")
+    n_thumbnails = check_int(n_thumbnails, name="n_thumbnails", low=0)
+    seed = check_int(seed, name="seed", low=0)
+    n_classes = check_int(n_classes, name="n_classes", low=1)
+    if labels is not None:
+        labels = _as_class_labels(labels, emb.shape[0], n_classes)
+    fig = _figure(16.0, 16.0)
+    ax = fig.add_subplot()
+    points = _class_scatter(ax, emb, labels, n_classes)
+    if labels is not None:
+        _class_colorbar(fig, points, ax, n_classes, shrink=0.6)
+    chosen = np.random.default_rng(seed).choice(
+        emb.shape[0], size=min(n_thumbnails, emb.shape[0]), replace=False
+    )
+    for index in chosen:
+        thumbnail = OffsetImage(imgs[index], cmap="gray_r")
+        ax.add_artist(AnnotationBbox(thumbnail, emb[index], frameon=False, pad=0.0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def loss_curve(history_losses: Sequence[float], val_losses: Sequence[float] | None = None
+               ) -> Figure:
+    """Training (and validation) loss per epoch; log-scaled y axis when every loss is > 0.
+
+    Args:
+      history_losses: (n_epochs,) training losses, e.g. ``history.history["loss"]``.
+      val_losses: optional (n_epochs,) validation losses.
+
+    Returns:
+      A 7 x 4.5 inch figure.
+    """
+    train = _finite_array(history_losses, "history_losses")
+    if train.ndim != 1 or train.size == 0:
+        raise ValueError(f"history_losses must be a non-empty 1-D sequence, got {train.shape}")
+    curves = {"training": train}
+    if val_losses is not None:
+        val = _finite_array(val_losses, "val_losses")
+        if val.shape != train.shape:
+            raise ValueError(f"val_losses has shape {val.shape}, history_losses {train.shape}")
+        curves["validation"] = val
+    fig = _figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    epochs = np.arange(1, train.size + 1)
+    for name, values in curves.items():
+        ax.plot(epochs, values, marker="o", markersize=3, label=name)
+    if all(np.all(values > 0) for values in curves.values()):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("autoencoder training loss")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def reconstructions(originals, reconstructed, n: int = 10) -> Figure:
+    """The first ``n`` originals (top row) above their reconstructions (bottom row).
+
+    Args:
+      originals: (N, H, W), (N, H, W, 1) or (N, H*W) grey images.
+      reconstructed: the autoencoder's outputs for them, same shape and pixel scale (both
+        rows share one grey scale from 0 to max(1, largest pixel)).
+      n: number of columns, ``1 <= n <= N``.
+
+    Returns:
+      A figure 1.2 inches per column and 2.8 inches high, axes off.
+    """
+    top = _as_images(originals, "originals")
+    bottom = _as_images(reconstructed, "reconstructed")
+    if top.shape != bottom.shape:
+        raise ValueError(f"originals {top.shape} and reconstructed {bottom.shape} differ in shape")
+    n = check_int(n, name="n", low=1, high=top.shape[0])
+    vmax = max(1.0, float(top[:n].max()), float(bottom[:n].max()))
+    fig = _figure(1.2 * n, 2.8)
+    axes = fig.subplots(2, n, squeeze=False)
+    for row, imgs, name in ((axes[0], top, "original"), (axes[1], bottom, "reconstruction")):
+        for ax, img in zip(row, imgs[:n], strict=False):
+            ax.imshow(img, cmap="gray", vmin=0.0, vmax=vmax)
+            ax.set_axis_off()
+        row[0].set_title(name, loc="left", fontsize=10)
+    return fig
