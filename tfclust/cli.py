@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kmeans", required=True, help="K-means centres (.npy, k x latent)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--version", type=int, default=1, help="model version folder (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing version")
     return parser
 
 
@@ -231,7 +232,9 @@ def _embed(args: argparse.Namespace) -> str:
 def _export(args: argparse.Namespace) -> str:
     from tfclust.serving import export_from_files
 
-    return export_from_files(args.model, args.kmeans, args.out, version=args.version)
+    return export_from_files(
+        args.model, args.kmeans, args.out, version=args.version, overwrite=args.overwrite
+    )
 
 
 _COMMANDS = {"run": _run, "train": _run, "encode": _run, "embed": _embed, "export": _export}

@@ -399,7 +399,7 @@ def _projector(job: Run, config: RunConfig, state: dict) -> None:
 def _export(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust import serving
 
-    path = serving.export(job.path("serving"), state["encoder"], state["kmeans"])
+    path = serving.export(job.path("serving"), state["encoder"], state["kmeans"], overwrite=True)
     job.metrics["serving"] = {"saved_model": path}
 
 

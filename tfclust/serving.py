@@ -1,0 +1,270 @@
+"""Cluster assignment as a Keras layer, and SavedModel export for TF Serving.
+
+:class:`KMeansAssign` maps latents to their nearest K-means centre inside any Keras model.
+:func:`export` writes the encoder and the centres as one SavedModel, ``<path>/<version>/``, the
+layout TF Serving polls, so that serving needs neither Python nor scikit-learn nor tfclust.
+
+Signatures of the exported model (H x W is the encoder's image size, 28 x 28 for MNIST; d the
+latent size, 64 by default; k the number of clusters):
+
+``serving_default``
+    ``images``: float32 (None, H, W, 1), pixels in [0, 1] ->
+    ``latent`` float32 (None, d), ``cluster`` int64 (None,), ``distances`` float32 (None, k).
+``serving_uint8``
+    ``images``: uint8 (None, H, W), pixels 0..255 (divided by 255 in the graph) -> the same three
+    outputs.
+``encode``
+    ``images``: float32 (None, H, W, 1) in [0, 1] -> ``latent`` float32 (None, d).
+
+``distances`` are euclidean (not squared) distances to every centre, as ``KMeans.transform``
+returns; ``cluster`` is the index of the nearest centre, as ``KMeans.predict`` returns. Any batch
+size works, 1 included. Inputs of another dtype or shape are refused by the signature; float
+pixels outside [0, 1] (e.g. uint8 values sent as floats) or NaN fail an assertion in the graph
+(``InvalidArgumentError``) instead of giving a wrong answer. (In Python, a loaded signature
+converts numpy arrays to its dtype before the graph sees them, truncating floats sent to
+``serving_uint8``; pass tensors, or arrays of the signature's dtype.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfclust._tiling import squared_distances
+from tfclust._validation import check_array, check_int, check_is_fitted
+from tfclust.autoencoder import load_autoencoder
+
+__all__ = ["KMeansAssign", "export", "export_from_files", "load_centers", "save_centers"]
+
+
+@keras.saving.register_keras_serializable(package="tfclust")
+class KMeansAssign(keras.layers.Layer):
+    """Nearest K-means centre of each latent, with the distances to every centre.
+
+    The centres are a non-trainable weight named ``centers`` of shape (n_clusters, d). They are
+    saved with the model's weights (``model.save``, SavedModel), not in ``get_config``, which
+    holds ``n_clusters`` only, as Keras layers keep their weights out of their config.
+
+    Args:
+      n_clusters: number of centres k.
+      centers: optional (k, d) array of centres (e.g. ``KMeans.cluster_centers_``) to set when
+        the layer is built; without it the centres start at zero and are set by loading weights
+        or by ``layer.centers.assign``.
+      **kwargs: standard ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...).
+
+    Call:
+      latents: float (batch, d).
+
+    Returns:
+      ``(cluster, distances)``: int64 (batch,) index of the nearest centre (the first one on a
+      tie, as ``KMeans.predict``), and float (batch, k) euclidean distances to every centre (as
+      ``KMeans.transform``).
+    """
+
+    def __init__(self, n_clusters: int, centers=None, **kwargs):
+        super().__init__(**kwargs)
+        self.n_clusters = check_int(n_clusters, name="n_clusters", low=1)
+        self._initial_centers = None
+        if centers is not None:
+            centers = _check_centers(centers)
+            if centers.shape[0] != self.n_clusters:
+                raise ValueError(f"centers has {centers.shape[0]} rows, expected n_clusters="
+                                 f"{self.n_clusters}")
+            self._initial_centers = centers
+
+    def build(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(f"KMeansAssign expects latents of shape (batch, d) with d known, got "
+                             f"{tuple(input_shape)}")
+        d = int(input_shape[-1])
+        if self._initial_centers is not None and self._initial_centers.shape[1] != d:
+            raise ValueError(f"centers have {self._initial_centers.shape[1]} features but the "
+                             f"latents have {d}")
+        self.centers = self.add_weight(name="centers", shape=(self.n_clusters, d),
+                                       initializer="zeros", trainable=False)
+        if self._initial_centers is not None:
+            self.centers.assign(self._initial_centers)
+
+    def call(self, latents):
+        centers = tf.convert_to_tensor(self.centers)
+        # As KMeans.predict: distances do not change under a common shift, and shifting by the
+        # centres' mean keeps the matmul form accurate when the latents sit far from the origin.
+        shift = tf.reduce_mean(centers, axis=0)
+        d2 = squared_distances(latents - shift, centers - shift)
+        cluster = tf.argmin(d2, axis=1, output_type=tf.int64)
+        return cluster, tf.sqrt(d2)
+
+    def get_config(self):
+        return {**super().get_config(), "n_clusters": self.n_clusters}
+
+
+def _check_centers(centers, name: str = "centers") -> np.ndarray:
+    """Validate a (k, d) array of centres; return it as float32 numpy."""
+    return check_array(centers, name=name, dtype=tf.float32).numpy()
+
+
+def _centers_of(kmeans) -> np.ndarray:
+    """The (k, d) float32 centres of a fitted estimator (anything with ``cluster_centers_``) or
+    of a (k, d) array of centres."""
+    if hasattr(kmeans, "fit") or hasattr(kmeans, "cluster_centers_"):
+        check_is_fitted(kmeans, "cluster_centers_")
+        return _check_centers(kmeans.cluster_centers_, name="kmeans.cluster_centers_")
+    return _check_centers(kmeans, name="kmeans")
+
+
+def save_centers(kmeans, path: str | os.PathLike) -> str:
+    """Save the centres as a float32 (k, d) ``.npy`` (the suffix is added if missing).
+
+    Args:
+      kmeans: a fitted KMeans (anything with ``cluster_centers_``) or a (k, d) array.
+      path: destination file.
+
+    Returns:
+      The path written.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npy"):
+        path += ".npy"
+    np.save(path, _centers_of(kmeans))
+    return path
+
+
+def load_centers(path: str | os.PathLike) -> np.ndarray:
+    """Load centres saved by :func:`save_centers`: float32 (k, d), validated."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no centres file at {path}")
+    try:
+        centers = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a .npy array of centres ({err})") from err
+    return _check_centers(centers, name=path)
+
+
+def _check_encoder(encoder) -> tuple[int, int, int]:
+    """Return (H, W, d) of an encoder mapping (None, H, W, 1) images to (None, d) latents."""
+    if not isinstance(encoder, keras.Model):
+        raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
+    in_shape, out_shape = tuple(encoder.input_shape), tuple(encoder.output_shape)
+    if len(in_shape) != 4 or in_shape[3] != 1 or None in in_shape[1:]:
+        raise ValueError(f"encoder must take images of shape (None, H, W, 1), takes {in_shape}")
+    if len(out_shape) != 2 or out_shape[1] is None:
+        raise ValueError(f"encoder must output latents of shape (None, d), outputs {out_shape}")
+    return in_shape[1], in_shape[2], out_shape[1]
+
+
+def export(path: str | os.PathLike, encoder: keras.Model, kmeans, version: int = 1,
+           overwrite: bool = False) -> str:
+    """Write the encoder and the K-means centres as a SavedModel for TF Serving.
+
+    The model goes to ``<path>/<version>/`` with the signatures listed in this module's
+    docstring (``serving_default``, ``serving_uint8``, ``encode``). Load it with
+    ``tf.saved_model.load`` or serve ``path`` with TF Serving (``--model_base_path=<path>``).
+
+    Args:
+      path: the model's base folder (created if needed).
+      encoder: Keras model from float32 images (None, H, W, 1) in [0, 1] to latents (None, d),
+        e.g. the encoder of ``tfclust.build_autoencoder``.
+      kmeans: a fitted KMeans (tfclust's, or anything with ``cluster_centers_``), or a (k, d)
+        array of centres.
+      version: the version folder's number, >= 1.
+      overwrite: replace an existing ``<path>/<version>``; otherwise that is an error.
+
+    Returns:
+      The version folder written.
+
+    Raises:
+      TypeError: ``encoder`` is not a Keras model.
+      NotFittedError: ``kmeans`` is an estimator that was not fitted.
+      ValueError: NaN/inf or non-2-D centres, centres whose d is not the encoder's latent size,
+        an encoder of the wrong shape, or a bad version.
+      FileExistsError: ``<path>/<version>`` exists and ``overwrite`` is False.
+    """
+    version = check_int(version, name="version", low=1)
+    height, width, latent_dim = _check_encoder(encoder)
+    centers = _centers_of(kmeans)
+    if centers.shape[1] != latent_dim:
+        raise ValueError(f"the centres have {centers.shape[1]} features but the encoder's latents "
+                         f"have {latent_dim}")
+    base = os.fspath(path)
+    target = os.path.join(base, str(version))
+    if os.path.exists(target) and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True (or another version)")
+
+    assign = KMeansAssign(centers.shape[0], centers, name="kmeans_assign")
+    assign.build((None, latent_dim))
+    float_spec = tf.TensorSpec([None, height, width, 1], tf.float32, name="images")
+    uint8_spec = tf.TensorSpec([None, height, width], tf.uint8, name="images")
+
+    def encode_images(images):
+        # Pixels outside [0, 1] (uint8 values cast to float, say) would give a plausible but wrong
+        # cluster; fail the request instead. NaN fails these comparisons too.
+        checks = [
+            tf.debugging.assert_greater_equal(images, 0.0, message="images must lie in [0, 1]"),
+            tf.debugging.assert_less_equal(images, 1.0, message="images must lie in [0, 1]"),
+        ]
+        with tf.control_dependencies(checks):
+            # The convolutions fail on an empty batch; answer it with empty outputs.
+            return tf.cond(tf.shape(images)[0] > 0, lambda: encoder(images, training=False),
+                           lambda: tf.zeros([0, latent_dim], tf.float32))
+
+    def assign_images(images):
+        latent = encode_images(images)
+        cluster, distances = assign(latent)
+        return {"latent": latent, "cluster": cluster, "distances": distances}
+
+    # A signature's callers (TF Serving included) can feed any shape of the right dtype; without
+    # tf.ensure_shape a wrong shape fails somewhere inside the encoder, or broadcasts.
+    def serving_default(images):
+        return assign_images(tf.ensure_shape(images, float_spec.shape))
+
+    def serving_uint8(images):
+        images = tf.ensure_shape(images, uint8_spec.shape)
+        return assign_images(tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0)
+
+    def encode(images):
+        return {"latent": encode_images(tf.ensure_shape(images, float_spec.shape))}
+
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    archive.track(assign)
+    archive.add_endpoint("serving_default", serving_default, input_signature=[float_spec])
+    archive.add_endpoint("serving_uint8", serving_uint8, input_signature=[uint8_spec])
+    archive.add_endpoint("encode", encode, input_signature=[float_spec])
+
+    os.makedirs(base, exist_ok=True)
+    # TF Serving polls the base folder and loads any numeric subfolder it sees: write under a
+    # non-numeric temporary name and rename, so it never loads a half-written version.
+    tmp = tempfile.mkdtemp(prefix=f".{version}-", dir=base)
+    try:
+        archive.write_out(tmp, verbose=False)
+        if os.path.exists(target):
+            shutil.rmtree(target)
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def export_from_files(model_path: str | os.PathLike, centers_path: str | os.PathLike,
+                      out: str | os.PathLike, version: int = 1, overwrite: bool = False) -> str:
+    """:func:`export` from a saved autoencoder (``.keras``) and a centres ``.npy``.
+
+    Args:
+      model_path: an autoencoder saved by ``tfclust.save_autoencoder``.
+      centers_path: float (k, d) centres saved by :func:`save_centers`.
+      out: the SavedModel's base folder; the model goes to ``<out>/<version>/``.
+      version, overwrite: as for :func:`export`.
+
+    Returns:
+      The version folder written.
+    """
+    centers = load_centers(centers_path)
+    _, encoder, _ = load_autoencoder(model_path)
+    return export(out, encoder, centers, version=version, overwrite=overwrite)
