@@ -61,7 +61,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a small run for smoke tests (2 epochs, 1,000 t-SNE points, ...); "
+        help="a small run for smoke tests (6 epochs, 1,000 t-SNE points, ...); "
         "explicit flags still win",
     )
     g = p.add_argument_group("K-means")

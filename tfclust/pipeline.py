@@ -69,7 +69,7 @@ class RunConfig:
     def quick(cls, **overrides) -> RunConfig:
         """A small run for smoke tests: about a minute on two CPU cores."""
         settings = dict(
-            epochs=2,
+            epochs=6,
             n_init=3,
             tsne_samples=1000,
             tsne_max_iter=300,
