@@ -1,0 +1,11 @@
+"""t-SNE in TensorFlow: affinities, gradients and descent as XLA kernels, and the estimator.
+
+Modules: :mod:`~tfclust.tsne.affinities` (perplexity calibration, dense and k-NN P),
+:mod:`~tfclust.tsne.gradients` (KL divergence, attractive/repulsive forces, objectives),
+:mod:`~tfclust.tsne.optimize` (initial embeddings, the chunked descent loop),
+:mod:`~tfclust.tsne.fft` (FFT-interpolated repulsion).
+"""
+
+from tfclust.tsne.estimator import TSNE
+
+__all__ = ["TSNE"]

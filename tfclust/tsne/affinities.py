@@ -1,0 +1,284 @@
+"""Input-space affinities of t-SNE: perplexity calibration and the joint probabilities P.
+
+Conventions are scikit-learn's (``sklearn.manifold._t_sne`` and ``_utils.pyx``): squared
+euclidean distances, a Gaussian per point whose precision ``beta`` (1 / (2 sigma^2)) is found by
+bisection so that the conditional distribution has the requested perplexity, then
+``P = (P_cond + P_cond^T) / sum``.
+
+Two forms:
+
+* dense (``joint_probabilities``): all pairs, an (N, N) matrix, for ``method="exact"``;
+* sparse (``joint_probabilities_nn``): each point's ``k = min(N - 1, 3 * perplexity + 1)``
+  nearest neighbours, found exactly (tiled matmul distances + ``tf.math.top_k``), and P as a
+  ``tf.SparseTensor``, for the interpolation-based method.
+
+Every kernel works on row tiles so that peak memory is ``tile * N`` elements (plus, for the
+dense form, the (N, N) result itself).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
+
+__all__ = [
+    "MACHINE_EPSILON",
+    "binary_search_perplexity",
+    "conditional_probabilities",
+    "joint_probabilities",
+    "joint_probabilities_from_neighbors",
+    "joint_probabilities_nn",
+    "n_neighbors_for_perplexity",
+    "nearest_neighbors",
+]
+
+MACHINE_EPSILON = float(np.finfo(np.float64).eps)
+"""Floor of the dense P and of Q, as scikit-learn's ``MACHINE_EPSILON``."""
+
+# sklearn's _utils.pyx declares these as C floats, so they are float32-rounded there.
+_PERPLEXITY_TOLERANCE = float(np.float32(1e-5))
+_EMPTY_ROW_SUM = float(np.float32(1e-8))
+_N_STEPS = 100
+
+
+def n_neighbors_for_perplexity(n_samples: int, perplexity: float) -> int:
+    """Neighbours per point of the sparse P: ``min(n_samples - 1, int(3 * perplexity + 1))``."""
+    return min(n_samples - 1, int(3.0 * perplexity + 1))
+
+
+def _entropy_and_p(sq_distances, beta, keep):
+    """Normalised Gaussian row distributions and their entropies (nats) for precisions ``beta``."""
+    p = tf.exp(-sq_distances * beta[:, None])
+    if keep is not None:
+        p = tf.where(keep, p, tf.zeros_like(p))
+    sum_p = tf.reduce_sum(p, axis=1)
+    sum_p = tf.where(sum_p == 0.0, tf.cast(_EMPTY_ROW_SUM, p.dtype), sum_p)
+    p = p / sum_p[:, None]
+    entropy = tf.math.log(sum_p) + beta * tf.reduce_sum(sq_distances * p, axis=1)
+    return p, entropy
+
+
+def binary_search_perplexity(sq_distances, perplexity, keep=None):
+    """Conditional probabilities ``p_{j|i}`` whose rows have the given perplexity.
+
+    All rows are searched at once in one ``tf.while_loop``: each row's precision starts at 1 and
+    is doubled/halved until bracketed, then bisected, until its entropy is within 1e-5 nats of
+    ``log(perplexity)`` or 100 steps have run (scikit-learn's ``_binary_search_perplexity``,
+    step for step). Traceable inside ``jit_compile`` functions.
+
+    Args:
+      sq_distances: (rows, k) float tensor, squared distances from each row's point to its
+        candidates (all points, or its nearest neighbours).
+      perplexity: scalar, the desired perplexity (> 0).
+      keep: optional (rows, k) bool tensor; False entries (the point itself, in the dense
+        form) get probability 0 and do not count.
+
+    Returns:
+      (rows, k) tensor of the same dtype; every row sums to 1 (or is all 0 if every candidate
+      underflowed, as in scikit-learn).
+    """
+    dtype = sq_distances.dtype
+    rows = tf.shape(sq_distances)[0]
+    target = tf.math.log(tf.cast(perplexity, dtype))
+    inf = tf.fill([rows], tf.constant(math.inf, dtype))
+
+    def cond(step, beta, beta_min, beta_max, done):
+        return tf.logical_and(step < _N_STEPS, tf.logical_not(tf.reduce_all(done)))
+
+    def body(step, beta, beta_min, beta_max, done):
+        _, entropy = _entropy_and_p(sq_distances, beta, keep)
+        diff = entropy - target
+        done = tf.logical_or(done, tf.abs(diff) <= _PERPLEXITY_TOLERANCE)
+        too_flat = diff > 0.0  # entropy too high: sharpen (raise beta)
+        new_min = tf.where(too_flat, beta, beta_min)
+        new_max = tf.where(too_flat, beta_max, beta)
+        up = tf.where(tf.math.is_inf(new_max), beta * 2.0, (beta + new_max) / 2.0)
+        down = tf.where(tf.math.is_inf(new_min), beta / 2.0, (beta + new_min) / 2.0)
+        new_beta = tf.where(too_flat, up, down)
+        # Converged rows freeze the precision their P is computed with; after the last step
+        # the others also keep the precision of that step, as scikit-learn's loop does.
+        freeze = tf.logical_or(done, step + 1 >= _N_STEPS)
+        return (
+            step + 1,
+            tf.where(freeze, beta, new_beta),
+            tf.where(freeze, beta_min, new_min),
+            tf.where(freeze, beta_max, new_max),
+            done,
+        )
+
+    state = (tf.constant(0), tf.ones([rows], dtype), -inf, inf, tf.zeros([rows], tf.bool))
+    _, beta, *_ = tf.while_loop(cond, body, state)
+    p, _ = _entropy_and_p(sq_distances, beta, keep)
+    return p
+
+
+def _centred(x):
+    """``x`` minus its column means: distances are unchanged, matmul cancellation is smaller."""
+    return x - tf.reduce_mean(x, axis=0, keepdims=True)
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def _conditional_dense(x, perplexity, tile: int):
+    x = _centred(x)
+    n = x.shape[0]
+    x_sq = tf.reduce_sum(tf.square(x), axis=1)
+    cols = tf.range(n)
+
+    def block(args):
+        rows, ids = args
+        d2 = squared_distances(rows, x, x_sq)
+        return binary_search_perplexity(d2, perplexity, keep=ids[:, None] != cols[None, :])
+
+    return map_row_tiles(
+        block, (x, cols), tile, fn_output_signature=tf.TensorSpec([tile, n], x.dtype)
+    )
+
+
+def conditional_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    """Dense conditional probabilities ``p_{j|i}`` over all other points.
+
+    Args:
+      x: (N, D) float32/float64 tensor (validated by the caller).
+      perplexity: desired perplexity, 0 < perplexity < N.
+      memory_budget: bytes a tile of pairwise work may take.
+
+    Returns:
+      (N, N) tensor of x's dtype, zero diagonal, rows summing to 1.
+    """
+    n = x.shape[0]
+    tile = rows_per_tile(n, 4 * n * x.dtype.size, memory_budget)
+    return _conditional_dense(x, tf.constant(perplexity, x.dtype), tile)
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def _symmetrise_dense(p_cond):
+    p = p_cond + tf.transpose(p_cond)
+    total = tf.maximum(tf.reduce_sum(p), MACHINE_EPSILON)
+    p = tf.maximum(p / total, MACHINE_EPSILON)
+    return tf.linalg.set_diag(p, tf.zeros([p.shape[0]], p.dtype))
+
+
+def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    """Dense joint probabilities ``P`` of t-SNE's exact method.
+
+    ``P = max((P_cond + P_cond^T) / sum, MACHINE_EPSILON)`` off the diagonal and 0 on it: the
+    square form of scikit-learn's ``_joint_probabilities`` (which returns the condensed form).
+
+    Args:
+      x: (N, D) float32/float64 tensor, N >= 2.
+      perplexity: desired perplexity, 0 < perplexity < N.
+      memory_budget: bytes a tile of pairwise work may take.
+
+    Returns:
+      (N, N) symmetric tensor of x's dtype summing to 1 (up to the floor).
+    """
+    return _symmetrise_dense(conditional_probabilities(x, perplexity, memory_budget))
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def _knn(x, k: int, tile: int):
+    x = _centred(x)
+    n = x.shape[0]
+    x_sq = tf.reduce_sum(tf.square(x), axis=1)
+    cols = tf.range(n)
+
+    def block(args):
+        rows, ids = args
+        d2 = squared_distances(rows, x, x_sq)
+        d2 = tf.where(ids[:, None] == cols[None, :], tf.constant(math.inf, x.dtype), d2)
+        _, idx = tf.math.top_k(-d2, k=k, sorted=True)
+        # Recompute the selected distances directly: the matmul form loses digits to
+        # cancellation exactly where neighbours are close.
+        diff = rows[:, None, :] - tf.gather(x, idx)
+        return idx, tf.reduce_sum(tf.square(diff), axis=2)
+
+    return map_row_tiles(
+        block,
+        (x, cols),
+        tile,
+        fn_output_signature=(tf.TensorSpec([tile, k], tf.int32), tf.TensorSpec([tile, k], x.dtype)),
+    )
+
+
+def nearest_neighbors(x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+    """Exact k nearest neighbours of every point among the others (squared euclidean).
+
+    Args:
+      x: (N, D) float32/float64 tensor.
+      k: neighbours per point, 1 <= k <= N - 1.
+      memory_budget: bytes a tile of pairwise work may take.
+
+    Returns:
+      ``(indices, sq_distances)``: (N, k) int32 and (N, k) x.dtype, nearest first. Ties are
+      broken towards the lower index.
+    """
+    n, d = x.shape
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k must be in [1, {n - 1}], got {k}")
+    row_bytes = max(3 * n, 2 * k * d) * x.dtype.size
+    return _knn(x, int(k), rows_per_tile(n, row_bytes, memory_budget))
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def _conditional_nn(sq_distances, perplexity, tile: int):
+    return map_row_tiles(
+        lambda d2: binary_search_perplexity(d2, perplexity),
+        sq_distances,
+        tile,
+        fn_output_signature=tf.TensorSpec([tile, sq_distances.shape[1]], sq_distances.dtype),
+    )
+
+
+def joint_probabilities_from_neighbors(
+    indices, sq_distances, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> tf.SparseTensor:
+    """Sparse joint probabilities from a k-nearest-neighbour graph.
+
+    The conditional distribution of point i is restricted to its k neighbours; then
+    ``P = (P_cond + P_cond^T) / sum`` with the sparse sum merging pairs that are neighbours both
+    ways. No floor (as scikit-learn's ``_joint_probabilities_nn``).
+
+    Args:
+      indices: (N, k) integer tensor, the neighbours of each point (not the point itself).
+      sq_distances: (N, k) float tensor, the matching squared distances.
+      perplexity: desired perplexity (> 0).
+      memory_budget: bytes a tile of the search may take.
+
+    Returns:
+      (N, N) ``tf.SparseTensor`` of sq_distances' dtype, indices in row-major order, symmetric,
+      values summing to 1.
+    """
+    sq_distances = tf.convert_to_tensor(sq_distances)
+    n, k = sq_distances.shape
+    tile = rows_per_tile(n, 4 * k * sq_distances.dtype.size, memory_budget)
+    p_cond = _conditional_nn(sq_distances, tf.constant(perplexity, sq_distances.dtype), tile)
+    rows = tf.repeat(tf.range(n, dtype=tf.int64), k)
+    cols = tf.reshape(tf.cast(indices, tf.int64), [-1])
+    cond = tf.sparse.reorder(
+        tf.SparseTensor(tf.stack([rows, cols], axis=1), tf.reshape(p_cond, [-1]), [n, n])
+    )
+    p = tf.sparse.add(cond, tf.sparse.reorder(tf.sparse.transpose(cond)))
+    total = tf.maximum(tf.reduce_sum(p.values), MACHINE_EPSILON)
+    return tf.SparseTensor(p.indices, p.values / total, p.dense_shape)
+
+
+def joint_probabilities_nn(
+    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> tf.SparseTensor:
+    """Sparse joint probabilities over each point's ``3 * perplexity + 1`` nearest neighbours.
+
+    Args:
+      x: (N, D) float32/float64 tensor, N >= 2.
+      perplexity: desired perplexity, 0 < perplexity < N.
+      memory_budget: bytes a tile of pairwise work may take.
+
+    Returns:
+      (N, N) ``tf.SparseTensor`` as :func:`joint_probabilities_from_neighbors`.
+    """
+    k = n_neighbors_for_perplexity(x.shape[0], perplexity)
+    indices, sq_distances = nearest_neighbors(x, k, memory_budget)
+    return joint_probabilities_from_neighbors(indices, sq_distances, perplexity, memory_budget)

@@ -1,0 +1,251 @@
+"""Initial embeddings and the gradient descent of t-SNE (scikit-learn's schedule).
+
+The descent is scikit-learn's ``_gradient_descent``: momentum, per-parameter gains (+0.2 when
+the gradient changes sign against the update, x0.8 otherwise, at least 0.01), and a check every
+``n_iter_check = 50`` iterations (KL divergence, gradient norm, stopping rules). Here the
+iterations between two checks run as one XLA-compiled ``tf.while_loop`` (a *chunk*); the host
+sees the KL divergence and gradient norm once per chunk, logs them (logger ``"tfclust.tsne"``)
+and applies the stopping rules.
+
+The objective is a parameter (see :mod:`tfclust.tsne.gradients`): any hashable object with
+``gradient(y, exaggeration, *operands)`` and ``kl_divergence(y, exaggeration, *operands)``.
+One compiled chunk program is cached per objective (and input shapes/dtypes); the chunk length,
+momentum, learning rate and exaggeration are runtime tensors, so they never cause a retrace.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from typing import NamedTuple
+
+import tensorflow as tf
+
+__all__ = [
+    "EXPLORATION_ITER",
+    "N_ITER_CHECK",
+    "DescentResult",
+    "gradient_descent",
+    "pca_embedding",
+    "random_embedding",
+    "tsne_descent",
+]
+
+logger = logging.getLogger("tfclust.tsne")
+
+EXPLORATION_ITER = 250
+"""Iterations of early exaggeration (momentum 0.5), as scikit-learn's ``_EXPLORATION_MAX_ITER``."""
+N_ITER_CHECK = 50
+"""Iterations per chunk: the KL divergence is evaluated and progress checked this often."""
+_MIN_GAIN = 0.01
+_INIT_STD = 1e-4
+
+
+def random_embedding(n_samples: int, n_components: int, seed: int, dtype=tf.float32):
+    """Gaussian initial embedding with standard deviation 1e-4 (stateless, seeded).
+
+    Returns:
+      (n_samples, n_components) tensor of ``dtype``.
+    """
+    return _INIT_STD * tf.random.stateless_normal(
+        [n_samples, n_components], seed=[seed, 0], dtype=dtype
+    )
+
+
+def pca_embedding(x, n_components: int):
+    """Principal components of ``x``, scaled so that the first has standard deviation 1e-4.
+
+    As scikit-learn's ``init="pca"``: the projection on the top ``n_components`` principal axes,
+    each axis signed so that its largest-magnitude loading is positive (``svd_flip`` with
+    ``u_based_decision=False``), then divided by the first column's standard deviation and
+    multiplied by 1e-4. Computed from the eigendecomposition of the (D, D) scatter matrix.
+    Deliberately not XLA-compiled: it runs once, and LAPACK's/cuSOLVER's ``eigh`` is far faster
+    than XLA's Jacobi eigensolver on CPU.
+
+    Args:
+      x: (N, D) float tensor, D >= n_components.
+      n_components: number of components.
+
+    Returns:
+      (N, n_components) tensor of x's dtype. All-zero if x has no variance.
+    """
+    xc = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    _, vectors = tf.linalg.eigh(tf.matmul(xc, xc, transpose_a=True))  # ascending eigenvalues
+    components = tf.reverse(vectors[:, -n_components:], axis=[1])  # (D, k), largest first
+    largest = tf.argmax(tf.abs(components), axis=0)
+    signs = tf.sign(tf.gather(tf.transpose(components), largest, batch_dims=1))
+    embedding = tf.matmul(xc, components * signs[None, :])
+    std = tf.math.reduce_std(embedding[:, 0])
+    return tf.math.divide_no_nan(embedding, std) * _INIT_STD
+
+
+@functools.cache
+def _chunk_program(objective):
+    """The compiled chunk runner for one objective (cached: built and traced once per shape)."""
+
+    @tf.function(jit_compile=True, reduce_retracing=False)
+    def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
+        def step(y, update, gains):
+            grad = objective.gradient(y, exaggeration, *operands)
+            gains = tf.where(update * grad < 0.0, gains + 0.2, gains * 0.8)
+            gains = tf.maximum(gains, _MIN_GAIN)
+            grad = grad * gains
+            update = momentum * update - learning_rate * grad
+            return y + update, update, gains, grad
+
+        def body(i, y, update, gains):
+            return (i + 1, *step(y, update, gains)[:3])
+
+        _, y, update, gains = tf.while_loop(
+            lambda i, *_: i < n_steps - 1, body, (tf.constant(0), y, update, gains)
+        )
+        # The chunk's last iteration also reports the KL divergence at its starting point, as
+        # scikit-learn's check iterations do.
+        kl = objective.kl_divergence(y, exaggeration, *operands)
+        y, update, gains, grad = step(y, update, gains)
+        return y, update, gains, kl, tf.norm(grad)
+
+    return run
+
+
+@functools.cache
+def _kl_program(objective):
+    return tf.function(objective.kl_divergence, jit_compile=True, reduce_retracing=False)
+
+
+class DescentResult(NamedTuple):
+    """Outcome of a descent: embedding (N, d), last KL divergence (None if no iteration ran)
+    and the index of the last iteration (scikit-learn's convention for ``n_iter_``)."""
+
+    embedding: tf.Tensor
+    kl_divergence: float | None
+    last_iter: int
+
+
+def gradient_descent(
+    objective,
+    operands,
+    y,
+    *,
+    start: int,
+    stop: int,
+    momentum: float,
+    learning_rate: float,
+    exaggeration: float,
+    n_iter_without_progress: int,
+    min_grad_norm: float,
+    log_level: int = logging.DEBUG,
+) -> DescentResult:
+    """Iterations ``start .. stop - 1`` of momentum descent with gains, from fresh optimiser state.
+
+    Mirrors scikit-learn's ``_gradient_descent`` with ``n_iter_check = 50``: the KL divergence
+    is computed at iterations ``i`` with ``(i + 1) % 50 == 0`` and at the last one; at the former,
+    the descent stops when the KL has not improved for more than ``n_iter_without_progress``
+    iterations or when the norm of the gain-scaled gradient is at most ``min_grad_norm``.
+
+    Args:
+      objective: see the module docstring.
+      operands: tuple of tensors passed to the objective.
+      y: (N, d) float tensor, the starting embedding.
+      start, stop: absolute iteration indices (they place the checks).
+      momentum, learning_rate, exaggeration: descent parameters (exaggeration multiplies P).
+      n_iter_without_progress, min_grad_norm: stopping rules.
+      log_level: logging level of the per-chunk progress lines.
+
+    Returns:
+      :class:`DescentResult`.
+    """
+    run = _chunk_program(objective)
+    dtype = y.dtype
+    update = tf.zeros_like(y)
+    gains = tf.ones_like(y)
+    scalars = [tf.constant(v, dtype) for v in (momentum, learning_rate, exaggeration)]
+    best_error, best_iter = math.inf, start
+    kl, last = None, start
+    i = start
+    tic = time.perf_counter()
+    while i < stop:
+        end = min((i // N_ITER_CHECK + 1) * N_ITER_CHECK, stop)
+        y, update, gains, kl_t, grad_norm_t = run(
+            y, update, gains, tf.constant(end - i), *scalars, tuple(operands)
+        )
+        kl, grad_norm = float(kl_t), float(grad_norm_t)  # the one host sync per chunk
+        n_done, i, last = end - i, end, end - 1
+        if end % N_ITER_CHECK:  # the final, partial chunk: no check, as in scikit-learn
+            break
+        toc = time.perf_counter()
+        logger.log(
+            log_level,
+            "[t-SNE] Iteration %d: error = %.7f, gradient norm = %.7f (%d iterations in %.3fs)",
+            end, kl, grad_norm, n_done, toc - tic,
+        )
+        tic = toc
+        if kl < best_error:
+            best_error, best_iter = kl, last
+        elif last - best_iter > n_iter_without_progress:
+            logger.log(
+                log_level,
+                "[t-SNE] Iteration %d: did not make any progress during the last %d episodes. "
+                "Finished.", end, n_iter_without_progress,
+            )
+            break
+        if grad_norm <= min_grad_norm:
+            logger.log(log_level, "[t-SNE] Iteration %d: gradient norm %f. Finished.", end,
+                       grad_norm)
+            break
+    return DescentResult(y, kl, last)
+
+
+def tsne_descent(
+    objective,
+    operands,
+    y0,
+    *,
+    early_exaggeration: float,
+    learning_rate: float,
+    max_iter: int,
+    n_iter_without_progress: int,
+    min_grad_norm: float,
+    log_level: int = logging.DEBUG,
+    summary_level: int = logging.DEBUG,
+) -> DescentResult:
+    """scikit-learn's two-stage t-SNE optimisation.
+
+    Stage 1: iterations 0..249 (or up to ``max_iter``) with P multiplied by
+    ``early_exaggeration`` and momentum 0.5;
+    stage 2: the rest up to ``max_iter`` with the plain P and momentum 0.8 (optimiser state
+    reset in between, as in scikit-learn). The returned KL divergence is the last one evaluated,
+    i.e. at the start of the final iteration, of the plain P; if stage 2 ran no iteration it is
+    evaluated at the final embedding.
+
+    Args:
+      objective, operands: the objective and its tensors (see the module docstring).
+      y0: (N, d) initial embedding.
+      early_exaggeration, learning_rate, max_iter, n_iter_without_progress, min_grad_norm:
+        as :class:`tfclust.tsne.TSNE`.
+      log_level: level of the per-chunk progress lines.
+      summary_level: level of the end-of-stage lines.
+
+    Returns:
+      :class:`DescentResult` with ``last_iter`` as scikit-learn's ``n_iter_``.
+    """
+    common = dict(
+        learning_rate=learning_rate, min_grad_norm=min_grad_norm, log_level=log_level
+    )
+    y, kl, last = gradient_descent(
+        objective, operands, y0, start=0, stop=min(EXPLORATION_ITER, max_iter), momentum=0.5,
+        exaggeration=early_exaggeration, n_iter_without_progress=EXPLORATION_ITER, **common,
+    )
+    logger.log(summary_level,
+               "[t-SNE] KL divergence after %d iterations with early exaggeration: %f",
+               last + 1, kl)
+    y, kl, last = gradient_descent(
+        objective, operands, y, start=last + 1, stop=max_iter, momentum=0.8, exaggeration=1.0,
+        n_iter_without_progress=n_iter_without_progress, **common,
+    )
+    if kl is None:
+        kl = float(_kl_program(objective)(y, tf.constant(1.0, y.dtype), *operands))
+    logger.log(summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
+    return DescentResult(y, kl, last)
