@@ -1,0 +1,394 @@
+"""FFT-accelerated interpolation of the t-SNE repulsive forces (FIt-SNE).
+
+The repulsive half of the t-SNE gradient and the normalisation ``Z`` are sums over all pairs of
+points of a smooth, translation-invariant kernel. Following Linderman et al. (2019, "Fast
+interpolation-based t-SNE for improved visualization of single-cell RNA-seq data", Nature Methods
+16:243) and openTSNE's implementation of it, this module evaluates them in O(N + G log G) time
+and O(N + G) memory (G grid nodes) instead of O(N^2):
+
+1. the bounding square of the embedding is cut into ``n_boxes`` intervals per axis and each
+   interval holds ``n_interpolation_points`` equispaced nodes (a uniform grid of
+   ``M = n_boxes * n_interpolation_points`` nodes per axis);
+2. every point spreads its charges ``[1, y]`` onto the nearest ``stencil_size`` nodes per axis
+   with Lagrange-polynomial weights;
+3. the kernels are applied on the grid as convolutions (circulant embedding of size ``2M`` per
+   axis, real FFTs, pointwise products, inverse FFTs, all channels batched): the force kernel
+   on every charge channel, and Z's kernel on the unit charges;
+4. the potentials are interpolated back to the points with the same weights.
+
+Everything is static-shaped and made of plain TF ops, so :func:`fft_repulsion` compiles with XLA
+and can be called inside another ``jit_compile=True`` function (e.g. a descent-loop body). The
+number of intervals adapts to the embedding's extent on each call: it is chosen at run time among
+a static ladder of sizes (one XLA ``Conditional`` branch per size), so that an embedding that is
+still small (early exaggeration) pays for a small grid, and XLA compiles exactly once.
+
+See :func:`fft_repulsion` for the exact quantities computed and how they enter the gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import tensorflow as tf
+
+__all__ = ["fft_repulsion", "interval_ladder"]
+
+_MIN_EXTENT = 1e-3
+"""Smallest side (embedding units) of the grid, so that coincident points give a valid grid."""
+
+
+def _is_smooth(n: int) -> bool:
+    """True when ``n`` has no prime factor above 7 (so FFT lengths ``2 p n`` stay fast)."""
+    for p in (2, 3, 5, 7):
+        while n % p == 0:
+            n //= p
+    return n == 1
+
+
+def interval_ladder(min_num_intervals: int, max_num_intervals: int, growth: float = 1.25):
+    """The static box counts among which :func:`fft_repulsion` chooses at run time.
+
+    Starts at ``min_num_intervals`` rounded up to a 7-smooth number, then each rung is the
+    smallest 7-smooth number at least ``growth`` times the previous one, and the last rung is
+    ``max_num_intervals`` itself. Every rung is one compiled branch, so ``growth`` trades compile
+    time (and program size) against grid work wasted by rounding the box count up.
+
+    Returns:
+      tuple of Python ints, strictly increasing, ending with ``max_num_intervals``.
+    """
+    if min_num_intervals < 1 or max_num_intervals < min_num_intervals:
+        raise ValueError(
+            "need 1 <= min_num_intervals <= max_num_intervals, got "
+            f"{min_num_intervals} and {max_num_intervals}"
+        )
+    if growth <= 1.0:
+        raise ValueError(f"growth must be > 1, got {growth}")
+    rungs = []
+    n = min_num_intervals
+    while True:
+        while not _is_smooth(n):
+            n += 1
+        if n >= max_num_intervals:
+            break
+        rungs.append(n)
+        n = max(n + 1, math.ceil(n * growth))
+    rungs.append(max_num_intervals)
+    return tuple(rungs)
+
+
+def _lagrange_weights(v: tf.Tensor, n: int) -> tf.Tensor:
+    """Lagrange basis polynomials of the nodes ``0, 1, .., n - 1`` evaluated at ``v``.
+
+    Args:
+      v: (...,) positions in node-spacing units relative to the first node.
+    Returns:
+      (..., n) weights, same dtype as ``v``; they sum to 1.
+    """
+    weights = []
+    for k in range(n):
+        num = tf.ones_like(v)
+        den = 1.0
+        for j in range(n):
+            if j != k:
+                num = num * (v - float(j))
+                den *= float(k - j)
+        weights.append(num * (1.0 / den))
+    return tf.stack(weights, axis=-1)
+
+
+def _even_extension(x: tf.Tensor, m: int) -> tf.Tensor:
+    """Extend samples at offsets ``0..m`` (last axis) to the even length-``2m`` circulant."""
+    return tf.concat([x, tf.reverse(x[..., 1:m], axis=[-1])], axis=-1)
+
+
+def _kernel_spectra(kernel_fns, m: int, spacing, dim: int, dtype) -> tf.Tensor:
+    """Real spectra of the length-``2m`` circulant embeddings of even kernels.
+
+    The kernels are only evaluated at non-negative offsets (a quarter of the circulant in 2-D),
+    and their evenness turns the 2-D transform into two passes of ``m + 1`` real FFTs.
+
+    Args:
+      kernel_fns: functions of the squared distance.
+      m: grid nodes per axis.
+      spacing: scalar node spacing.
+    Returns:
+      (K, m+1) in 1-D; in 2-D (K, m+1, 2m) laid out as [kernel, v, u] (frequency v of the last
+      grid axis first), the layout :func:`_convolve` uses.
+    """
+    off2 = tf.square(tf.cast(tf.range(m + 1), dtype) * spacing)
+    if dim == 1:
+        values = tf.stack([fn(off2) for fn in kernel_fns])  # (K, m+1)
+        return tf.math.real(tf.signal.rfft(_even_extension(values, m)))
+    values = tf.stack([fn(off2[:, None] + off2[None, :]) for fn in kernel_fns])  # [k, x, y]
+    half = tf.math.real(tf.signal.rfft(_even_extension(values, m)))  # [k, x, v]
+    half = tf.transpose(half, [0, 2, 1])  # [k, v, x]
+    quarter = tf.math.real(tf.signal.rfft(_even_extension(half, m)))  # [k, v, u <= m]
+    return _even_extension(quarter, m)
+
+
+def _convolve(charges: tf.Tensor, kernels_hat: tf.Tensor, m: int, dim: int):
+    """Aperiodic convolution of grid charges with even kernels, through real FFTs.
+
+    The charges are zero-padded to a ``2m`` circulant per axis. In 2-D the transform is done one
+    axis at a time so that the all-zero half of the rows is never transformed forward, and only
+    the ``m`` wanted rows are transformed back (a quarter fewer FFT rows than ``rfft2d``).
+
+    Args:
+      charges: (C, m) for dim 1 or (C, m, m) for dim 2: charges on the grid nodes.
+      kernels_hat: (2, ...) real kernel spectra from :func:`_kernel_spectra`.
+      m: nodes per axis.
+      dim: 1 or 2.
+    Returns:
+      (C + 1, m[, m]) potentials on the grid nodes, dtype of ``charges``: every charge channel
+      convolved with kernel 0, then charge channel 0 with kernel 1.
+    """
+    if dim == 1:
+        charges_hat = tf.signal.rfft(tf.pad(charges, [[0, 0], [0, m]]))  # (C, m+1)
+    else:
+        rows = tf.signal.rfft(tf.pad(charges, [[0, 0], [0, 0], [0, m]]))  # (C, m, m+1)
+        rows = tf.pad(tf.transpose(rows, [0, 2, 1]), [[0, 0], [0, 0], [0, m]])
+        charges_hat = tf.signal.fft(rows)  # (C, m+1, 2m): [channel, v, u], v <= m
+    kernels_hat = tf.complex(kernels_hat, tf.zeros_like(kernels_hat))
+    products = tf.concat([charges_hat * kernels_hat[0], charges_hat[:1] * kernels_hat[1]], axis=0)
+    if dim == 1:
+        return tf.signal.irfft(products, fft_length=[2 * m])[:, :m]
+    cols = tf.signal.ifft(products)[:, :, :m]  # (C', m+1, m): [channel, v, x]
+    return tf.signal.irfft(tf.transpose(cols, [0, 2, 1]), fft_length=[2 * m])[:, :, :m]
+
+
+def _kernel_fns(dof: float, z_exponent: float):
+    """Force kernel ``(1 + r2/dof)^-(dof + 1)`` and Z kernel ``(1 + r2/dof)^-z_exponent``."""
+    if dof == 1.0:
+
+        def force_kernel(r2):
+            return 1.0 / tf.square(1.0 + r2)
+
+    else:
+
+        def force_kernel(r2):
+            return tf.pow(1.0 + r2 / dof, -(dof + 1.0))
+
+    if dof == 1.0 and z_exponent == 1.0:
+
+        def kernel(r2):
+            return 1.0 / (1.0 + r2)
+
+    else:
+
+        def kernel(r2):
+            return tf.pow(1.0 + r2 / dof, -z_exponent)
+
+    return force_kernel, kernel
+
+
+def _self_interaction(weights: tf.Tensor, kernel_fn, spacing) -> tf.Tensor:
+    """Each point's interpolated interaction with itself, ``sum_ab w_a w_b K(x_a - x_b)``.
+
+    Spreading a point and interpolating its own potential back does not return exactly
+    ``K(0) = 1``; subtracting this value instead of 1 removes the self-term from Z exactly, which
+    keeps Z accurate (and positive) even when it is tiny (few, far-apart points).
+
+    Args:
+      weights: (N, d, t) Lagrange weights on t consecutive nodes per axis.
+      kernel_fn: maps squared distances to kernel values.
+      spacing: scalar node spacing.
+    Returns:
+      (N,) self-interactions.
+    """
+    t = weights.shape[-1]
+    # Autocorrelation of the weights over node offsets -(t-1) .. t-1, per point and axis.
+    corr = tf.stack(
+        [
+            tf.reduce_sum(
+                weights[..., max(0, -k) : t - max(0, k)] * weights[..., max(0, k) : t - max(0, -k)],
+                axis=-1,
+            )
+            for k in range(-(t - 1), t)
+        ],
+        axis=-1,
+    )  # (N, d, 2t-1)
+    off = tf.cast(tf.range(-(t - 1), t), weights.dtype) * spacing
+    if weights.shape[1] == 1:
+        return tf.linalg.matvec(corr[:, 0, :], kernel_fn(tf.square(off)))
+    kmat = kernel_fn(tf.square(off)[:, None] + tf.square(off)[None, :])
+    return tf.reduce_sum(tf.matmul(corr[:, 0, :], kmat) * corr[:, 1, :], axis=1)
+
+
+def _repulsion_on_grid(
+    y, lo, extent, *, n_boxes: int, n_interp: int, n_taps: int, dof: float, z_exponent: float
+):
+    """Repulsion and Z on a grid of exactly ``n_boxes`` intervals per axis (static).
+
+    Args:
+      y: (N, d) points relative to the grid centre.
+      lo: (d,) lower corner of the grid, relative to the same centre.
+      extent: scalar side length of the (square) grid.
+    Returns:
+      (repulsive (N, d), z scalar).
+    """
+    n, dim = y.shape
+    dtype = y.dtype
+    m = n_boxes * n_interp
+    box_width = extent / n_boxes
+    spacing = box_width / n_interp
+
+    s = tf.clip_by_value((y - lo) / spacing, 0.0, float(m))  # in node spacings
+    start = tf.cast(tf.floor(s - 0.5 * (n_taps - 1)), tf.int32)
+    start = tf.clip_by_value(start, 0, m - n_taps)  # (N, d)
+    weights = _lagrange_weights(s - 0.5 - tf.cast(start, dtype), n_taps)  # (N, d, taps)
+    nodes = start[:, :, None] + tf.range(n_taps, dtype=tf.int32)  # (N, d, taps)
+
+    # Charges [1, y]: the force kernel F gives phi = sum_j F(y_i - y_j) [1, y_j], whence
+    # R_i = y_i phi_0 - phi_y; the unit charges' spectrum is reused with Z's kernel.
+    # (FIt-SNE gets Z from an extra |y|^2 charge under the squared kernel instead, which costs the
+    # same FFT work but cancels catastrophically in float32 when Z is small.)
+    charges = tf.concat([tf.ones([n, 1], dtype), y], axis=1)  # (N, d + 1)
+    n_ch = dim + 1
+
+    # Flat grid index and weight of each of the taps^d stencil nodes of each point.
+    if dim == 1:
+        flat_nodes, flat_w = nodes[:, 0, :], weights[:, 0, :]  # (N, taps)
+    else:
+        flat_nodes = nodes[:, 0, :, None] * m + nodes[:, 1, None, :]  # (N, taps, taps)
+        flat_w = weights[:, 0, :, None] * weights[:, 1, None, :]
+        flat_nodes = tf.reshape(flat_nodes, [n, n_taps * n_taps])
+        flat_w = tf.reshape(flat_w, [n, n_taps * n_taps])
+    n_nodes = m**dim
+    n_stencil = flat_nodes.shape[1]
+
+    contrib = flat_w[:, :, None] * charges[:, None, :]  # (N, taps^d, C)
+    grid = tf.math.unsorted_segment_sum(
+        tf.reshape(contrib, [n * n_stencil, n_ch]), tf.reshape(flat_nodes, [-1]), n_nodes
+    )  # (m^d, C)
+    grid = tf.reshape(tf.transpose(grid), [n_ch] + [m] * dim)
+
+    force_kernel, kernel = _kernel_fns(dof, z_exponent)
+    kernels_hat = _kernel_spectra([force_kernel, kernel], m, spacing, dim, dtype)
+    pot = _convolve(grid, kernels_hat, m, dim)  # (d + 2, m[, m])
+    pot = tf.transpose(tf.reshape(pot, [dim + 2, n_nodes]))  # (m^d, d + 2)
+    phi = tf.reduce_sum(tf.gather(pot, flat_nodes) * flat_w[:, :, None], axis=1)  # (N, d + 2)
+
+    repulsive = y * phi[:, :1] - phi[:, 1 : dim + 1]
+    z = tf.reduce_sum(phi[:, dim + 1] - _self_interaction(weights, kernel, spacing))
+    return repulsive, z
+
+
+@functools.partial(tf.function, jit_compile=True)
+def fft_repulsion(
+    y,
+    *,
+    n_interpolation_points: int = 5,
+    min_num_intervals: int = 50,
+    ints_in_interval: float = 1.0,
+    max_num_intervals: int = 200,
+    dof: float = 1.0,
+    z_exponent: float | None = None,
+    stencil_size: int | None = None,
+    ladder_growth: float = 1.25,
+):
+    """Unnormalised t-SNE repulsive forces and normalisation ``Z`` by FFT interpolation.
+
+    With ``a = dof`` and ``e = z_exponent`` (default ``a``)::
+
+        repulsive_i = sum_{j != i} (1 + |y_i - y_j|^2 / a)^-(a + 1) (y_i - y_j)
+        z           = sum_{i != j} (1 + |y_i - y_j|^2 / a)^-e
+
+    For standard t-SNE (``a = e = 1``), with ``w_ij = 1 / (1 + |y_i - y_j|^2)``, these are
+    ``repulsive_i = sum_j w_ij^2 (y_i - y_j)`` and ``z = sum_{i != j} w_ij``, and the KL gradient
+    is ``4 * (exaggeration * attractive_i - repulsive_i / z)``, ``attractive_i =
+    sum_j p_ij w_ij (y_i - y_j)``. For other ``a``, ``e = a`` is openTSNE's kernel
+    ``w = (1 + d^2/a)^-a``; ``e = (a + 1) / 2`` is scikit-learn's (tfclust.tsne.gradients), whose
+    ``repulsive_i = sum_j w_ij^2 (y_i - y_j)`` is the same force as above.
+
+    Both outputs are interpolation estimates. At the defaults, on 2,000-point Gaussian mixtures
+    spanning 30-120 units, the force error ``||R - R_exact||_F / ||R_exact||_F`` is below 5e-4 and
+    the relative error of ``z`` below 1e-4, in float32 and float64 (tests/test_tsne_fft.py).
+
+    Grid: the bounding square of ``y`` is cut into ``side / ints_in_interval`` intervals per
+    axis, clipped to ``[min_num_intervals, max_num_intervals]`` and rounded up to the next rung of
+    :func:`interval_ladder` (openTSNE likewise rounds up to FFT-friendly sizes). Each interval
+    holds ``n_interpolation_points`` equispaced nodes (FIt-SNE's grid, node spacing
+    ``interval / n_interpolation_points``), and each point is interpolated from the
+    ``stencil_size`` nodes per axis nearest to it: a centred Lagrange stencil, ~3x more accurate
+    than FIt-SNE's "the nodes of the point's own interval" at the same cost. Beyond
+    ``max_num_intervals`` the intervals widen instead, and accuracy degrades gently.
+
+    Accuracy is set by the node spacing (0.2 units at the defaults). openTSNE's default of 3 nodes
+    per interval (spacing 1/3) is ~3x faster here with ~1e-2 force error (openTSNE itself: ~3e-2
+    on the same data); ``n_interpolation_points=3, stencil_size=5`` gives ~4e-3.
+
+    Traceable inside an XLA-compiled ``tf.while_loop`` body: the settings are Python values (one
+    trace per combination) and all shapes are static; one XLA ``Conditional`` branch per ladder
+    rung picks the grid at run time, so a changing extent never retraces.
+
+    Args:
+      y: (N, d) float32 or float64 tensor, d in {1, 2}, static N >= 1: the embedding.
+      n_interpolation_points: grid nodes per interval and axis.
+      min_num_intervals: fewest intervals per axis.
+      ints_in_interval: target interval side in embedding units (openTSNE's meaning: smaller is
+        more accurate; intervals = side / ints_in_interval).
+      max_num_intervals: most intervals per axis. Bounds time and memory per call: the largest
+        grid has ``M = n_interpolation_points * max_num_intervals`` nodes per axis, and the 2-D
+        transforms hold about ``4 * 2 M^2`` complex values at once (~100 MB in float32 for the
+        default M = 1000), on top of O(N * stencil_size^d) for the points.
+      dof: degrees of freedom ``a`` of the heavy-tailed kernel (> 0); any value, same cost.
+      z_exponent: exponent ``e`` of Z's kernel (> 0); None means ``dof`` (openTSNE).
+      stencil_size: nodes per axis each point is interpolated from (None: n_interpolation_points).
+      ladder_growth: ratio between consecutive compiled grid sizes (> 1).
+
+    Returns:
+      ``(repulsive, z)``: (N, d) tensor and scalar tensor, both of y's dtype.
+    """
+    y = tf.convert_to_tensor(y)
+    if y.dtype not in (tf.float32, tf.float64):
+        raise TypeError(f"y must be float32 or float64, got {y.dtype.name}")
+    if y.shape.rank != 2 or y.shape[1] not in (1, 2) or y.shape[0] is None:
+        raise ValueError(f"y must have a static shape (N, 1) or (N, 2), got {y.shape}")
+    n_interp = int(n_interpolation_points)
+    n_taps = n_interp if stencil_size is None else int(stencil_size)
+    if n_interp < 1 or n_taps < 1:
+        raise ValueError(
+            f"n_interpolation_points and stencil_size must be >= 1, got {n_interp}, {n_taps}"
+        )
+    ladder = interval_ladder(int(min_num_intervals), int(max_num_intervals), ladder_growth)
+    if n_taps > ladder[0] * n_interp:
+        raise ValueError(
+            f"stencil_size {n_taps} exceeds the smallest grid ({ladder[0] * n_interp})"
+        )
+    if not ints_in_interval > 0:
+        raise ValueError(f"ints_in_interval must be > 0, got {ints_in_interval}")
+    if not dof > 0:
+        raise ValueError(f"dof must be > 0, got {dof}")
+    if z_exponent is not None and not z_exponent > 0:
+        raise ValueError(f"z_exponent must be > 0, got {z_exponent}")
+
+    y_min = tf.reduce_min(y, axis=0)
+    y_max = tf.reduce_max(y, axis=0)
+    side = tf.reduce_max(y_max - y_min)
+    centre = 0.5 * (y_min + y_max)
+    # The kernel is translation invariant; working relative to the grid centre keeps the
+    # charges y small, which limits float cancellation in y_i phi_0 - phi_y.
+    yc = y - centre
+    extent = tf.maximum(side, tf.cast(_MIN_EXTENT, y.dtype))
+    lo = -0.5 * extent * tf.ones_like(centre)
+
+    branches = [
+        functools.partial(
+            _repulsion_on_grid,
+            yc,
+            lo,
+            extent,
+            n_boxes=b,
+            n_interp=n_interp,
+            n_taps=n_taps,
+            dof=float(dof),
+            z_exponent=float(dof if z_exponent is None else z_exponent),
+        )
+        for b in ladder
+    ]
+    if len(branches) == 1:
+        return branches[0]()
+    rungs = tf.constant(ladder[:-1], dtype=y.dtype)
+    index = tf.reduce_sum(tf.cast(rungs < side / ints_in_interval, tf.int32))
+    return tf.switch_case(index, branches)
