@@ -41,7 +41,7 @@ def test_quick_run_writes_every_output(quick_run):
     assert np.load(quick_run / "tsne_embedding.npy").shape == (1000, 2)
     assert np.load(quick_run / "kmeans_centers.npy").shape == (10, 64)
     sweep = np.load(quick_run / "perplexity_sweep.npz")
-    assert sorted(sweep.files) == ["30.0", "5.0"]
+    assert sorted(sweep.files) == ["30", "5"]
 
 
 def test_quick_run_metrics(quick_run):
@@ -165,6 +165,10 @@ def test_model_of_the_wrong_shape_is_rejected(tmp_path, monkeypatch, capsys):
         str(tmp_path),
         "--model",
         path,
+        "--tsne-samples",
+        "20",
+        "--sweep-perplexities",
+        "none",
         "--out",
         str(tmp_path / "o"),
     ]

@@ -104,24 +104,33 @@ class RunConfig:
 
     def validate_sizes(self, n_samples: int) -> None:
         """Checks that need the data's size: done right after loading, before training."""
-        if self.tsne_samples != "all" and self.tsne_samples > n_samples:
-            raise ValueError(
-                f"tsne_samples={self.tsne_samples} but the data set has only "
-                f"{n_samples} images (use 'all' for every image)"
-            )
-        if self.n_clusters > n_samples:
+        if self.runs("kmeans") and self.n_clusters > n_samples:
             raise ValueError(f"n_clusters={self.n_clusters} > {n_samples} images")
-        tsne_n = self.tsne_n(n_samples)
-        if 0 < tsne_n <= self.perplexity:
-            raise ValueError(
-                f"perplexity={self.perplexity} must be below the number of t-SNE samples ({tsne_n})"
-            )
-        sweep_n = min(self.sweep_samples, n_samples)
-        too_large = [p for p in self.sweep_perplexities if sweep_n and p >= sweep_n]
-        if too_large:
-            raise ValueError(
-                f"sweep perplexities {too_large} must be below sweep_samples ({sweep_n})"
-            )
+        if self.runs("tsne"):
+            if self.tsne_samples != "all" and self.tsne_samples > n_samples:
+                raise ValueError(
+                    f"tsne_samples={self.tsne_samples} but the data set has only "
+                    f"{n_samples} images (use 'all' for every image)"
+                )
+            tsne_n = self.tsne_n(n_samples)
+            if 0 < tsne_n <= self.perplexity:
+                raise ValueError(
+                    f"perplexity={self.perplexity} must be below the number of t-SNE samples "
+                    f"({tsne_n})"
+                )
+        if self.runs("perplexity_sweep"):
+            sweep_n = min(self.sweep_samples, n_samples)
+            too_large = [p for p in self.sweep_perplexities if sweep_n and p >= sweep_n]
+            if too_large:
+                raise ValueError(
+                    f"sweep perplexities {too_large} must be below sweep_samples ({sweep_n})"
+                )
+
+    def runs(self, stage: str) -> bool:
+        """Whether ``stage`` is part of this run (it is unless ``stop_after`` comes earlier)."""
+        if self.stop_after is None:
+            return True
+        return STAGES.index(stage) <= STAGES.index(self.stop_after)
 
     def tsne_n(self, n_samples: int) -> int:
         """How many of the first images the main t-SNE embeds."""
@@ -337,11 +346,11 @@ def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
     sweep = {}
     for perplexity in config.sweep_perplexities:
         tsne, sweep[perplexity] = _embed(state["latents"][:n], perplexity, config)
-        job.metrics.setdefault("perplexity_sweep", {})[str(perplexity)] = {
+        job.metrics.setdefault("perplexity_sweep", {})[f"{perplexity:g}"] = {
             "kl_divergence": float(tsne.kl_divergence_),
             "n_iter": int(tsne.n_iter_),
         }
-    np.savez(job.path("perplexity_sweep.npz"), **{str(p): e for p, e in sweep.items()})
+    np.savez(job.path("perplexity_sweep.npz"), **{f"{p:g}": e for p, e in sweep.items()})
     state["sweep"] = sweep
 
 
