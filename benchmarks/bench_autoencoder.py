@@ -25,30 +25,6 @@ from common import report  # noqa: E402
 import tfclust  # noqa: E402
 
 
-def tutorial_model() -> keras.Model:
-    """The tutorial's model as it writes it (``input_shape=`` becomes ``keras.Input``)."""
-    L = keras.layers
-    model = keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            L.Conv2D(filters=32, kernel_size=2, strides=(2, 2), activation="elu"),
-            L.Conv2D(filters=64, kernel_size=2, strides=(2, 2), activation="elu"),
-            L.Flatten(),
-            L.Dense(64, activation="elu"),
-            L.Dense(7 * 7 * 64, activation="elu"),
-            L.Reshape(target_shape=(7, 7, 64)),
-            L.Conv2DTranspose(
-                filters=32, kernel_size=2, strides=(2, 2), padding="same", activation="elu"
-            ),
-            L.Conv2DTranspose(
-                filters=1, kernel_size=2, strides=(2, 2), padding="same", activation="sigmoid"
-            ),
-        ]
-    )
-    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
-    return model
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fashion_mnist")
@@ -62,7 +38,8 @@ def main() -> None:
     # The tutorial: numpy arrays divided by 255.0, model.fit(..., batch_size=256).
     train_x = (images / 255.0).reshape(-1, 28, 28, 1)
     keras.utils.set_random_seed(args.seed)
-    tutorial = tutorial_model()
+    tutorial = tfclust.autoencoder.tutorial_model()
+    tutorial.compile(optimizer=keras.optimizers.Adam(), loss="mse")
 
     ours, _, _ = tfclust.build_autoencoder(seed=args.seed)
     ds = tfclust.data.autoencoder_pipeline(images, batch_size=256, seed=args.seed)

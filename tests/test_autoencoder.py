@@ -8,30 +8,9 @@ from tfclust.autoencoder import (
     load_autoencoder,
     save_autoencoder,
     train_autoencoder,
+    tutorial_model,
 )
 from tfclust.data import autoencoder_pipeline
-
-
-def _tutorial_model():
-    """The tutorial's Sequential model, verbatim (with keras.Input for Keras 3)."""
-    L = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            L.Conv2D(filters=32, kernel_size=2, strides=(2, 2), activation="elu"),
-            L.Conv2D(filters=64, kernel_size=2, strides=(2, 2), activation="elu"),
-            L.Flatten(),
-            L.Dense(64, activation="elu"),
-            L.Dense(7 * 7 * 64, activation="elu"),
-            L.Reshape(target_shape=(7, 7, 64)),
-            L.Conv2DTranspose(
-                filters=32, kernel_size=2, strides=(2, 2), padding="same", activation="elu"
-            ),
-            L.Conv2DTranspose(
-                filters=1, kernel_size=2, strides=(2, 2), padding="same", activation="sigmoid"
-            ),
-        ]
-    )
 
 
 def _images(n=64, seed=0):
@@ -47,7 +26,7 @@ def test_layers_match_the_tutorial():
         for layer in m.layers
         if not isinstance(layer, keras.layers.InputLayer)
     ]
-    theirs = _tutorial_model().layers
+    theirs = tutorial_model().layers
     assert len(ours) == len(theirs)
     keys = ("filters", "kernel_size", "strides", "padding", "activation", "units", "target_shape")
     for mine, ref in zip(ours, theirs, strict=True):

@@ -79,6 +79,33 @@ def build_autoencoder(
     return autoencoder, encoder, decoder
 
 
+def tutorial_model() -> keras.Sequential:
+    """The tutorial's own model, as it writes it: a ``Sequential`` autoencoder, not compiled.
+
+    Kept as the reference that :func:`build_autoencoder` is checked and benchmarked against
+    (``input_shape=`` of the original becomes ``keras.Input``, as Keras 3 asks). Its latent is
+    ``model.layers[3].output``.
+    """
+    layers = keras.layers
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            layers.Conv2D(filters=32, kernel_size=2, strides=(2, 2), activation="elu"),
+            layers.Conv2D(filters=64, kernel_size=2, strides=(2, 2), activation="elu"),
+            layers.Flatten(),
+            layers.Dense(64, activation="elu"),
+            layers.Dense(7 * 7 * 64, activation="elu"),
+            layers.Reshape(target_shape=(7, 7, 64)),
+            layers.Conv2DTranspose(
+                filters=32, kernel_size=2, strides=(2, 2), padding="same", activation="elu"
+            ),
+            layers.Conv2DTranspose(
+                filters=1, kernel_size=2, strides=(2, 2), padding="same", activation="sigmoid"
+            ),
+        ]
+    )
+
+
 def train_autoencoder(
     autoencoder: keras.Model,
     dataset: tf.data.Dataset,
