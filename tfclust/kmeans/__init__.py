@@ -1,0 +1,10 @@
+"""K-means clustering as XLA kernels: the ``KMeans`` estimator.
+
+Modules: ``_steps`` (one Lloyd step's pieces), ``_init`` (k-means++ and random seeding),
+``_lloyd`` (in-memory fit and assignment programs), ``_streaming`` (exact Lloyd by passes over
+a ``tf.data.Dataset``, optionally across ``tf.distribute`` replicas), ``_estimator`` (the API).
+"""
+
+from ._estimator import KMeans
+
+__all__ = ["KMeans"]

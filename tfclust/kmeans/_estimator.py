@@ -1,0 +1,260 @@
+"""The scikit-learn-compatible ``KMeans`` estimator over the XLA kernels."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from .._tiling import DEFAULT_MEMORY_BUDGET, rows_per_tile
+from .._validation import (
+    check_array,
+    check_float,
+    check_int,
+    check_is_fitted,
+    check_random_state,
+    resolve_dtype,
+)
+from . import _lloyd, _streaming
+
+logger = logging.getLogger("tfclust.kmeans")
+
+# Tiles much larger than the L2/L3 caches make the reductions over the (rows x R*k) scores
+# memory-bound (measured on a 2-core EPYC: 4 MiB tiles ~2x faster than 60k-row tiles); tiles
+# keep at least _MIN_TILE_ROWS rows so the matmul stays efficient. The budget can only lower it.
+_CACHE_TILE_BYTES = 4 * 2**20
+_MIN_TILE_ROWS = 512
+# algorithm="auto" prunes with bounds from this many clusters on (below it the distance matmul
+# is cheap and the per-restart bookkeeping costs more than it saves).
+_ELKAN_MIN_CLUSTERS = 32
+# The pruned algorithm gathers uncertain rows this many at a time: small enough that the last,
+# mostly empty chunk of an iteration costs little.
+_MAX_CHUNK_ROWS = 1024
+# Live (rows x R*k) temporaries per tile row in the Lloyd step: matmul output, scores, the
+# first-match mask, with slack for XLA's buffers.
+_TILE_COPIES = 4
+
+
+def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int:
+    """Rows per tile for (rows x ``width``) temporaries under ``memory_budget`` bytes."""
+    row_bytes = width * itemsize * _TILE_COPIES
+    budget = min(int(memory_budget), max(_CACHE_TILE_BYTES, _MIN_TILE_ROWS * row_bytes))
+    return rows_per_tile(n_rows, row_bytes, budget)
+
+
+class KMeans:
+    """K-means clustering (Lloyd's algorithm) compiled with XLA.
+
+    Parameters follow ``sklearn.cluster.KMeans``:
+
+    Args:
+      n_clusters: number of clusters k.
+      init: ``"k-means++"`` (greedy, 2 + log(k) local trials), ``"random"`` (k distinct rows), or
+        an array of shape (k, n_features) of initial centres (then one run only).
+      n_init: number of restarts, or ``"auto"`` (1 for k-means++ and an array, 10 for random).
+        Restarts run side by side in one program; the lowest inertia wins.
+      max_iter: maximum Lloyd iterations per restart.
+      tol: convergence tolerance, relative to the mean per-feature variance of X: a restart stops
+        when the summed squared centre shift is within ``tol * mean(var(X, axis=0))``, or when no
+        label changed.
+      verbose: 0 is quiet; >0 logs each fit's restarts (inertia, iterations) at INFO level on the
+        ``tfclust.kmeans`` logger and, on a ``tf.data.Dataset``, each pass. The compiled loop
+        reports nothing per iteration (that would need a host round trip).
+      random_state: None (fresh entropy) or an int seed; the same seed gives the same result on
+        the same device.
+      dtype: ``"float32"`` (default) or ``"float64"``; input is cast to it.
+      memory_budget: bytes one distance tile (rows x n_init x k) may take.
+      init_size: rows drawn for k-means++/random initialisation when fitting a
+        ``tf.data.Dataset`` (the first ``init_size`` rows it yields); default
+        ``max(10_000, 20 * n_clusters)``.
+      algorithm: ``"lloyd"`` runs all restarts side by side, every row against every centre
+        each iteration; ``"elkan"`` prunes with triangle-inequality bounds (Hamerly's variant),
+        restarts one after another in the same program, each stopping when it converges;
+        ``"auto"`` (default) picks ``"elkan"`` from 32 clusters on. Both give the same result
+        (up to rounding); only the in-memory fit uses the choice.
+
+    Fitted attributes: ``cluster_centers_`` (k, n_features) numpy array of ``dtype``,
+    ``labels_`` (n_samples,) int32, ``inertia_`` (float, sum of squared distances to the
+    closest centre), ``n_iter_`` (int), ``n_features_in_``.
+
+    Under a multi-replica ``tf.distribute`` strategy (or when X is a ``tf.data.Dataset``) the fit
+    runs exact Lloyd by passes over batches; see ``tfclust.kmeans._streaming``.
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
+                 verbose=0, random_state=None, dtype="float32",
+                 memory_budget=DEFAULT_MEMORY_BUDGET, init_size=None, algorithm="auto"):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.dtype = dtype
+        self.memory_budget = memory_budget
+        self.init_size = init_size
+        self.algorithm = algorithm
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def _check_params(self):
+        """Validate the constructor arguments; return (init kind, init array or None, n_init)."""
+        check_int(self.n_clusters, name="n_clusters", low=1)
+        check_int(self.max_iter, name="max_iter", low=1)
+        check_float(self.tol, name="tol", low=0.0)
+        check_int(self.verbose, name="verbose", low=0)
+        check_int(self.memory_budget, name="memory_budget", low=1)
+        if self.init_size is not None:
+            check_int(self.init_size, name="init_size", low=1)
+        dtype = resolve_dtype(self.dtype)
+        if self.algorithm not in ("auto", "lloyd", "elkan"):
+            raise ValueError(
+                f"algorithm must be 'auto', 'lloyd' or 'elkan', got {self.algorithm!r}"
+            )
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(
+                    f"init must be 'k-means++', 'random' or an array of shape "
+                    f"(n_clusters, n_features), got {self.init!r}"
+                )
+            kind, init_array = self.init, None
+        else:
+            kind = "array"
+            init_array = check_array(self.init, name="init", dtype=dtype)
+        if self.n_init == "auto":
+            n_init = 10 if kind == "random" else 1
+        else:
+            n_init = check_int(self.n_init, name="n_init", low=1)
+            if kind == "array" and n_init != 1:
+                warnings.warn(
+                    f"Explicit initial center position passed: performing only one init in "
+                    f"KMeans instead of n_init={n_init}.", RuntimeWarning, stacklevel=3,
+                )
+                n_init = 1
+        return kind, init_array, n_init, dtype
+
+    def _check_init_shape(self, init_array, n_features):
+        if init_array is not None and tuple(init_array.shape) != (self.n_clusters, n_features):
+            raise ValueError(
+                f"init has shape {tuple(init_array.shape)} but must be (n_clusters, n_features) "
+                f"= ({self.n_clusters}, {n_features})"
+            )
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Compute the clustering.
+
+        Args:
+          X: (n_samples, n_features) numpy array or ``tf.Tensor`` (integers are cast), or a
+            ``tf.data.Dataset`` yielding (batch, n_features) batches (or tuples whose first
+            element is such a batch).
+          y: ignored.
+
+        Returns:
+          self.
+        """
+        kind, init_array, n_init, dtype = self._check_params()
+        seed = check_random_state(self.random_state)
+        seed_t = tf.constant([seed, 0x5EED], tf.int32)
+        start = time.perf_counter()
+        strategy = tf.distribute.get_strategy()
+        distributed = tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1
+        if isinstance(X, tf.data.Dataset) or distributed:
+            logger.info("KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
+                        self.n_clusters, n_init, kind)
+            result = _streaming.fit_dataset(
+                self, X, kind=kind, init_array=init_array, n_init=n_init, dtype=dtype,
+                seed=seed_t, strategy=strategy if distributed else None,
+            )
+        else:
+            x = check_array(X, name="X", dtype=dtype)
+            n, d = x.shape
+            if n < self.n_clusters:
+                raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+            self._check_init_shape(init_array, d)
+            logger.info("KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
+                        n, d, self.n_clusters, n_init, kind, dtype.name)
+            tile = tile_rows(n, n_init * self.n_clusters, dtype.size, self.memory_budget)
+            n_local_trials = 2 + int(math.log(self.n_clusters))
+            algorithm = self.algorithm
+            if algorithm == "auto":
+                algorithm = "elkan" if self.n_clusters >= _ELKAN_MIN_CLUSTERS else "lloyd"
+            out = _lloyd.fit_in_memory(
+                x, init_array, seed_t, tf.constant(self.tol, dtype),
+                tf.constant(self.max_iter, tf.int32), n_clusters=self.n_clusters,
+                n_restarts=n_init, init=kind, tile=tile, init_tile=tile_rows(
+                    n, n_init * n_local_trials, dtype.size, self.memory_budget),
+                n_local_trials=n_local_trials,
+                algorithm=algorithm, chunk=min(_MAX_CHUNK_ROWS, tile_rows(
+                    n, self.n_clusters, dtype.size, self.memory_budget)),
+            )
+            result = {key: value.numpy() for key, value in out.items()}
+        self._store(result)
+        logger.info("KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s", self.inertia_,
+                    self.n_iter_, time.perf_counter() - start)
+        if self.verbose:
+            for r, (inertia, n_iter) in enumerate(zip(result["inertia_all"],
+                                                      result["n_iter_all"], strict=True)):
+                logger.info("restart %d: inertia %.6g after %d iterations", r, inertia, n_iter)
+        return self
+
+    def _store(self, result):
+        self.cluster_centers_ = result["centers"]
+        self.labels_ = result["labels"]
+        self.inertia_ = float(result["inertia"])
+        self.n_iter_ = int(result["n_iter"])
+        self.n_features_in_ = self.cluster_centers_.shape[1]
+        distinct = len(np.unique(self.labels_))
+        if distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
+                f"({self.n_clusters}). Possibly due to duplicate points in X.",
+                RuntimeWarning, stacklevel=3,
+            )
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_`` (n_samples,) int32."""
+        return self.fit(X).labels_
+
+    def fit_transform(self, X, y=None):
+        """Fit and return the (n_samples, k) distances to the centres."""
+        return self.fit(X).transform(X)
+
+    # -- using the fitted centres -------------------------------------------------------------
+
+    def _check_test_data(self, X):
+        check_is_fitted(self, "cluster_centers_")
+        x = check_array(X, name="X", dtype=self.cluster_centers_.dtype)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but KMeans is expecting {self.n_features_in_} "
+                "features as input."
+            )
+        return x, tf.constant(self.cluster_centers_)
+
+    def _tile(self, n):
+        return tile_rows(n, self.n_clusters, self.cluster_centers_.dtype.itemsize,
+                         self.memory_budget)
+
+    def predict(self, X):
+        """Index (n_samples,) int32 of the closest centre for each row of X (n_samples, d)."""
+        x, centers = self._check_test_data(X)
+        labels, _ = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
+        return labels.numpy()
+
+    def transform(self, X):
+        """Euclidean distances (n_samples, k) from each row of X to each centre."""
+        x, centers = self._check_test_data(X)
+        return _lloyd.distances_to_centers(x, centers, tile=self._tile(x.shape[0])).numpy()
+
+    def score(self, X, y=None):
+        """Opposite of X's inertia (sum of squared distances to the closest centre)."""
+        x, centers = self._check_test_data(X)
+        _, sq = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
+        return -float(tf.reduce_sum(sq))

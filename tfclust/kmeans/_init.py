@@ -1,0 +1,119 @@
+"""Initial centres for R restarts at once: greedy k-means++ and uniform random rows.
+
+Both run inside the compiled fit program on row tiles (see ``_steps.pad_to_tiles``): ``xb`` is
+(n_tiles, T, d), ``wb`` the (n_tiles, T) row weights (0 on padding rows). Randomness comes from
+stateless ops keyed by ``seed`` (an int32 tensor of shape (2,)), so a seed fixes the result.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .._tiling import squared_distances
+from ._steps import fold_tiles
+
+
+def _uniform(shape, seed, step, dtype):
+    return tf.random.stateless_uniform(
+        shape, seed=tf.random.experimental.stateless_fold_in(seed, step), dtype=dtype
+    )
+
+
+def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_trials: int,
+                    n_valid: int):
+    """Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's ``_kmeans_plusplus``).
+
+    The first centre is a row drawn with probability proportional to its weight; each further
+    centre is the best of ``n_local_trials`` candidates drawn with probability proportional to
+    the weighted squared distance to the nearest centre so far (inverse-CDF sampling on running
+    sums), the best being the one that lowers the potential most.
+
+    Returns:
+      (R, k, d) initial centres, in ``xb``'s dtype.
+    """
+    n_tiles, tile, d = xb.shape
+    r, k, trials = n_restarts, n_clusters, n_local_trials
+    dtype = xb.dtype
+    x_flat = tf.reshape(xb, [-1, d])
+    w_flat = tf.reshape(wb, [-1])
+
+    # First centre: numpy's choice(p=w/sum(w)) is searchsorted(cdf, u, side="right").
+    cdf = tf.cumsum(w_flat)
+    u = _uniform([r], seed, 0, dtype) * cdf[-1]
+    first = tf.reduce_sum(tf.cast(cdf[tf.newaxis] <= u[:, tf.newaxis], tf.int32), axis=1)
+    first_x = tf.gather(x_flat, tf.minimum(first, n_valid - 1))  # (R, d)
+    centers = tf.tensor_scatter_nd_update(
+        tf.zeros([r, k, d], dtype), tf.stack([tf.range(r), tf.zeros([r], tf.int32)], 1), first_x
+    )
+
+    def update_closest(closest, new_x, v):
+        """closest = min(closest, d(., new_x)) tile by tile, counting running sums < v.
+
+        The counts are numpy's searchsorted(cumsum(w * closest), v) (side="left"): the
+        candidates drawn for the next centre.
+        """
+        new_sq = tf.reduce_sum(tf.square(new_x), axis=1)
+
+        def body(t, closest, offset, below):
+            ct = tf.minimum(closest[t], squared_distances(xb[t], new_x, new_sq))  # (T, R)
+            closest = tf.tensor_scatter_nd_update(closest, [[t]], ct[tf.newaxis])
+            running = tf.cumsum(wb[t][:, tf.newaxis] * ct, axis=0) + offset
+            below += tf.reduce_sum(
+                tf.cast(running[:, :, tf.newaxis] < v[tf.newaxis], tf.int32), axis=0
+            )
+            return closest, running[-1], below
+
+        return fold_tiles(
+            n_tiles, body, (closest, tf.zeros([r], dtype), tf.zeros([r, trials], tf.int32))
+        )
+
+    closest = tf.fill([n_tiles, tile, r], tf.constant(float("inf"), dtype))
+    # With closest = inf the first sweep only fills in d(., first); its draws are discarded.
+    closest, _, _ = update_closest(closest, first_x, tf.zeros([r, trials], dtype))
+    pot = tf.einsum("ntr,nt->r", closest, wb)
+    _, _, below = update_closest(closest, first_x, _uniform([r, trials], seed, 1, dtype)
+                                 * pot[:, tf.newaxis])
+
+    def step(c, centers, closest, below):
+        cand = tf.minimum(below, n_valid - 1)  # (R, L); rounding can overshoot the last row
+        cand_x = tf.reshape(tf.gather(x_flat, cand), [r * trials, d])
+        cand_sq = tf.reduce_sum(tf.square(cand_x), axis=1)
+
+        def pot_body(t, pots):
+            dist = tf.reshape(squared_distances(xb[t], cand_x, cand_sq), [tile, r, trials])
+            pots += tf.einsum("trl,t->rl", tf.minimum(closest[t][..., tf.newaxis], dist), wb[t])
+            return (pots,)
+
+        (pots,) = fold_tiles(n_tiles, pot_body, (tf.zeros([r, trials], dtype),))
+        best = tf.argmin(pots, axis=1, output_type=tf.int32)
+        new_pot = tf.gather(pots, best, batch_dims=1)
+        best_x = tf.gather(x_flat, tf.gather(cand, best, batch_dims=1))  # (R, d)
+        slot = tf.cast(tf.range(k) == c, dtype)[tf.newaxis, :, tf.newaxis]
+        centers = centers * (1 - slot) + best_x[:, tf.newaxis, :] * slot
+        v = _uniform([r, trials], seed, c + 1, dtype) * new_pot[:, tf.newaxis]
+        closest, _, below = update_closest(closest, best_x, v)
+        return c + 1, centers, closest, below
+
+    _, centers, _, _ = tf.while_loop(
+        lambda c, *_: c < k, step, (tf.constant(1), centers, closest, below)
+    )
+    return centers
+
+
+def random_rows(xb, wb, seed, n_clusters: int, n_restarts: int):
+    """k distinct rows per restart, drawn without replacement with probability proportional to
+    weight (Gumbel top-k; scikit-learn's ``choice(replace=False, p=w/sum(w))``).
+
+    Returns:
+      (R, k, d) initial centres.
+    """
+    d = xb.shape[2]
+    x_flat = tf.reshape(xb, [-1, d])
+    w_flat = tf.reshape(wb, [-1])
+    u = _uniform([n_restarts, w_flat.shape[0]], seed, 0, xb.dtype)
+    tiny = tf.constant(1e-30, xb.dtype)
+    gumbel = -tf.math.log(-tf.math.log(tf.maximum(u, tiny)) + tiny)
+    keys = tf.where(w_flat > 0, tf.math.log(tf.maximum(w_flat, tiny)) + gumbel,
+                    tf.constant(-float("inf"), xb.dtype))
+    _, idx = tf.math.top_k(keys, n_clusters)
+    return tf.gather(x_flat, idx)

@@ -1,0 +1,229 @@
+"""In-memory K-means fit and assignment as single XLA programs.
+
+``fit_in_memory`` runs initialisation, the whole Lloyd loop for all restarts (a leading batch
+dimension R), the final assignment pass and the choice of the best restart in one compiled
+program: the host only sees the result. Compiled programs are cached by ``tf.function`` per static
+configuration (shapes, dtype, k, R, tile, init kind); tensors carry everything else.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .._tiling import map_row_tiles, squared_distances
+from ._bounded import lloyd_bounded
+from ._init import kmeans_plusplus, random_rows
+from ._steps import (
+    accumulate,
+    assign,
+    average,
+    converge_step,
+    fold_tiles,
+    pad_to_tiles,
+    relocate_empty,
+)
+
+
+def _e_pass(xb, valid, wb, xsq, centers, with_sums: bool):
+    """Assign every row for every restart; optionally accumulate per-centre sums and weights.
+
+    Returns:
+      labels (n_tiles, T, R) int32; dists (n_tiles, T, R) squared distances to the assigned
+      centre (-1 on padding rows); and, if ``with_sums``, sums (R, k, d) and counts (R, k).
+    """
+    n_tiles, tile, d = xb.shape
+    r, k, _ = centers.shape
+    dtype = xb.dtype
+    c_sq = tf.reduce_sum(tf.square(centers), axis=-1)
+
+    def body(t, labels, dists, sums, counts):
+        lab, score = assign(xb[t], centers, c_sq)
+        dist = tf.maximum(score + xsq[t][:, tf.newaxis], tf.zeros((), dtype))
+        dist = tf.where(valid[t][:, tf.newaxis], dist, -tf.ones_like(dist))
+        labels = tf.tensor_scatter_nd_update(labels, [[t]], lab[tf.newaxis])
+        dists = tf.tensor_scatter_nd_update(dists, [[t]], dist[tf.newaxis])
+        if with_sums:
+            s, c = accumulate(xb[t], wb[t], lab, k)
+            sums, counts = sums + s, counts + c
+        return labels, dists, sums, counts
+
+    state = (
+        tf.zeros([n_tiles, tile, r], tf.int32),
+        tf.zeros([n_tiles, tile, r], dtype),
+        tf.zeros([r, k, d], dtype) if with_sums else tf.zeros([], dtype),
+        tf.zeros([r, k], dtype) if with_sums else tf.zeros([], dtype),
+    )
+    return fold_tiles(n_tiles, body, state)
+
+
+def _relocate(xb, labels, dists, sums, counts, active, n_valid: int):
+    """Empty-cluster relocation with the farthest rows found by ``top_k`` over the stored dists."""
+    d = xb.shape[2]
+    r, k = counts.shape
+    flat_d = tf.transpose(tf.reshape(dists, [-1, r]))  # (R, Np)
+    far_d, far_i = tf.math.top_k(flat_d, min(k - 1, n_valid))
+    far_x = tf.gather(tf.reshape(xb, [-1, d]), far_i)
+    far_lab = tf.gather(tf.transpose(tf.reshape(labels, [-1, r])), far_i, batch_dims=1)
+    return relocate_empty(sums, counts, far_x, far_lab, far_d, active)
+
+
+def lloyd(xb, valid, wb, xsq, centers, tol, max_iter, n_valid: int):
+    """Lloyd iterations of R restarts until each converges or ``max_iter`` is reached.
+
+    Args:
+      xb, valid, wb, xsq: (n_tiles, T, ...) centred rows, validity, weights, squared norms.
+      centers: (R, k, d) initial centres; tol: absolute tolerance on the summed squared centre
+      shift; max_iter: int32 scalar.
+
+    Returns:
+      centers (R, k, d) and n_iter (R,) int32.
+    """
+    r, k, _ = centers.shape
+    valid3 = valid[..., tf.newaxis]
+
+    def body(i, centers, labels_old, done, n_iter, strict):
+        labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, centers, with_sums=True)
+        if k > 1:
+            need = tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])
+            sums, counts = tf.cond(
+                need,
+                lambda: _relocate(xb, labels, dists, sums, counts, ~done, n_valid),
+                lambda: (sums, counts),
+            )
+        changed = tf.reduce_any((labels != labels_old) & valid3, axis=[0, 1])
+        centers, done, n_iter, strict, active = converge_step(
+            i, centers, average(sums, counts), changed, done, n_iter, strict, tol
+        )
+        labels_old = tf.where(active, labels, labels_old)
+        return i + 1, centers, labels_old, done, n_iter, strict
+
+    no = tf.zeros([r], tf.bool)
+    state = (tf.constant(0), centers, -tf.ones(valid3.shape[:2] + [r], tf.int32), no,
+             tf.zeros([r], tf.int32), no)
+    _, centers, _, _, n_iter, _ = tf.while_loop(
+        lambda i, c, lo, done, *_: (i < max_iter) & tf.reduce_any(~done), body, state
+    )
+    return centers, n_iter
+
+
+def _exact_inertia(xb, wb, labels, centers):
+    """sum_i w_i |x_i - c_{label_i}|^2 by differences (no matmul cancellation); labels (nt, T)."""
+
+    def body(t, total):
+        diff = xb[t] - tf.gather(centers, labels[t])
+        return (total + tf.reduce_sum(wb[t] * tf.reduce_sum(tf.square(diff), axis=1)),)
+
+    (total,) = fold_tiles(xb.shape[0], body, (tf.zeros([], xb.dtype),))
+    return total
+
+
+def _seed(xb, wb, seed, n_valid, n_clusters, n_restarts, init, n_local_trials):
+    if init == "k-means++":
+        return kmeans_plusplus(xb, wb, seed, n_clusters, n_restarts, n_local_trials, n_valid)
+    return random_rows(xb, wb, seed, n_clusters, n_restarts)
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def seed_centers(x, seed, *, n_clusters: int, n_restarts: int, init: str, tile: int,
+                 n_local_trials: int):
+    """(R, k, d) initial centres drawn from the rows of ``x`` (N, d) by ``init``."""
+    xb, valid = pad_to_tiles(x, tile)
+    return _seed(xb, tf.cast(valid, x.dtype), seed, x.shape[0], n_clusters, n_restarts, init,
+                 n_local_trials)
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def fit_in_memory(x, init_centers, seed, tol, max_iter, *, n_clusters: int, n_restarts: int,
+                  init: str, tile: int, init_tile: int, n_local_trials: int, algorithm: str,
+                  chunk: int):
+    """Fit K-means with R restarts in one compiled program; see ``KMeans.fit``.
+
+    Args:
+      x: (N, d) float data. init_centers: (k, d) centres when ``init == "array"``, else None.
+      seed: (2,) int32 stateless seed. tol: scalar relative tolerance (as scikit-learn's ``tol``).
+      max_iter: int32 scalar. tile, init_tile: rows per tile of the Lloyd and seeding steps.
+      algorithm: "lloyd" (every row against every centre each
+      iteration) or "elkan" (triangle-inequality pruning, ``_bounded``; ``chunk`` rows per matmul).
+
+    Returns:
+      A dict: centers (k, d), labels (N,) int32, inertia (scalar), n_iter (int32) of the best
+      restart, and inertia_all (R,), n_iter_all (R,) of every restart.
+    """
+    n = x.shape[0]
+    mean = tf.reduce_mean(x, axis=0)
+    abs_tol = tf.reduce_mean(tf.math.reduce_variance(x, axis=0)) * tol
+    # Centring, as scikit-learn does, makes |x|^2 - 2 x.c + |c|^2 far more accurate.
+    xb, valid = pad_to_tiles(x - mean, tile)
+    wb = tf.cast(valid, x.dtype)
+    xsq = tf.reduce_sum(tf.square(xb), axis=-1)
+
+    if init == "array":
+        centers = (init_centers - mean)[tf.newaxis]
+    else:
+        # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
+        xb_init, valid_init = pad_to_tiles(x - mean, init_tile)
+        centers = _seed(xb_init, tf.cast(valid_init, x.dtype), seed, n, n_clusters, n_restarts,
+                        init, n_local_trials)
+
+    if algorithm == "elkan":
+        centers, n_iter = lloyd_bounded(x - mean, centers, abs_tol, max_iter, chunk)
+    else:
+        centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter,
+                                n_valid=n)
+
+    # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
+    labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
+    inertia_all = tf.reduce_sum(tf.maximum(dists, tf.zeros((), x.dtype)), axis=[0, 1])
+    best = tf.argmin(inertia_all, output_type=tf.int32)
+    # tf.gather, not x[best]: a strided slice with a computed index makes the TF-to-XLA bridge
+    # evaluate that index's whole dependency graph at compile time (~15 s for 60k x 10 rows).
+    best_centers = tf.gather(centers, best)
+    best_labels = tf.gather(labels, best, axis=2)
+    return {
+        "centers": best_centers + mean,
+        "labels": tf.reshape(best_labels, [-1])[:n],
+        "inertia": _exact_inertia(xb, wb, best_labels, best_centers),
+        "n_iter": tf.gather(n_iter, best),
+        "inertia_all": inertia_all,
+        "n_iter_all": n_iter,
+    }
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def assign_rows(x, centers, *, tile: int):
+    """Nearest centre and exact squared distance to it for every row of ``x``.
+
+    Args:
+      x: (N, d); centers: (k, d), same float dtype.
+
+    Returns:
+      labels (N,) int32 and sq_dist (N,) in ``x``'s dtype.
+    """
+    # Distances do not change under a common shift; shifting by the centres' mean keeps the
+    # matmul form accurate when the data sit far from the origin.
+    shift = tf.reduce_mean(centers, axis=0)
+    c = (centers - shift)[tf.newaxis]
+    c_sq = tf.reduce_sum(tf.square(c), axis=-1)
+
+    def fn(xt):
+        xt = xt - shift
+        lab, _ = assign(xt, c, c_sq)
+        lab = lab[:, 0]
+        sq = tf.reduce_sum(tf.square(xt - tf.gather(c[0], lab)), axis=1)
+        return lab, sq
+
+    spec = (tf.TensorSpec([tile], tf.int32), tf.TensorSpec([tile], x.dtype))
+    return map_row_tiles(fn, x, tile, spec)
+
+
+@tf.function(jit_compile=True, reduce_retracing=False)
+def distances_to_centers(x, centers, *, tile: int):
+    """(N, k) euclidean distances from the rows of ``x`` (N, d) to ``centers`` (k, d)."""
+    shift = tf.reduce_mean(centers, axis=0)
+    c = centers - shift
+    c_sq = tf.reduce_sum(tf.square(c), axis=1)
+
+    def fn(xt):
+        return tf.sqrt(squared_distances(xt - shift, c, c_sq))
+
+    return map_row_tiles(fn, x, tile, tf.TensorSpec([tile, centers.shape[0]], x.dtype))

@@ -1,0 +1,150 @@
+"""The building blocks of one Lloyd iteration, shared by the in-memory and streaming kernels.
+
+Every function here is traced inside a ``tf.function(jit_compile=True)``; none of them touches
+the host. Shapes use R for the number of restarts run side by side, k for clusters, d for
+features and T for the rows of one tile. Centres are stored as an (R, k, d) tensor so that all
+restarts go through one (T, d) x (d, R*k) matmul per tile.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def pad_to_tiles(x: tf.Tensor, tile: int):
+    """Zero-pad the (N, d) rows of ``x`` to whole tiles.
+
+    Returns:
+      xb: (n_tiles, tile, d) rows; the padding rows are zero.
+      valid: (n_tiles, tile) bool, False on padding rows.
+    """
+    n, d = x.shape
+    n_tiles = -(-n // tile)
+    pad = n_tiles * tile - n
+    xb = tf.reshape(tf.pad(x, [[0, pad], [0, 0]]), [n_tiles, tile, d])
+    valid = tf.reshape(tf.range(n_tiles * tile) < n, [n_tiles, tile])
+    return xb, valid
+
+
+def fold_tiles(n_tiles: int, body, state):
+    """Run ``state = body(t, *state)`` for t = 0..n_tiles-1 as one ``tf.while_loop``."""
+    if n_tiles == 1:
+        return tuple(body(tf.constant(0), *state))
+    out = tf.while_loop(
+        lambda t, *s: t < n_tiles,
+        lambda t, *s: (t + 1, *body(t, *s)),
+        (tf.constant(0), *state),
+    )
+    return tuple(out[1:])
+
+
+def assign(xt: tf.Tensor, centers: tf.Tensor, c_sq: tf.Tensor):
+    """Nearest centre of every row, for every restart.
+
+    Args:
+      xt: (T, d) rows.
+      centers: (R, k, d) centres.
+      c_sq: (R, k) squared norms of ``centers``.
+
+    Returns:
+      labels: (T, R) int32, the first index of the smallest distance (scikit-learn's tie rule).
+      score: (T, R) ``|c|^2 - 2 x.c`` of that centre, i.e. the squared distance minus ``|x|^2``.
+    """
+    r, k, d = centers.shape
+    cross = tf.matmul(xt, tf.reshape(centers, [r * k, d]), transpose_b=True)
+    scores = c_sq[tf.newaxis] - 2.0 * tf.reshape(cross, [-1, r, k])
+    best = tf.reduce_min(scores, axis=-1, keepdims=True)
+    # min + first-match is several times faster than tf.argmin under XLA on CPU.
+    iota = tf.range(k, dtype=tf.int32)
+    labels = tf.reduce_min(tf.where(scores == best, iota, k), axis=-1)
+    return labels, best[..., 0]
+
+
+def accumulate(xt: tf.Tensor, wt: tf.Tensor, labels: tf.Tensor, n_clusters: int):
+    """Per-centre weighted sums and weights of one tile.
+
+    Args:
+      xt: (T, d) rows; wt: (T,) weights (0 on padding rows); labels: (T, R) int32.
+
+    Returns:
+      sums: (R, k, d), counts: (R, k), in ``xt``'s dtype.
+    """
+    r = labels.shape[1]
+    t = tf.shape(labels)[0]
+    d = xt.shape[1]
+    k = n_clusters
+    # A scatter-add is cheaper here than a one-hot matmul under XLA on CPU (measured: 10 ms vs
+    # 160 ms for 60k x 64 rows, 3 x 256 centres).
+    seg = tf.reshape(labels + k * tf.range(r, dtype=tf.int32)[tf.newaxis], [-1])
+    rows = tf.broadcast_to((xt * wt[:, tf.newaxis])[:, tf.newaxis, :], tf.stack([t, r, d]))
+    sums = tf.math.unsorted_segment_sum(tf.reshape(rows, [-1, d]), seg, r * k)
+    counts = tf.math.unsorted_segment_sum(
+        tf.reshape(tf.broadcast_to(wt[:, tf.newaxis], tf.stack([t, r])), [-1]), seg, r * k
+    )
+    return tf.reshape(sums, [r, k, d]), tf.reshape(counts, [r, k])
+
+
+def relocate_empty(sums, counts, far_x, far_label, far_dist, active):
+    """Re-seed empty clusters on the points farthest from their centres, as scikit-learn does.
+
+    The j-th empty cluster (in index order) of a restart receives the j-th farthest point; that
+    point's weight is taken out of the cluster it was assigned to. Nothing moves in a restart
+    whose points all sit on their centres (then the averaging step copies the biggest cluster).
+
+    Args:
+      sums: (R, k, d); counts: (R, k) the accumulated sums and weights.
+      far_x: (R, M, d) the M farthest points of each restart, farthest first.
+      far_label: (R, M) int32 their clusters; far_dist: (R, M) their squared distances to them.
+      active: (R,) bool; restarts that already converged are left alone.
+
+    Returns:
+      The updated (sums, counts).
+    """
+    k = counts.shape[1]
+    m = far_x.shape[1]
+    empty = counts == 0
+    rank = tf.cumsum(tf.cast(empty, tf.int32), axis=1) - 1
+    movable = (
+        empty & (rank < m) & (far_dist[:, :1] > 0) & active[:, tf.newaxis]
+    )
+    idx = tf.clip_by_value(rank, 0, m - 1)
+    px = tf.gather(far_x, idx, batch_dims=1)  # (R, k, d)
+    plab = tf.gather(far_label, idx, batch_dims=1)  # (R, k)
+    removal = tf.one_hot(plab, k, dtype=sums.dtype) * tf.cast(movable, sums.dtype)[..., None]
+    sums = sums - tf.einsum("rno,rnd->rod", removal, px)
+    counts = counts - tf.reduce_sum(removal, axis=1)
+    sums = tf.where(movable[..., tf.newaxis], px, sums)
+    counts = tf.where(movable, tf.ones_like(counts), counts)
+    return sums, counts
+
+
+def average(sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
+    """New (R, k, d) centres: sums / counts; an empty cluster takes the biggest one's centre."""
+    nonempty = counts > 0
+    centers = sums / tf.where(nonempty, counts, tf.ones_like(counts))[..., tf.newaxis]
+    biggest = tf.argmax(counts, axis=1, output_type=tf.int32)
+    fill = tf.gather(centers, biggest, batch_dims=1)
+    return tf.where(nonempty[..., tf.newaxis], centers, fill[:, tf.newaxis, :])
+
+
+def converge_step(i, centers, new_centers, changed, done, n_iter, strict, tol):
+    """Freeze the restarts that converged at iteration ``i`` (scikit-learn's two criteria).
+
+    A restart converges strictly when no label changed, or when the summed squared centre shift
+    is within ``tol``. Its centres still take this iteration's update, as in scikit-learn.
+
+    Args:
+      i: int32 scalar, 0-based iteration; centers, new_centers: (R, k, d); changed: (R,) bool,
+      whether any label changed; done, strict: (R,) bool; n_iter: (R,) int32; tol: scalar.
+
+    Returns:
+      (centers, done, n_iter, strict, active) where ``active`` marks the restarts that were
+      still running at this iteration.
+    """
+    active = ~done
+    shift = tf.reduce_sum(tf.square(new_centers - centers), axis=[1, 2])
+    centers = tf.where(active[:, None, None], new_centers, centers)
+    n_iter = tf.where(active, i + 1, n_iter)
+    strict = tf.where(active, ~changed, strict)
+    done = done | ~changed | (shift <= tol)
+    return centers, done, n_iter, strict, active

@@ -1,0 +1,275 @@
+"""Exact Lloyd by passes over a ``tf.data.Dataset``, optionally across ``tf.distribute`` replicas.
+
+For data that does not fit in memory: each Lloyd iteration is one pass over the batches that
+accumulates per-centre sums and weights (and the number of rows whose label changed). Batches go
+through jit-compiled steps; the host sees one result per pass. Under a multi-replica strategy the
+dataset is distributed and the per-replica sums, weights and change counts are all-reduced
+(``strategy.reduce(SUM)``) after every batch.
+
+The result equals the in-memory fit's for the same initial centres: both centre the data on its
+mean, use scikit-learn's convergence rules and relocate empty clusters onto the farthest points.
+Instead of storing every label, a pass assigns each row against both the current and the
+previous centres (one matmul against both) to tell whether any label changed; empty-cluster
+relocation costs one extra pass, only in the iterations that need it.
+
+Memory: one batch of B rows needs about B x 2 x n_init x k values; choose the batch size with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from .._validation import check_array
+from ._lloyd import seed_centers
+from ._steps import accumulate, assign, average, converge_step, relocate_empty
+
+logger = logging.getLogger("tfclust.kmeans")
+_SUM = tf.distribute.ReduceOp.SUM
+
+
+def _first(element):
+    return element[0] if isinstance(element, tuple | list) else element
+
+
+def _as_batches(est, X, dtype, strategy, n_restarts):
+    """(B, d) batches of ``dtype``: from a Dataset, or from an array (under a strategy)."""
+    if isinstance(X, tf.data.Dataset):
+        spec = _first(X.element_spec)
+        if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2:
+            raise ValueError(
+                "X as a tf.data.Dataset must yield batches of shape (batch, n_features) (or "
+                f"tuples whose first element is one); got element_spec {X.element_spec}"
+            )
+        if spec.shape[1] is None:
+            raise ValueError("X as a tf.data.Dataset must have a known number of features")
+        if not (spec.dtype.is_floating or spec.dtype.is_integer or spec.dtype == tf.bool):
+            raise TypeError(f"X must be numeric, got a dataset of dtype {spec.dtype.name}")
+        return X.map(lambda *e: tf.cast(_first(e), dtype))
+    x = check_array(X, name="X", dtype=dtype)
+    replicas = strategy.num_replicas_in_sync
+    per_replica = max(1, est.memory_budget // (2 * n_restarts * est.n_clusters * dtype.size * 4))
+    batch = replicas * min(per_replica, -(-x.shape[0] // replicas))
+    return tf.data.Dataset.from_tensor_slices(x).batch(batch)
+
+
+@tf.function
+def _moments(ds):
+    """Rows, feature means, feature variances (float64, Chan's merge) and non-finite count."""
+    d = _first(ds.element_spec).shape[1]
+    n = tf.zeros([], tf.float64)
+    mean = tf.zeros([d], tf.float64)
+    m2 = tf.zeros([d], tf.float64)
+    bad = tf.zeros([], tf.int64)
+    for batch in ds:
+        b = tf.cast(batch, tf.float64)
+        finite = tf.reduce_all(tf.math.is_finite(b), axis=1)
+        bad += tf.reduce_sum(tf.cast(~finite, tf.int64))
+        b = tf.boolean_mask(b, finite)
+        nb = tf.cast(tf.shape(b)[0], tf.float64)
+        if nb > 0:
+            mb = tf.reduce_mean(b, axis=0)
+            m2b = tf.reduce_sum(tf.square(b - mb), axis=0)
+            total = n + nb
+            delta = mb - mean
+            mean += delta * nb / total
+            m2 += m2b + tf.square(delta) * n * nb / total
+            n = total
+    return n, mean, m2 / tf.maximum(n, 1.0), bad
+
+
+@tf.function(jit_compile=True)
+def _step_sums(x, mean, centers, prev):
+    """Sums (R, k, d), weights (R, k) and changed-label counts (R,) of one batch (B, d)."""
+    r, k, _ = centers.shape
+    xc = x - mean
+    both = tf.concat([centers, prev], axis=0)
+    labels, _ = assign(xc, both, tf.reduce_sum(tf.square(both), axis=-1))
+    new, old = labels[:, :r], labels[:, r:]
+    sums, counts = accumulate(xc, tf.ones_like(xc[:, 0]), new, k)
+    changed = tf.reduce_sum(tf.cast(new != old, x.dtype), axis=0)
+    return sums, counts, changed
+
+
+@tf.function(jit_compile=True)
+def _step_far(x, mean, centers, m: int):
+    """The m rows of the batch farthest from their centres, per restart, padded with dist -1.
+
+    Returns (dist (R, m), x (R, m, d), label (R, m) int32), farthest first.
+    """
+    r, _, d = centers.shape
+    xc = x - mean
+    labels, score = assign(xc, centers, tf.reduce_sum(tf.square(centers), axis=-1))
+    dist = tf.maximum(score + tf.reduce_sum(tf.square(xc), axis=1)[:, tf.newaxis], 0.0)
+    pad = tf.fill([m, r], tf.constant(-1.0, x.dtype))
+    dist = tf.transpose(tf.concat([dist, pad], axis=0))  # (R, B + m)
+    far_d, idx = tf.math.top_k(dist, m)
+    rows = tf.concat([xc, tf.zeros([m, d], x.dtype)], axis=0)
+    labels = tf.transpose(tf.concat([labels, tf.zeros([m, r], tf.int32)], axis=0))
+    return far_d, tf.gather(rows, idx), tf.gather(labels, idx, batch_dims=1)
+
+
+def _merge_far(a, b, m):
+    d = tf.concat([a[0], b[0]], axis=1)
+    far_d, idx = tf.math.top_k(d, m)
+    return (far_d, tf.gather(tf.concat([a[1], b[1]], axis=1), idx, batch_dims=1),
+            tf.gather(tf.concat([a[2], b[2]], axis=1), idx, batch_dims=1))
+
+
+@tf.function(jit_compile=True)
+def _step_inertia(x, mean, centers):
+    """Per-restart (R,) sum of squared distances of the batch's rows to their closest centre."""
+    xc = x - mean
+    _, score = assign(xc, centers, tf.reduce_sum(tf.square(centers), axis=-1))
+    sq = tf.maximum(score + tf.reduce_sum(tf.square(xc), axis=1)[:, tf.newaxis], 0.0)
+    return tf.reduce_sum(sq, axis=0)
+
+
+@tf.function(jit_compile=True)
+def _step_labels(x, mean, centers):
+    """Labels (B,) and exact summed squared distance of a batch for one (k, d) set of centres."""
+    xc = x - mean
+    c = centers[tf.newaxis]
+    labels, _ = assign(xc, c, tf.reduce_sum(tf.square(c), axis=-1))
+    labels = labels[:, 0]
+    return labels, tf.reduce_sum(tf.square(xc - tf.gather(centers, labels)))
+
+
+@tf.function(jit_compile=True)
+def _update(i, centers, sums, counts, changed, done, n_iter, strict, tol):
+    return converge_step(i, centers, average(sums, counts), changed > 0, done, n_iter, strict,
+                         tol)
+
+
+class _Passes:
+    """Runs one reduction pass of a step over the (possibly distributed) batches."""
+
+    def __init__(self, ds, strategy):
+        self.ds = ds
+        self.strategy = strategy
+        self.dist_ds = None if strategy is None else strategy.experimental_distribute_dataset(ds)
+
+    def sums(self, mean, centers, prev):
+        return self._sum_pass(self.dist_ds or self.ds, mean, centers, prev)
+
+    def inertia(self, mean, centers):
+        return self._inertia_pass(self.dist_ds or self.ds, mean, centers)
+
+    def far(self, mean, centers, m):
+        return self._far_pass(self.dist_ds or self.ds, mean, centers, m)
+
+    def _run(self, fn, *args):
+        """fn on this replica's batch; all-reduced (summed) under a strategy."""
+        if self.strategy is None:
+            return fn(*args)
+        return self.strategy.reduce(_SUM, self.strategy.run(fn, args=args), axis=None)
+
+    @tf.function
+    def _sum_pass(self, ds, mean, centers, prev):
+        r, k, d = centers.shape
+        acc = (tf.zeros([r, k, d], centers.dtype), tf.zeros([r, k], centers.dtype),
+               tf.zeros([r], centers.dtype))
+        for batch in ds:
+            out = self._run(_step_sums, batch, mean, centers, prev)
+            acc = tuple(a + o for a, o in zip(acc, out, strict=True))
+        return acc
+
+    @tf.function
+    def _inertia_pass(self, ds, mean, centers):
+        acc = tf.zeros([centers.shape[0]], centers.dtype)
+        for batch in ds:
+            acc += self._run(_step_inertia, batch, mean, centers)
+        return acc
+
+    @tf.function
+    def _far_pass(self, ds, mean, centers, m):
+        r, _, d = centers.shape
+        acc = (tf.fill([r, m], tf.constant(-1.0, centers.dtype)),
+               tf.zeros([r, m, d], centers.dtype), tf.zeros([r, m], tf.int32))
+        for batch in ds:
+            if self.strategy is None:
+                acc = _merge_far(acc, _step_far(batch, mean, centers, m), m)
+            else:
+                per = self.strategy.run(_step_far, args=(batch, mean, centers, m))
+                for local in zip(*(self.strategy.experimental_local_results(p) for p in per),
+                                 strict=True):
+                    acc = _merge_far(acc, tuple(tf.identity(t) for t in local), m)
+        return acc
+
+
+def _labels(ds, mean, centers):
+    labels, inertia = [], 0.0
+    for batch in ds:
+        lab, sq = _step_labels(batch, mean, centers)
+        labels.append(lab.numpy())
+        inertia += float(sq)
+    return np.concatenate(labels), inertia
+
+
+def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
+    """Fit ``est`` (a KMeans) on a dataset of batches; returns the same dict as the in-memory fit.
+
+    Under ``strategy`` (a multi-replica ``tf.distribute.Strategy``) the passes are distributed.
+    """
+    k = est.n_clusters
+    ds = _as_batches(est, X, dtype, strategy, n_init)
+    n, mean64, var64, bad = (t.numpy() for t in _moments(ds))
+    n = int(n)
+    if bad:
+        raise ValueError(f"X contains NaN or infinity ({int(bad)} rows)")
+    if n == 0:
+        raise ValueError("X is empty: the dataset yielded no rows")
+    if n < k:
+        raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
+    d = mean64.shape[0]
+    mean = tf.constant(mean64, dtype)
+    tol = tf.constant(float(np.mean(var64)) * est.tol, dtype)
+
+    if kind == "array":
+        est._check_init_shape(init_array, d)
+        centers = (init_array - mean)[tf.newaxis]
+    else:
+        size = min(n, est.init_size or max(10_000, 20 * k))
+        sample = np.concatenate([b.numpy() for b in ds.unbatch().take(size).batch(size)])
+        centers = seed_centers(
+            tf.constant(sample) - mean, seed, n_clusters=k, n_restarts=n_init, init=kind,
+            tile=size, n_local_trials=2 + int(math.log(k)),
+        )
+    passes = _Passes(ds, strategy)
+    r = n_init
+    done = tf.zeros([r], tf.bool)
+    strict = tf.zeros([r], tf.bool)
+    n_iter = tf.zeros([r], tf.int32)
+    prev = centers
+    for i in range(est.max_iter):
+        sums, counts, changed = passes.sums(mean, centers, prev)
+        if i == 0:  # scikit-learn's labels start at -1: nothing is unchanged at first
+            changed = tf.ones_like(changed)
+        if k > 1 and bool(tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])):
+            m = min(k - 1, n)
+            far = passes.far(mean, centers, m)
+            sums, counts = relocate_empty(sums, counts, *(far[1], far[2], far[0]), ~done)
+        prev = centers
+        centers, done, n_iter, strict, _ = _update(
+            tf.constant(i), centers, sums, counts, changed, done, n_iter, strict, tol
+        )
+        if est.verbose:
+            logger.info("pass %d: %d restart(s) still running", i, int(tf.reduce_sum(
+                tf.cast(~done, tf.int32))))
+        if bool(tf.reduce_all(done)):
+            break
+
+    inertia_all = passes.inertia(mean, centers).numpy()
+    best = int(np.argmin(inertia_all))
+    labels, inertia = _labels(ds, mean, centers[best])
+    return {
+        "centers": (centers[best] + mean).numpy(),
+        "labels": labels,
+        "inertia": inertia,
+        "n_iter": int(n_iter[best]),
+        "inertia_all": inertia_all,
+        "n_iter_all": n_iter.numpy(),
+    }
