@@ -71,7 +71,7 @@ def test_random_init_is_seeded():
 def full_fits(digits):
     x = digits[:1000]
     params = dict(perplexity=30.0, max_iter=500, random_state=0)
-    ours = TSNE(dtype="float64", **params).fit(x)
+    ours = TSNE(method="exact", dtype="float64", **params).fit(x)
     ref = SkTSNE(method="exact", **params).fit(x)
     return x, ours, ref
 
@@ -96,7 +96,7 @@ def test_fitted_attributes(full_fits):
 
 def test_same_random_state_same_embedding(digits):
     x = digits[:150]
-    kwargs = dict(perplexity=10.0, max_iter=300, init="random")
+    kwargs = dict(perplexity=10.0, max_iter=300, init="random", method="exact")
     a = TSNE(random_state=3, **kwargs).fit_transform(x)
     b = TSNE(random_state=3, **kwargs).fit_transform(x)
     assert a.dtype == np.float32
@@ -107,7 +107,7 @@ def test_same_random_state_same_embedding(digits):
 
 def test_init_array_is_used_and_compiled_program_reused(digits):
     x = digits[:123]
-    kwargs = dict(perplexity=10.0, max_iter=250)
+    kwargs = dict(perplexity=10.0, max_iter=250, method="exact")
     from_pca = TSNE(init="pca", **kwargs).fit(x)
     y0 = optimize.pca_embedding(tf.constant(x, tf.float32), 2).numpy()
     from_array = TSNE(init=y0, **kwargs).fit(x)
@@ -118,7 +118,7 @@ def test_init_array_is_used_and_compiled_program_reused(digits):
 
 def test_max_iter_250_reports_the_final_kl(digits):
     x = digits[:100]
-    ts = TSNE(perplexity=10.0, max_iter=250, dtype="float64").fit(x)
+    ts = TSNE(perplexity=10.0, max_iter=250, method="exact", dtype="float64").fit(x)
     assert ts.n_iter_ == 250  # sklearn's convention when the second stage runs no iteration
     p = affinities.joint_probabilities(tf.constant(x), 10.0).numpy()
     kl, _ = _t_sne._kl_divergence(
@@ -130,14 +130,14 @@ def test_max_iter_250_reports_the_final_kl(digits):
 def test_min_grad_norm_stops_like_sklearn(digits):
     x = digits[:100]
     params = dict(perplexity=10.0, min_grad_norm=10.0, random_state=0)
-    ours = TSNE(dtype="float64", **params).fit(x)
+    ours = TSNE(method="exact", dtype="float64", **params).fit(x)
     ref = SkTSNE(method="exact", **params).fit(x)
     assert ours.n_iter_ == ref.n_iter_ == 99
 
 
 def test_verbose_logs_one_line_per_chunk(digits, caplog):
     with caplog.at_level(logging.INFO, logger="tfclust.tsne"):
-        TSNE(perplexity=10.0, max_iter=300, verbose=1).fit(digits[:100])
+        TSNE(perplexity=10.0, max_iter=300, verbose=1, method="exact").fit(digits[:100])
     lines = [r.getMessage() for r in caplog.records if "error =" in r.getMessage()]
     assert [line.split(":")[0] for line in lines] == [
         f"[t-SNE] Iteration {i}" for i in range(50, 301, 50)
@@ -145,13 +145,17 @@ def test_verbose_logs_one_line_per_chunk(digits, caplog):
     assert all("gradient norm" in line and "iterations in" in line for line in lines)
 
 
-def test_duplicate_points_do_not_give_nan(digits):
+@pytest.mark.parametrize("method", ["fft", "exact"])
+def test_duplicate_points_do_not_give_nan(digits, method):
+    kwargs = dict(method=method, max_iter=250)
+    if method == "fft":
+        kwargs["max_num_intervals"] = 50  # one grid size: compiles in ~1 s per shape
     x = np.repeat(digits[:40], 3, axis=0)
     for init in ("pca", "random"):
-        ts = TSNE(perplexity=5.0, max_iter=250, init=init, random_state=0).fit(x)
+        ts = TSNE(perplexity=5.0, init=init, random_state=0, **kwargs).fit(x)
         assert np.all(np.isfinite(ts.embedding_)) and np.isfinite(ts.kl_divergence_)
     constant = np.ones((10, 3))
-    ts = TSNE(perplexity=3.0, max_iter=250).fit(constant)
+    ts = TSNE(perplexity=3.0, **kwargs).fit(constant)
     assert np.all(np.isfinite(ts.embedding_))
 
 

@@ -8,9 +8,10 @@ sees the KL divergence and gradient norm once per chunk, logs them (logger ``"tf
 and applies the stopping rules.
 
 The objective is a parameter (see :mod:`tfclust.tsne.gradients`): any hashable object with
-``gradient(y, exaggeration, *operands)`` and ``kl_divergence(y, exaggeration, *operands)``.
-One compiled chunk program is cached per objective (and input shapes/dtypes); the chunk length,
-momentum, learning rate and exaggeration are runtime tensors, so they never cause a retrace.
+``gradient_and_kl(y, exaggeration, with_kl, *operands)`` (used by the loop) and
+``kl_divergence(y, exaggeration, *operands)``. One compiled chunk program is cached per objective
+(and input shapes/dtypes); the chunk length, momentum, learning rate and exaggeration are runtime
+tensors, so they never cause a retrace.
 """
 
 from __future__ import annotations
@@ -87,25 +88,24 @@ def _chunk_program(objective):
 
     @tf.function(jit_compile=True, reduce_retracing=False)
     def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
-        def step(y, update, gains):
-            grad = objective.gradient(y, exaggeration, *operands)
+        def body(i, y, update, gains, kl, grad_norm):
+            # The chunk's last iteration also reports the KL divergence at its starting point,
+            # as scikit-learn's check iterations do, from the same evaluation as its gradient.
+            last = i == n_steps - 1
+            grad, kl_i = objective.gradient_and_kl(y, exaggeration, last, *operands)
             gains = tf.where(update * grad < 0.0, gains + 0.2, gains * 0.8)
             gains = tf.maximum(gains, _MIN_GAIN)
             grad = grad * gains
             update = momentum * update - learning_rate * grad
-            return y + update, update, gains, grad
+            kl = tf.where(last, kl_i, kl)
+            grad_norm = tf.where(last, tf.norm(grad), grad_norm)
+            return i + 1, y + update, update, gains, kl, grad_norm
 
-        def body(i, y, update, gains):
-            return (i + 1, *step(y, update, gains)[:3])
-
-        _, y, update, gains = tf.while_loop(
-            lambda i, *_: i < n_steps - 1, body, (tf.constant(0), y, update, gains)
+        zero = tf.zeros([], y.dtype)
+        _, y, update, gains, kl, grad_norm = tf.while_loop(
+            lambda i, *_: i < n_steps, body, (tf.constant(0), y, update, gains, zero, zero)
         )
-        # The chunk's last iteration also reports the KL divergence at its starting point, as
-        # scikit-learn's check iterations do.
-        kl = objective.kl_divergence(y, exaggeration, *operands)
-        y, update, gains, grad = step(y, update, gains)
-        return y, update, gains, kl, tf.norm(grad)
+        return y, update, gains, kl, grad_norm
 
     return run
 
@@ -208,6 +208,7 @@ def tsne_descent(
     max_iter: int,
     n_iter_without_progress: int,
     min_grad_norm: float,
+    exaggeration: float = 1.0,
     log_level: int = logging.DEBUG,
     summary_level: int = logging.DEBUG,
 ) -> DescentResult:
@@ -215,16 +216,17 @@ def tsne_descent(
 
     Stage 1: iterations 0..249 (or up to ``max_iter``) with P multiplied by
     ``early_exaggeration`` and momentum 0.5;
-    stage 2: the rest up to ``max_iter`` with the plain P and momentum 0.8 (optimiser state
-    reset in between, as in scikit-learn). The returned KL divergence is the last one evaluated,
-    i.e. at the start of the final iteration, of the plain P; if stage 2 ran no iteration it is
-    evaluated at the final embedding.
+    stage 2: the rest up to ``max_iter`` with P multiplied by ``exaggeration`` (1: the plain P,
+    as scikit-learn) and momentum 0.8 (optimiser state reset in between, as in scikit-learn).
+    The returned KL divergence is the last one evaluated, i.e. at the start of the final
+    iteration, of the plain P; if stage 2 ran no iteration, or ran with ``exaggeration != 1``,
+    it is evaluated (plain P) at the final embedding.
 
     Args:
       objective, operands: the objective and its tensors (see the module docstring).
       y0: (N, d) initial embedding.
-      early_exaggeration, learning_rate, max_iter, n_iter_without_progress, min_grad_norm:
-        as :class:`tfclust.tsne.TSNE`.
+      early_exaggeration, learning_rate, max_iter, n_iter_without_progress, min_grad_norm,
+        exaggeration: as :class:`tfclust.tsne.TSNE`.
       log_level: level of the per-chunk progress lines.
       summary_level: level of the end-of-stage lines.
 
@@ -242,10 +244,10 @@ def tsne_descent(
                "[t-SNE] KL divergence after %d iterations with early exaggeration: %f",
                last + 1, kl)
     y, kl, last = gradient_descent(
-        objective, operands, y, start=last + 1, stop=max_iter, momentum=0.8, exaggeration=1.0,
-        n_iter_without_progress=n_iter_without_progress, **common,
+        objective, operands, y, start=last + 1, stop=max_iter, momentum=0.8,
+        exaggeration=exaggeration, n_iter_without_progress=n_iter_without_progress, **common,
     )
-    if kl is None:
+    if kl is None or exaggeration != 1.0:
         kl = float(_kl_program(objective)(y, tf.constant(1.0, y.dtype), *operands))
     logger.log(summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
     return DescentResult(y, kl, last)

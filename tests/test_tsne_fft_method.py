@@ -1,0 +1,258 @@
+"""TSNE(method="fft"): P on k-NN edges, FFT-interpolated repulsion, and whole fits.
+
+The building blocks are checked against the sparse-P functions (which test_tsne_gradients.py
+checks against scikit-learn) and against automatic differentiation of the exact KL divergence;
+whole fits against the exact method on the same data.
+"""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.datasets import load_digits
+
+from tfclust.tsne import TSNE, affinities, gradients, optimize
+
+# One grid size (no ladder of sizes to compile) where the grid's adaptivity is not under test.
+SMALL_GRID = dict(max_num_intervals=50)
+# TSNE's n_interpolation_points="auto" in 2-D, as FFTObjective settings.
+AUTO_2D = dict(n_interpolation_points=2, stencil_size=4)
+
+
+def mixture(n, dim=10, seed=0):
+    """Ten Gaussian clusters of different widths in ``dim`` dimensions, float32."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=6.0, size=(10, dim))
+    labels = rng.integers(0, 10, n)
+    widths = rng.uniform(0.5, 2.0, size=10)
+    x = centres[labels] + rng.normal(size=(n, dim)) * widths[labels, None]
+    return x.astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def digits_graph():
+    x = tf.constant(load_digits().data[:400].astype(np.float64))
+    k = affinities.n_neighbors_for_perplexity(400, 10.0)
+    neighbors, sq_distances = affinities.nearest_neighbors(x, k)
+    p_cond = affinities.binary_search_perplexity(sq_distances, 10.0)
+    sparse = affinities.joint_probabilities_from_neighbors(neighbors, sq_distances, 10.0)
+    # A small budget so that the mutual-pair search runs in several tiles.
+    operands = gradients.FFTObjective.operands(neighbors, p_cond, memory_budget=2**17)
+    return sparse, operands
+
+
+def test_directed_p_is_the_symmetric_knn_p(digits_graph):
+    sparse, (neighbors, weights, entropy) = digits_graph
+    n, k = neighbors.shape
+    dense = np.zeros((n, n))
+    rows = np.repeat(np.arange(n), k)
+    cols = neighbors.numpy().ravel()
+    np.add.at(dense, (rows, cols), weights.numpy().ravel())
+    np.add.at(dense, (cols, rows), weights.numpy().ravel())
+    want = tf.sparse.to_dense(sparse).numpy()
+    np.testing.assert_allclose(dense, want, rtol=1e-12, atol=1e-18)
+    nz = want[want > 0]
+    np.testing.assert_allclose(float(entropy), np.sum(nz * np.log(nz)), rtol=1e-12)
+
+
+def test_directed_forces_and_kl_equal_the_sparse_forms(digits_graph):
+    sparse, (neighbors, weights, entropy) = digits_graph
+    y = tf.constant(np.random.default_rng(1).normal(size=(400, 2)) * 4.0)
+    got = gradients.directed_attractive_forces(y, neighbors, weights)
+    want = gradients.sparse_attractive_forces(y, sparse.indices, sparse.values, 1.0)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-16)
+    z = tf.constant(3456.7, tf.float64)
+    for exaggeration in (1.0, 12.0):
+        got = gradients.directed_kl_divergence(
+            y, neighbors, weights, entropy, z, 1.0, tf.constant(exaggeration, tf.float64)
+        )
+        want = gradients.sparse_kl_divergence(
+            y, sparse.indices, sparse.values, z, 1.0, exaggeration
+        )
+        np.testing.assert_allclose(float(got), float(want), rtol=1e-12)
+
+
+def exact_kl(y, p, dof, exaggeration):
+    """All pairs, openTSNE's kernel ``w = (1 + d^2/dof)^-dof``, P summing to 1, ``a`` the
+    exaggeration: ``(KL(a P || Q), the objective whose gradient t-SNE follows)``.
+
+    KL(a P || Q) = sum a p log(a p) - a sum p log w + a log Z; t-SNE's exaggerated gradient
+    (scikit-learn's, openTSNE's) is ``4 sum_j (a p_ij - q_ij) ...``, the gradient of the same
+    expression with ``log Z`` instead of ``a log Z``.
+    """
+    d2 = tf.reduce_sum(tf.square(y[:, None, :] - y[None, :, :]), axis=2)
+    log_w = -dof * tf.math.log1p(d2 / dof)  # differentiable everywhere, diagonal included
+    log_z = tf.math.log(tf.reduce_sum(tf.exp(log_w)) - y.shape[0])  # w_ii = 1
+    pe = exaggeration * p.numpy()
+    common = np.sum(pe[pe > 0] * np.log(pe[pe > 0])) - exaggeration * tf.reduce_sum(p * log_w)
+    return common + exaggeration * log_z, common + log_z
+
+
+@pytest.mark.parametrize("dof", [1.0, 0.5])
+@pytest.mark.parametrize("exaggeration", [1.0, 12.0])
+def test_gradient_and_kl_match_autodiff_of_the_exact_kl(digits_graph, dof, exaggeration):
+    sparse, operands = digits_graph
+    p = tf.sparse.to_dense(sparse)
+    y = tf.Variable(np.random.default_rng(2).normal(size=(400, 2)) * 6.0)
+    with tf.GradientTape() as tape:
+        kl_ref, followed = exact_kl(y, p, dof, exaggeration)
+    grad_ref = tape.gradient(followed, y).numpy()
+    objective = gradients.FFTObjective(n_interpolation_points=5, dof=dof, **SMALL_GRID)
+    args = (tf.constant(y.numpy()), tf.constant(exaggeration, tf.float64))
+    run = tf.function(objective.gradient_and_kl, jit_compile=True)
+    grad, kl = run(args[0], args[1], tf.constant(True), *operands)
+    err = np.linalg.norm(grad.numpy() - grad_ref) / np.linalg.norm(grad_ref)
+    assert err <= 1e-3, err
+    assert abs(float(kl) / float(kl_ref) - 1.0) <= 1e-5
+    grad_only, no_kl = run(args[0], args[1], tf.constant(False), *operands)
+    np.testing.assert_array_equal(grad_only.numpy(), grad.numpy())
+    assert float(no_kl) == 0.0
+    np.testing.assert_allclose(objective.gradient(*args, *operands).numpy(), grad.numpy(),
+                               rtol=1e-10, atol=1e-12 * np.abs(grad_ref).max())
+    np.testing.assert_allclose(float(objective.kl_divergence(*args, *operands)), float(kl),
+                               rtol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def fits_2000():
+    x, _ = mixture(2000)
+    params = dict(perplexity=30.0, max_iter=500, random_state=0)
+    fft = TSNE(method="fft", **params).fit(x)
+    exact = TSNE(method="exact", **params).fit(x)
+    return x, fft, exact
+
+
+def test_reported_kl_is_the_exact_kl_of_the_knn_p(fits_2000):
+    # kl_divergence_ uses the interpolated Z; with the exact Z it must barely move.
+    x, fft, _ = fits_2000
+    sparse = affinities.joint_probabilities_nn(tf.constant(x, tf.float64), 30.0)
+    y = tf.constant(fft.embedding_, tf.float64)
+    exact = gradients.ExactObjective(dof=1.0, tile=500)
+    _, _, z = exact.forces(y, tf.zeros((2000, 2000), tf.float64))
+    kl = gradients.sparse_kl_divergence(y, sparse.indices, sparse.values, z, 1.0)
+    # kl_divergence_ is taken at the start of the last iteration, one small step earlier.
+    assert abs(fft.kl_divergence_ / float(kl) - 1.0) <= 2e-3, (fft.kl_divergence_, float(kl))
+
+
+def dense_kl(x, perplexity, embedding):
+    """Exact KL divergence of ``embedding`` against the dense P (the exact method's objective)."""
+    n, d = embedding.shape
+    p = affinities.joint_probabilities(tf.constant(x), perplexity)
+    objective = gradients.ExactObjective.for_problem(n, d, tf.float32)
+    y = tf.constant(embedding)
+    return float(objective.kl_divergence(y, tf.constant(1.0), *objective.operands(p)))
+
+
+def test_fit_reaches_the_exact_methods_kl(fits_2000):
+    # Both embeddings scored the same way: the exact KL divergence against the dense P that
+    # the exact method minimises (the FFT method only ever saw the k-NN P and interpolated Z).
+    x, fft, exact = fits_2000
+    kl_fft, kl_exact = dense_kl(x, 30.0, fft.embedding_), dense_kl(x, 30.0, exact.embedding_)
+    assert abs(kl_fft / kl_exact - 1.0) <= 0.03, (kl_fft, kl_exact)
+
+
+def test_one_dimensional_fit_separates_clusters():
+    x, labels = mixture(300, seed=3)
+    ts = TSNE(n_components=1, perplexity=20.0, max_iter=500, random_state=0)
+    y = ts.fit_transform(x)
+    assert y.shape == (300, 1) and np.all(np.isfinite(y))
+    # Each point's nearest 1-D neighbour shares its cluster (clusters are well apart in 10-D).
+    order = np.argsort(y[:, 0])
+    same = labels[order][1:] == labels[order][:-1]
+    assert same.mean() >= 0.95
+    exact = TSNE(n_components=1, method="exact", perplexity=20.0, max_iter=500, random_state=0)
+    kl_fft, kl_exact = dense_kl(x, 20.0, y), dense_kl(x, 20.0, exact.fit_transform(x))
+    assert abs(kl_fft / kl_exact - 1.0) <= 0.03, (kl_fft, kl_exact)
+
+
+def test_same_random_state_same_embedding_and_one_compilation():
+    x, _ = mixture(310, seed=4)  # a size no other test uses, for the tracing count
+    kwargs = dict(perplexity=10.0, max_iter=300, init="random", **SMALL_GRID)
+    program = optimize._chunk_program(gradients.FFTObjective(**AUTO_2D, **SMALL_GRID))
+    traces = program.experimental_get_tracing_count()
+    a = TSNE(random_state=3, **kwargs).fit_transform(x)
+    b = TSNE(random_state=3, **kwargs).fit_transform(x)
+    np.testing.assert_array_equal(a, b)
+    c = TSNE(random_state=4, **kwargs).fit_transform(x)
+    assert not np.allclose(a, c)
+    assert program.experimental_get_tracing_count() == traces + 1
+
+
+def separation(embedding, labels):
+    """Smallest distance between cluster centroids over the mean distance to the centroid."""
+    centres = np.stack([embedding[labels == k].mean(axis=0) for k in range(10)])
+    radius = np.mean(
+        [np.linalg.norm(embedding[labels == k] - centres[k], axis=1).mean() for k in range(10)]
+    )
+    gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2) + np.diag([np.inf] * 10)
+    return gaps.min() / radius
+
+
+def test_heavy_tails_and_late_exaggeration():
+    x, labels = mixture(300, seed=5)
+    kwargs = dict(perplexity=20.0, max_iter=400, random_state=0, **SMALL_GRID)
+    plain = TSNE(**kwargs).fit(x)
+    late = TSNE(exaggeration=4.0, **kwargs).fit(x)
+    heavy = TSNE(dof=0.5, **kwargs).fit(x)
+    for ts in (late, heavy):
+        assert np.all(np.isfinite(ts.embedding_)) and np.isfinite(ts.kl_divergence_)
+    # Exaggeration pulls neighbours together: a more compact embedding, worse KL of plain P.
+    assert np.ptp(late.embedding_) < 0.7 * np.ptp(plain.embedding_)
+    assert late.kl_divergence_ > plain.kl_divergence_
+    # With late exaggeration kl_divergence_ is of the plain P at the final embedding.
+    sparse = affinities.joint_probabilities_nn(tf.constant(x), 20.0)
+    y = tf.constant(late.embedding_)
+    _, z = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID).repulsion(y)
+    want = gradients.sparse_kl_divergence(y, sparse.indices, sparse.values, z, 1.0)
+    assert late.kl_divergence_ == pytest.approx(float(want), rel=1e-4)
+    # Heavier tails separate clusters more than standard t-SNE (here ~3x: 39 against 13).
+    assert separation(heavy.embedding_, labels) > 2.0 * separation(plain.embedding_, labels)
+
+
+def test_compiled_descent_memory_is_linear_in_n():
+    # Every array in the compiled chunk program (gradient, gains, KL, the grid ladder) has
+    # O(N k + grid) elements: nothing N x N, nothing N x k x k.
+    k = 91
+    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID)
+    m = objective.n_interpolation_points * objective.max_num_intervals
+    grid = 4 * (m + 1) * 2 * m  # the largest FFT buffer: (d + 2) channels, (m + 1) x 2m
+    run = optimize._chunk_program(objective)
+    largest = {}
+    for n in (10000, 40000):
+        y = tf.zeros((n, 2))
+        operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()))
+        scalars = [tf.constant(1.0)] * 3
+        hlo = run.experimental_get_compiler_ir(y, y, y, tf.constant(50), *scalars, operands)(
+            stage="hlo"
+        )
+        sizes = [
+            int(np.prod([int(d) for d in dims.split(",")]))
+            for dims in re.findall(r"(?:f32|c64|s32|s64|pred)\[([\d,]+)\]", hlo)
+        ]
+        largest[n] = max(sizes)
+        assert largest[n] <= max(2 * n * k, grid), (n, largest[n])
+    assert largest[40000] == 2 * 40000 * k  # the scatter of the edge forces, (N k, 2)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_components=3), "n_components 1 and 2"),
+        (dict(method="exact", dof=0.5), "dof"),
+        (dict(dof=0.0), "dof"),
+        (dict(exaggeration=0.5), "exaggeration"),
+        (dict(n_interpolation_points=0), "n_interpolation_points"),
+        (dict(min_num_intervals=60, max_num_intervals=50), "max_num_intervals"),
+        (dict(ints_in_interval=0.0), "ints_in_interval"),
+    ],
+)
+def test_bad_fft_parameters_raise_value_error(params, match):
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    with pytest.raises(ValueError, match=match):
+        TSNE(perplexity=5.0, **params).fit(x)
+
+
+def test_directed_p_validates_neighbors():
+    with pytest.raises(ValueError, match="neighbors"):
+        gradients.directed_joint_probabilities(tf.zeros((5, 3), tf.int64), tf.zeros((5, 3)))
