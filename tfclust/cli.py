@@ -198,6 +198,8 @@ def _run_config(args: argparse.Namespace):
         k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None
     }
     fields["stop_after"] = _RUN_STOPS[args.command]
+    if args.quiet:
+        fields["verbose"] = 0
     return RunConfig.quick(**fields) if getattr(args, "quick", False) else RunConfig(**fields)
 
 

@@ -64,6 +64,8 @@ class RunConfig:
     sweep_samples: int = 5000
     export: bool = False
     stop_after: str | None = None
+    verbose: int = 2
+    """Keras' output while training: 0 silent, 1 progress bar, 2 one line per epoch."""
 
     @classmethod
     def quick(cls, **overrides) -> RunConfig:
@@ -97,6 +99,7 @@ class RunConfig:
         for p in self.sweep_perplexities:
             check_float(p, name="sweep_perplexities", low=0, low_inclusive=False)
         check_int(self.sweep_samples, name="sweep_samples", low=0)
+        check_int(self.verbose, name="verbose", low=0, high=2)
         if self.model is not None and not os.path.isfile(self.model):
             raise ValueError(f"--model {self.model}: no such file")
         if self.stop_after is not None and self.stop_after not in STAGES:
@@ -254,7 +257,7 @@ def _autoencoder(job: Run, config: RunConfig, state: dict) -> None:
         ds = autoencoder_pipeline(state["images"], batch_size=config.batch_size, seed=config.seed)
         tensorboard = keras.callbacks.TensorBoard(log_dir=job.path("tensorboard"))
         history = ae_lib.train_autoencoder(
-            autoencoder, ds, epochs=config.epochs, verbose=2, callbacks=[tensorboard]
+            autoencoder, ds, epochs=config.epochs, verbose=config.verbose, callbacks=[tensorboard]
         )
         losses = [float(v) for v in history.history["loss"]]
         job.metrics["autoencoder"] = {
