@@ -122,6 +122,22 @@ def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
     assert np.load(tmp_path / "o" / "latents.npy").shape == (30, 64)
 
 
+def _offline_run_argv(tmp_path, monkeypatch, *flags):
+    """``tfclust run`` arguments for 30 generated MNIST-format images, outputs in tmp_path/o."""
+    write_mnist_folder(tmp_path, n_train=30)
+    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
+    return [
+        "run",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "o"),
+        *flags,
+    ]
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
@@ -133,44 +149,26 @@ def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
     ],
 )
 def test_bad_flags_fail_before_training(flags, message, tmp_path, monkeypatch, capsys):
-    write_mnist_folder(tmp_path, n_train=30)
-    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
-    argv = [
-        "run",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(tmp_path),
-        "--out",
-        str(tmp_path / "o"),
-        *flags,
-    ]
+    argv = _offline_run_argv(tmp_path, monkeypatch, *flags)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o" / "autoencoder.keras").exists()
 
 
 def test_model_of_the_wrong_shape_is_rejected(tmp_path, monkeypatch, capsys):
-    write_mnist_folder(tmp_path, n_train=30)
-    monkeypatch.setenv("TFCLUST_OFFLINE", "1")
     from tfclust.autoencoder import build_autoencoder, save_autoencoder
 
     autoencoder, _, _ = build_autoencoder(image_shape=(32, 32, 1))
     path = save_autoencoder(autoencoder, tmp_path / "big")
-    argv = [
-        "run",
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(tmp_path),
+    argv = _offline_run_argv(
+        tmp_path,
+        monkeypatch,
         "--model",
         path,
         "--tsne-samples",
         "20",
         "--sweep-perplexities",
         "none",
-        "--out",
-        str(tmp_path / "o"),
-    ]
+    )
     assert main(argv) == 2
     assert "expected (None, 28, 28, 1)" in capsys.readouterr().err

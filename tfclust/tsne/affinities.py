@@ -116,17 +116,19 @@ def binary_search_perplexity(sq_distances, perplexity, keep=None):
     return p
 
 
-def _centred(x):
-    """``x`` minus its column means: distances are unchanged, matmul cancellation is smaller."""
-    return x - tf.reduce_mean(x, axis=0, keepdims=True)
+def _centred_with_norms(x):
+    """``x`` minus its column means, its rows' squared norms, and the row ids ``0..N-1``.
+
+    Centring leaves distances unchanged and makes the matmul form's cancellation smaller.
+    """
+    x = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    return x, tf.reduce_sum(tf.square(x), axis=1), tf.range(x.shape[0])
 
 
 @tf.function(jit_compile=True, reduce_retracing=False)
 def _conditional_dense(x, perplexity, tile: int):
-    x = _centred(x)
+    x, x_sq, cols = _centred_with_norms(x)
     n = x.shape[0]
-    x_sq = tf.reduce_sum(tf.square(x), axis=1)
-    cols = tf.range(n)
 
     def block(args):
         rows, ids = args
@@ -181,10 +183,7 @@ def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMOR
 
 @tf.function(jit_compile=True, reduce_retracing=False)
 def _knn(x, k: int, tile: int):
-    x = _centred(x)
-    n = x.shape[0]
-    x_sq = tf.reduce_sum(tf.square(x), axis=1)
-    cols = tf.range(n)
+    x, x_sq, cols = _centred_with_norms(x)
 
     def block(args):
         rows, ids = args
