@@ -83,22 +83,22 @@ def test_tiled_fit_equals_untiled(blobs):
     _assert_same_fit(tiled, ref)
 
 
-@pytest.mark.parametrize("data,k,seed,rtol", [
-    ("blobs", 6, 0, 1e-3), ("blobs", 6, 1, 1e-3), ("latents", 10, 0, 1e-3),
-    ("latents", 10, 1, 1e-3),
-    # k=40 takes algorithm="auto"'s pruned path. The best of 10 restarts varies by ~0.2%
-    # between seeds here for sklearn itself (measured over 200 seedings: same mean within
-    # 1.2 standard errors), so a 0.1% bound would test the random streams, not the code.
-    ("latents", 40, 0, 5e-3),
+@pytest.mark.parametrize("data,k,rtol", [
+    ("blobs", 6, 1e-3), ("latents", 10, 1e-3),
+    # The best of 10 restarts varies by ~0.2% from seed to seed for sklearn itself at k=40
+    # (over 12 seeds tfclust/sklearn averaged 1.0004, single seeds 0.997-1.0035).
+    ("latents", 40, 3e-3),
 ])
-def test_kmeans_plusplus_inertia_matches_sklearn(request, data, k, seed, rtol):
+def test_kmeans_plusplus_inertia_matches_sklearn(request, data, k, rtol):
+    # Single seeds test the random streams (at k=10 one seed in twelve was 0.15% worse and
+    # another 0.12% better), so the bound is on the mean over five seeds.
     x = request.getfixturevalue(data).astype(np.float32)
-    ref = SKMeans(k, n_init=10, random_state=seed).fit(x)
-    ours = KMeans(k, n_init=10, random_state=seed).fit(x)
-    assert ours.inertia_ <= ref.inertia_ * (1 + rtol)
-    assert ours.cluster_centers_.dtype == np.float32
+    ref = [SKMeans(k, n_init=10, random_state=seed).fit(x).inertia_ for seed in range(5)]
+    fits = [KMeans(k, n_init=10, random_state=seed).fit(x) for seed in range(5)]
+    assert np.mean([f.inertia_ for f in fits]) <= np.mean(ref) * (1 + rtol)
+    assert fits[0].cluster_centers_.dtype == np.float32
     # labels_ come from the final assignment against cluster_centers_.
-    np.testing.assert_array_equal(ours.labels_, ours.predict(x))
+    np.testing.assert_array_equal(fits[0].labels_, fits[0].predict(x))
 
 
 def test_random_init_is_reproducible_and_competitive(blobs):

@@ -1,17 +1,18 @@
-"""Lloyd iterations with triangle-inequality pruning (Hamerly's bounds), restart by restart.
+"""Lloyd iterations with triangle-inequality pruning (group bounds), restart by restart.
 
 Same labels, centres and iteration counts as plain Lloyd (``_lloyd.lloyd``) up to rounding, at a
-fraction of the work once the centres settle. Every row keeps, per restart, an upper bound ``u``
-on its distance to its own centre and a lower bound ``l`` on its distance to every other centre.
-When the centres move by ``delta``, ``u`` grows by its own centre's move and ``l`` shrinks by the
-largest move of any other centre. Only rows with ``u >= l`` (less a rounding slack) can change
-label; they are gathered, ``chunk`` rows at a time, into the distance matmul. The per-centre
-sums and counts are updated with the rows that changed label only, so an iteration costs
-O(n) scalar work plus O(uncertain rows x k x d), not O(n x k x d).
+fraction of the work once the centres settle. The centres are split into G groups (Yinyang
+k-means, Ding et al. 2015; with one centre per group this is Elkan's bound, with a single group
+Hamerly's). Every row keeps an upper bound ``u`` on its distance to its own centre and, per group,
+a lower bound on its distance to every other centre of that group. When the centres move, ``u``
+grows by its own centre's move and each group bound shrinks by the largest move in its group.
+Only rows whose ``u`` reaches their smallest group bound (less a rounding slack) can change
+label; they are gathered, ``chunk`` rows at a time, into the distance matmul. The per-centre sums
+and counts are updated with the rows that changed label only, so an iteration costs O(n G)
+scalar work plus O(uncertain rows x k x d), not O(n x k x d).
 
-Restarts run one after another inside the compiled loop, each with its own uncertain rows; a
-restart that has converged costs nothing, so ``n_init`` restarts cost the sum of their
-iterations rather than ``n_init`` times the slowest one.
+Restarts run one after another inside the compiled loop, each with its own uncertain rows, so
+``n_init`` restarts cost the sum of their iterations rather than ``n_init`` times the slowest one.
 """
 
 from __future__ import annotations
@@ -21,28 +22,65 @@ import tensorflow as tf
 
 from ._steps import average, converge_step, relocate_empty
 
+# Iterations of the small K-means that groups a restart's initial centres.
+_GROUPING_ITERS = 5
 
-def _restart_pass(x_ext, x_sq_ext, c, labels, upper, lower, sums, counts, chunk: int):
+
+def n_groups(n_clusters: int) -> int:
+    """How many groups of centres keep a bound each: one per centre up to 32 (Elkan's bounds,
+    cheap at that width), then about ten centres per group (Yinyang k-means' rule)."""
+    return n_clusters if n_clusters <= 32 else max(32, n_clusters // 10)
+
+
+def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
+    """(k,) int32 group of each centre of ``c`` (k, d): a few Lloyd steps on the centres.
+
+    The first ``groups`` centres seed the groups (k-means++ spreads its first picks apart); the
+    result only affects speed, never the clustering.
+    """
+    k = c.shape[0]
+    if groups == k:
+        return tf.range(k, dtype=tf.int32)
+
+    def step(_, g):
+        # Means of the current groups; an empty group keeps no centre and stays empty.
+        sums = tf.math.unsorted_segment_sum(c, g, groups)
+        counts = tf.math.unsorted_segment_sum(tf.ones([k], c.dtype), g, groups)
+        means = sums / tf.maximum(counts, 1)[:, tf.newaxis]
+        far = tf.constant(np.inf, c.dtype) * tf.cast(counts == 0, c.dtype)[:, tf.newaxis]
+        d2 = tf.reduce_sum(tf.square(c[:, tf.newaxis] - means[tf.newaxis]), axis=2)
+        return _ + 1, tf.argmin(d2 + tf.transpose(far), axis=1, output_type=tf.int32)
+
+    first = tf.argmin(
+        tf.reduce_sum(tf.square(c[:, tf.newaxis] - c[tf.newaxis, :groups]), axis=2),
+        axis=1, output_type=tf.int32,
+    )
+    return tf.while_loop(lambda i, _: i < _GROUPING_ITERS, step, (0, first))[1]
+
+
+def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, counts, chunk: int):
     """Re-assign the rows of one restart that may have changed cluster.
 
     Args:
       x_ext: (n + 1, d) centred rows plus a zero dummy row at index n; x_sq_ext: (n + 1,).
-      c: (k, d) this restart's centres; labels: (n + 1,) int32; upper, lower: (n + 1,) bounds;
+      c: (k, d) this restart's centres; groups: (k,) int32 group of each centre.
+      bounds: (n + 1, 2 + G) per row: label (as a float), upper bound, G group lower bounds.
       sums: (k, d), counts: (k,) the label-consistent per-centre sums and counts.
 
     Returns:
-      (labels, upper, lower, sums, counts) updated, and whether any label changed.
+      (bounds, sums, counts) updated, and whether any label changed.
     """
     n = x_ext.shape[0] - 1
     k = c.shape[0]
     dtype = x_ext.dtype
-    n_chunks = -(-n // chunk)
-    dump = n_chunks * chunk  # where the scatter below sends the rows that are certain
+    small = max(1, chunk // 8)
+    dump = n + small  # where the scatter below sends the rows that are certain
 
     c_sq = tf.reduce_sum(tf.square(c), axis=1)
     # Slack (squared units) for rounding in the matmul-form distances that set the bounds.
     slack = 1024 * np.finfo(dtype.as_numpy_dtype).eps * (x_sq_ext + tf.reduce_max(c_sq))
-    unsure = tf.square(upper) + slack >= tf.square(tf.maximum(lower, 0.0))
+    lower = tf.maximum(tf.reduce_min(bounds[:, 2:], axis=1), 0.0)
+    unsure = tf.square(bounds[:, 1]) + slack >= tf.square(lower)
     unsure = tf.concat([unsure[:n], [False]], axis=0)
     n_unsure = tf.reduce_sum(tf.cast(unsure, tf.int32))
     target = tf.where(unsure, tf.cumsum(tf.cast(unsure, tf.int32)) - 1, dump)
@@ -53,51 +91,113 @@ def _restart_pass(x_ext, x_sq_ext, c, labels, upper, lower, sums, counts, chunk:
     inf = tf.constant(np.inf, dtype)
     zero = tf.zeros((), dtype)
 
-    def body(j, labels, upper, lower, sums, counts, changed):
-        ids = tf.slice(order, [j * chunk], [chunk])
+    def rows_pass(size: int, start, bounds, sums, counts, changed):
+        ids = tf.slice(order, [start], [size])
         xs = tf.gather(x_ext, ids)
-        xs_sq = tf.gather(x_sq_ext, ids)
-        scores = c_sq[tf.newaxis] - 2.0 * tf.matmul(xs, c, transpose_b=True)
+        scores = c_sq[tf.newaxis] - 2.0 * tf.matmul(xs, c, transpose_b=True)  # (C, k)
         best = tf.reduce_min(scores, axis=1, keepdims=True)
         lab = tf.reduce_min(tf.where(scores == best, iota, k), axis=1)
-        second = tf.reduce_min(tf.where(iota == lab[:, tf.newaxis], inf, scores), axis=1)
-        old = tf.gather(labels, ids)
+        others = tf.where(iota == lab[:, tf.newaxis], inf, scores)
+        if n_groups_ == k:
+            group_min = others
+        else:
+            group_min = tf.transpose(
+                tf.math.unsorted_segment_min(tf.transpose(others), groups, n_groups_))
+        xs_sq = tf.gather(x_sq_ext, ids)[:, tf.newaxis]
+        old = tf.cast(tf.gather(bounds, ids)[:, 0], tf.int32)
         moved = (lab != old) & (ids < n)
+        rows = tf.concat([
+            tf.cast(lab, dtype)[:, tf.newaxis],
+            tf.sqrt(tf.maximum(best + xs_sq, zero)),
+            tf.sqrt(tf.maximum(group_min + xs_sq, zero)),
+        ], axis=1)
+        bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], rows)
         # Rows that changed cluster leave the old sums and join the new ones. A (C, k) one-hot
-        # matmul is several times faster here than scatter-adds under XLA on CPU.
+        # matmul is several times faster here than scatter-adds under XLA on CPU (and a cond
+        # that skips it when nothing moved costs more than it saves).
         shift = (tf.one_hot(lab, k, dtype=dtype) - tf.one_hot(old, k, dtype=dtype)) * tf.cast(
             moved, dtype)[:, tf.newaxis]
         sums += tf.matmul(shift, xs, transpose_a=True)
         counts += tf.reduce_sum(shift, axis=0)
-        at = ids[:, tf.newaxis]
-        labels = tf.tensor_scatter_nd_update(labels, at, lab)
-        upper = tf.tensor_scatter_nd_update(upper, at, tf.sqrt(tf.maximum(best[:, 0] + xs_sq,
-                                                                          zero)))
-        lower = tf.tensor_scatter_nd_update(lower, at, tf.sqrt(tf.maximum(second + xs_sq, zero)))
-        return j + 1, labels, upper, lower, sums, counts, changed | tf.reduce_any(moved)
+        return start + size, bounds, sums, counts, changed | tf.reduce_any(moved)
 
-    out = tf.while_loop(
-        lambda j, *_: j * chunk < n_unsure, body,
-        (tf.constant(0), labels, upper, lower, sums, counts, tf.constant(False)),
-    )
-    return out[1:]
+    # Whole chunks first, then the rest in chunks of an eighth: few loop trips, little waste.
+    state = (tf.constant(0), bounds, sums, counts, tf.constant(False))
+    state = tf.while_loop(lambda start, *_: start + chunk <= n_unsure,
+                          lambda *s: rows_pass(chunk, *s), state)
+    state = tf.while_loop(lambda start, *_: start < n_unsure,
+                          lambda *s: rows_pass(small, *s), state)
+    return state[1:]
 
 
-def _far_rows(x, centers, labels, m: int):
-    """The m rows farthest from their assigned centres, per restart, farthest first.
+def _far_rows(x, c, labels, m: int):
+    """The m rows farthest from their assigned centres, farthest first.
 
-    Exact squared distances by differences, one restart at a time (only runs when a cluster is
-    empty). Returns (dist (R, m), rows (R, m, d), labels (R, m)).
+    Exact squared distances by differences (only runs when a cluster is empty).
+    Returns (dist (m,), rows (m, d), labels (m,)).
     """
-    def one(args):
-        c, lab = args
-        dist = tf.reduce_sum(tf.square(x - tf.gather(c, lab)), axis=1)
-        far_d, far_i = tf.math.top_k(dist, m)
-        return far_d, tf.gather(x, far_i), tf.gather(lab, far_i)
+    dist = tf.reduce_sum(tf.square(x - tf.gather(c, labels)), axis=1)
+    far_d, far_i = tf.math.top_k(dist, m)
+    return far_d, tf.gather(x, far_i), tf.gather(labels, far_i)
 
-    spec = (tf.TensorSpec([m], x.dtype), tf.TensorSpec([m, x.shape[1]], x.dtype),
-            tf.TensorSpec([m], tf.int32))
-    return tf.map_fn(one, (centers, labels), fn_output_signature=spec)
+
+def _one_restart(x, x_ext, x_sq_ext, c, tol, max_iter, chunk: int):
+    """Pruned Lloyd iterations of one restart from centres ``c`` (k, d) until it converges.
+
+    Returns (centres (k, d), n_iter int32 scalar).
+    """
+    n, d = x.shape
+    k = c.shape[0]
+    dtype = x.dtype
+    g = n_groups(k)
+    groups = group_centers(c, g)
+    no = tf.zeros([1], tf.bool)
+
+    def body(i, c, bounds, sums, counts, done, n_iter, strict):
+        bounds, sums, counts, changed = _restart_pass(
+            x_ext, x_sq_ext, c, groups, g, bounds, sums, counts, chunk)
+        labels = tf.cast(bounds[:, 0], tf.int32)
+        # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
+        # the label-consistent sums carried to the next iteration stay as they are.
+        new_sums, new_counts = sums, counts
+        if k > 1:
+            def relocate():
+                far_d, far_x, far_lab = _far_rows(x, c, labels[:n], min(k - 1, n))
+                s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far_x[tf.newaxis],
+                                        far_lab[tf.newaxis], far_d[tf.newaxis], ~done)
+                return s[0], cnt[0]
+
+            new_sums, new_counts = tf.cond(tf.reduce_any(counts == 0), relocate,
+                                           lambda: (sums, counts))
+        old = c
+        c, done, n_iter, strict, _ = converge_step(
+            i, c[tf.newaxis], average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
+            changed[tf.newaxis] | (i == 0), done, n_iter, strict, tol,
+        )
+        c = c[0]
+        delta = tf.norm(c - old, axis=1)  # (k,)
+        group_delta = tf.maximum(tf.math.unsorted_segment_max(delta, groups, g), 0.0)
+        bounds = tf.concat([
+            bounds[:, :1],
+            bounds[:, 1:2] + tf.gather(delta, labels)[:, tf.newaxis],
+            bounds[:, 2:] - group_delta[tf.newaxis],
+        ], axis=1)
+        return i + 1, c, bounds, sums, counts, done, n_iter, strict
+
+    # Everything starts in cluster 0 with unknown bounds, so the first pass assigns every row.
+    first = tf.cast(tf.range(k) == 0, dtype)
+    bounds = tf.concat([
+        tf.zeros([n + 1, 1], dtype),
+        tf.fill([n + 1, 1], tf.constant(np.inf, dtype)),
+        tf.fill([n + 1, g], tf.constant(-np.inf, dtype)),
+    ], axis=1)
+    state = (
+        tf.constant(0), c, bounds,
+        first[:, tf.newaxis] * tf.reduce_sum(x, axis=0), first * n,
+        no, tf.zeros([1], tf.int32), no,
+    )
+    out = tf.while_loop(lambda i, *s: (i < max_iter) & ~s[4][0], body, state)
+    return out[1], out[6][0]
 
 
 def lloyd_bounded(x, centers, tol, max_iter, chunk: int):
@@ -110,64 +210,16 @@ def lloyd_bounded(x, centers, tol, max_iter, chunk: int):
     Returns:
       centers (R, k, d) and n_iter (R,) int32.
     """
-    n, d = x.shape
-    r, k, _ = centers.shape
-    dtype = x.dtype
-    x_ext = tf.concat([x, tf.zeros([1, d], dtype)], axis=0)
+    d = x.shape[1]
+    r = centers.shape[0]
+    x_ext = tf.concat([x, tf.zeros([1, d], x.dtype)], axis=0)
     x_sq_ext = tf.reduce_sum(tf.square(x_ext), axis=1)
 
-    def body(i, centers, labels, upper, lower, sums, counts, done, n_iter, strict):
-        def one(q, labels, upper, lower, sums, counts, changed):
-            state = (labels, upper, lower, sums, counts)
+    def body(q, centers, n_iter):
+        c, it = _one_restart(x, x_ext, x_sq_ext, centers[q], tol, max_iter, chunk)
+        return (q + 1, tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]),
+                tf.tensor_scatter_nd_update(n_iter, [[q]], it[tf.newaxis]))
 
-            def work():
-                out = _restart_pass(x_ext, x_sq_ext, centers[q],
-                                    *(s[q] for s in state), chunk)
-                updated = tuple(tf.tensor_scatter_nd_update(a, [[q]], v[tf.newaxis])
-                                for a, v in zip(state, out[:-1], strict=True))
-                return (*updated, tf.tensor_scatter_nd_update(changed, [[q]], out[-1:]))
-
-            return (q + 1, *tf.cond(done[q], lambda: (*state, changed), work))
-
-        _, labels, upper, lower, sums, counts, changed = tf.while_loop(
-            lambda q, *_: q < r, one,
-            (tf.constant(0), labels, upper, lower, sums, counts, tf.zeros([r], tf.bool)),
-        )
-        # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
-        # the label-consistent sums carried to the next iteration stay as they are.
-        new_sums, new_counts = sums, counts
-        if k > 1:
-            need = tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])
-
-            def relocate():
-                far_d, far_x, far_lab = _far_rows(x, centers, labels[:, :n], min(k - 1, n))
-                return relocate_empty(sums, counts, far_x, far_lab, far_d, ~done)
-
-            new_sums, new_counts = tf.cond(need, relocate, lambda: (sums, counts))
-        old = centers
-        centers, done, n_iter, strict, _ = converge_step(
-            i, centers, average(new_sums, new_counts), changed | (i == 0), done, n_iter,
-            strict, tol,
-        )
-        delta = tf.norm(centers - old, axis=2)  # (R, k); 0 for frozen restarts
-        top, arg = tf.math.top_k(delta, min(2, k))
-        second = top[:, -1] if k > 1 else tf.zeros([r], dtype)
-        own_is_max = labels == arg[:, :1]
-        upper = upper + tf.gather(delta, labels, batch_dims=1)
-        lower = lower - tf.where(own_is_max, second[:, tf.newaxis], top[:, :1])
-        return i + 1, centers, labels, upper, lower, sums, counts, done, n_iter, strict
-
-    no = tf.zeros([r], tf.bool)
-    # Everything starts in cluster 0 with unknown bounds, so the first pass assigns every row.
-    first = tf.cast(tf.range(k) == 0, dtype)
-    state = (
-        tf.constant(0), centers, tf.zeros([r, n + 1], tf.int32),
-        tf.fill([r, n + 1], tf.constant(np.inf, dtype)),
-        tf.fill([r, n + 1], tf.constant(-np.inf, dtype)),
-        tf.tile((first[:, tf.newaxis] * tf.reduce_sum(x, axis=0))[tf.newaxis], [r, 1, 1]),
-        tf.tile((first * n)[tf.newaxis], [r, 1]),
-        no, tf.zeros([r], tf.int32), no,
-    )
-    out = tf.while_loop(lambda i, c, lab, u, low, s, cnt, done, *_:
-                        (i < max_iter) & tf.reduce_any(~done), body, state)
-    return out[1], out[8]
+    _, centers, n_iter = tf.while_loop(lambda q, *_: q < r, body,
+                                       (tf.constant(0), centers, tf.zeros([r], tf.int32)))
+    return centers, n_iter

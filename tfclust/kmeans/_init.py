@@ -67,12 +67,14 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
             n_tiles, body, (closest, tf.zeros([r], dtype), tf.zeros([r, trials], tf.int32))
         )
 
+    # All draws up front: generated inside the loop, XLA fuses the random-number generation into
+    # the (rows x R x trials) comparison below and recomputes it for every row.
+    draws = _uniform([k, r, trials], seed, 1, dtype)
     closest = tf.fill([n_tiles, tile, r], tf.constant(float("inf"), dtype))
     # With closest = inf the first sweep only fills in d(., first); its draws are discarded.
     closest, _, _ = update_closest(closest, first_x, tf.zeros([r, trials], dtype))
     pot = tf.einsum("ntr,nt->r", closest, wb)
-    _, _, below = update_closest(closest, first_x, _uniform([r, trials], seed, 1, dtype)
-                                 * pot[:, tf.newaxis])
+    _, _, below = update_closest(closest, first_x, draws[0] * pot[:, tf.newaxis])
 
     def step(c, centers, closest, below):
         cand = tf.minimum(below, n_valid - 1)  # (R, L); rounding can overshoot the last row
@@ -90,7 +92,7 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
         best_x = tf.gather(x_flat, tf.gather(cand, best, batch_dims=1))  # (R, d)
         slot = tf.cast(tf.range(k) == c, dtype)[tf.newaxis, :, tf.newaxis]
         centers = centers * (1 - slot) + best_x[:, tf.newaxis, :] * slot
-        v = _uniform([r, trials], seed, c + 1, dtype) * new_pot[:, tf.newaxis]
+        v = tf.gather(draws, c) * new_pot[:, tf.newaxis]
         closest, _, below = update_closest(closest, best_x, v)
         return c + 1, centers, closest, below
 
