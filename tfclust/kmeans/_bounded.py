@@ -92,33 +92,33 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, coun
     zero = tf.zeros((), dtype)
 
     def rows_pass(size: int, start, bounds, sums, counts, changed):
+        # Scores are laid out (k, C): the reductions over centres then run along rows, which
+        # XLA vectorises over the C gathered rows, and the group minimum needs no transpose.
         ids = tf.slice(order, [start], [size])
         xs = tf.gather(x_ext, ids)
-        scores = c_sq[tf.newaxis] - 2.0 * tf.matmul(xs, c, transpose_b=True)  # (C, k)
-        best = tf.reduce_min(scores, axis=1, keepdims=True)
-        lab = tf.reduce_min(tf.where(scores == best, iota, k), axis=1)
-        others = tf.where(iota == lab[:, tf.newaxis], inf, scores)
-        if n_groups_ == k:
-            group_min = others
-        else:
-            group_min = tf.transpose(
-                tf.math.unsorted_segment_min(tf.transpose(others), groups, n_groups_))
-        xs_sq = tf.gather(x_sq_ext, ids)[:, tf.newaxis]
+        scores = c_sq[:, tf.newaxis] - 2.0 * tf.matmul(c, xs, transpose_b=True)  # (k, C)
+        best = tf.reduce_min(scores, axis=0)
+        lab = tf.reduce_min(tf.where(scores == best, iota[:, tf.newaxis], k), axis=0)
+        others = tf.where(iota[:, tf.newaxis] == lab, inf, scores)
+        if n_groups_ != k:
+            others = tf.math.unsorted_segment_min(others, groups, n_groups_)  # (G, C)
+        xs_sq = tf.gather(x_sq_ext, ids)
         old = tf.cast(tf.gather(bounds, ids)[:, 0], tf.int32)
         moved = (lab != old) & (ids < n)
         rows = tf.concat([
-            tf.cast(lab, dtype)[:, tf.newaxis],
-            tf.sqrt(tf.maximum(best + xs_sq, zero)),
-            tf.sqrt(tf.maximum(group_min + xs_sq, zero)),
-        ], axis=1)
-        bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], rows)
-        # Rows that changed cluster leave the old sums and join the new ones. A (C, k) one-hot
+            tf.cast(lab, dtype)[tf.newaxis],
+            tf.sqrt(tf.maximum(best + xs_sq, zero))[tf.newaxis],
+            tf.sqrt(tf.maximum(others + xs_sq, zero)),
+        ], axis=0)
+        bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], tf.transpose(rows))
+        # Rows that changed cluster leave the old sums and join the new ones. A (k, C) one-hot
         # matmul is several times faster here than scatter-adds under XLA on CPU (and a cond
         # that skips it when nothing moved costs more than it saves).
-        shift = (tf.one_hot(lab, k, dtype=dtype) - tf.one_hot(old, k, dtype=dtype)) * tf.cast(
-            moved, dtype)[:, tf.newaxis]
-        sums += tf.matmul(shift, xs, transpose_a=True)
-        counts += tf.reduce_sum(shift, axis=0)
+        shift = tf.cast(iota[:, tf.newaxis] == lab, dtype) - tf.cast(iota[:, tf.newaxis] == old,
+                                                                      dtype)
+        shift *= tf.cast(moved, dtype)
+        sums += tf.matmul(shift, xs)
+        counts += tf.reduce_sum(shift, axis=1)
         return start + size, bounds, sums, counts, changed | tf.reduce_any(moved)
 
     # Whole chunks first, then the rest in chunks of an eighth: few loop trips, little waste.
