@@ -4,8 +4,9 @@ Cases: (a) the tutorial workload, 60,000 x 64 Fashion-MNIST latents, k=10, n_ini
 (b) the same latents, k=256, n_init=3; (c) 200,000 x 64 (the latents tiled, plus noise), k=10,
 n_init=10. Every implementation runs in this process; "cold" is the first fit of a case
 (tfclust's XLA compile included), "warm" the median of ``--repeat`` further fits, repeat i with
-random_state=i for tfclust and scikit-learn alike. Inertias are recomputed the same way (float64)
-for every implementation and averaged over the repeats; ratios are against scikit-learn.
+random_state=i for tfclust and scikit-learn alike, the implementations taking turns. Inertias
+are recomputed the same way (float64) for every implementation and averaged over the repeats;
+ratios are against scikit-learn.
 
 faiss runs with nredo=n_init, every point used for training, and a fixed number of iterations
 (``--faiss-iter``; it has no convergence test), so it is a speed reference more than an equal.
@@ -103,25 +104,31 @@ def main(argv=None):
     for case in args.cases.split(","):
         spec = CASES[case]
         x = load(args.data, spec["n"])
-        results = {}
-        for name, fit in runners(spec["k"], spec["n_init"], args.faiss_iter).items():
+        fits_by_name = runners(spec["k"], spec["n_init"], args.faiss_iter)
+        cold = {}
+        warm = {name: [] for name in fits_by_name}
+        fits = {name: [] for name in fits_by_name}
+        for name, fit in fits_by_name.items():
             start = time.perf_counter()
             fit(x, 0)
-            cold = time.perf_counter() - start
-            seeds = iter(range(args.repeat))
-            fits = []
-
-            def run(fit=fit, x=x, seeds=seeds, fits=fits):
-                fits.append(fit(x, next(seeds)))
-
-            warm, _ = common.median_time(run, repeat=args.repeat)
+            cold[name] = time.perf_counter() - start
+        # Repeats are interleaved (every implementation once per round) so that a burst of load
+        # from other tenants of the machine falls on all of them alike.
+        for seed in range(args.repeat):
+            for name, fit in fits_by_name.items():
+                start = time.perf_counter()
+                fits[name].append(fit(x, seed))
+                warm[name].append(time.perf_counter() - start)
+        results = {}
+        for name in fits_by_name:
             results[name] = {
-                "cold_s": cold,
-                "warm_s": warm,
-                "inertia": float(np.mean([inertia(x, c) for c, _ in fits])),
-                "n_iter": float(np.mean([it for _, it in fits])),
+                "cold_s": cold[name],
+                "warm_s": float(np.median(warm[name])),
+                "warm_all_s": warm[name],
+                "inertia": float(np.mean([inertia(x, c) for c, _ in fits[name]])),
+                "n_iter": float(np.mean([it for _, it in fits[name]])),
             }
-            print(f"[{case}] {name}: warm {warm:.3f} s", file=sys.stderr)
+            print(f"[{case}] {name}: warm {results[name]['warm_s']:.3f} s", file=sys.stderr)
         ref = results["sklearn"]
         for name, r in results.items():
             rows.append({

@@ -76,8 +76,8 @@ class KMeans:
         ``tf.data.Dataset`` (the first ``init_size`` rows it yields); default
         ``max(10_000, 20 * n_clusters)``.
       algorithm: ``"lloyd"`` runs all restarts side by side (vectorised), every row against
-        every centre each iteration; ``"elkan"`` prunes with triangle-inequality bounds (Elkan's
-        per-centre bounds up to 32 clusters, Yinyang group bounds beyond), restarts one after
+        every centre each iteration; ``"elkan"`` prunes with triangle-inequality bounds (Yinyang
+        k-means: a lower bound per group of about ten centres), restarts one after
         another in the same program, each stopping when it converges; ``"auto"`` (default) is
         ``"elkan"``. Both give the same result (up to rounding); only the in-memory fit uses
         the choice.
