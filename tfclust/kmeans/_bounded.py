@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .._tiling import map_row_tiles
 from ._steps import average, converge_step, relocate_empty
 
 # Iterations of the small K-means that groups a restart's initial centres.
@@ -61,6 +62,61 @@ def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
     return tf.while_loop(lambda i, _: i < _GROUPING_ITERS, step, (0, first))[1]
 
 
+def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
+    """Nearest centre and fresh bounds of the rows ``xs`` (C, d), squared norms ``xs_sq`` (C,).
+
+    Scores are laid out (k, C): the reductions over centres then run along rows, which XLA
+    vectorises over the C rows, and the group minima need no transpose.
+
+    Returns:
+      labels (C,) int32 and (2 + G, C) rows of the bounds table (label as a float, the distance
+      to it, the distance to the nearest other centre of each group), transposed.
+    """
+    k = c.shape[0]
+    dtype = xs.dtype
+    iota = tf.range(k, dtype=tf.int32)[:, tf.newaxis]
+    zero = tf.zeros((), dtype)
+    scores = c_sq[:, tf.newaxis] - 2.0 * tf.matmul(c, xs, transpose_b=True)  # (k, C)
+    best = tf.reduce_min(scores, axis=0)
+    lab = tf.reduce_min(tf.where(scores == best, iota, k), axis=0)
+    others = tf.where(iota == lab, tf.constant(np.inf, dtype), scores)
+    if n_groups_ == 1:
+        others = tf.reduce_min(others, axis=0, keepdims=True)
+    elif n_groups_ != k:
+        others = tf.math.unsorted_segment_min(others, groups, n_groups_)  # (G, C)
+    rows = tf.concat([
+        tf.cast(lab, dtype)[tf.newaxis],
+        tf.sqrt(tf.maximum(best + xs_sq, zero))[tf.newaxis],
+        tf.sqrt(tf.maximum(others + xs_sq, zero)),
+    ], axis=0)
+    return lab, rows
+
+
+def _assign_all(x_ext, x_sq_ext, c, groups, n_groups_: int, chunk: int):
+    """Bounds table, sums and counts after assigning every row to its nearest centre in ``c``.
+
+    The same rows as :func:`_restart_pass` would compute, over contiguous tiles (no gathers or
+    scatters: the first pass of a restart is dense).
+
+    Returns:
+      bounds (n + 1, 2 + G), sums (k, d), counts (k,); the dummy row n counts in neither.
+    """
+    n = x_ext.shape[0] - 1
+    k = c.shape[0]
+    c_sq = tf.reduce_sum(tf.square(c), axis=1)
+
+    def fn(block):
+        xs, xs_sq = block
+        return tf.transpose(_bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_)[1])
+
+    spec = tf.TensorSpec([min(chunk, n + 1), 2 + n_groups_], x_ext.dtype)
+    bounds = map_row_tiles(fn, (x_ext, x_sq_ext), min(chunk, n + 1), spec)
+    labels = tf.cast(bounds[:n, 0], tf.int32)
+    sums = tf.math.unsorted_segment_sum(x_ext[:n], labels, k)
+    counts = tf.math.unsorted_segment_sum(tf.ones([n], x_ext.dtype), labels, k)
+    return bounds, sums, counts
+
+
 def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, counts, chunk: int):
     """Re-assign the rows of one restart that may have changed cluster.
 
@@ -89,37 +145,19 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, coun
     order = tf.tensor_scatter_nd_update(
         tf.fill([dump + 1], n), target[:, tf.newaxis], tf.range(n + 1)
     )
-    iota = tf.range(k, dtype=tf.int32)
-    inf = tf.constant(np.inf, dtype)
-    zero = tf.zeros((), dtype)
+    iota = tf.range(k, dtype=tf.int32)[:, tf.newaxis]
 
     def body(start, bounds, sums, counts, changed):
-        # Scores are laid out (k, C): the reductions over centres then run along rows, which
-        # XLA vectorises over the C gathered rows, and the group minimum needs no transpose.
         ids = tf.slice(order, [start], [chunk])
         xs = tf.gather(x_ext, ids)
-        scores = c_sq[:, tf.newaxis] - 2.0 * tf.matmul(c, xs, transpose_b=True)  # (k, C)
-        best = tf.reduce_min(scores, axis=0)
-        lab = tf.reduce_min(tf.where(scores == best, iota[:, tf.newaxis], k), axis=0)
-        others = tf.where(iota[:, tf.newaxis] == lab, inf, scores)
-        if n_groups_ == 1:
-            others = tf.reduce_min(others, axis=0, keepdims=True)
-        elif n_groups_ != k:
-            others = tf.math.unsorted_segment_min(others, groups, n_groups_)  # (G, C)
-        xs_sq = tf.gather(x_sq_ext, ids)
+        lab, rows = _bound_rows(xs, tf.gather(x_sq_ext, ids), c, c_sq, groups, n_groups_)
         old = tf.cast(tf.gather(bounds, ids)[:, 0], tf.int32)
         moved = (lab != old) & (ids < n)
-        rows = tf.concat([
-            tf.cast(lab, dtype)[tf.newaxis],
-            tf.sqrt(tf.maximum(best + xs_sq, zero))[tf.newaxis],
-            tf.sqrt(tf.maximum(others + xs_sq, zero)),
-        ], axis=0)
         bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], tf.transpose(rows))
         # Rows that changed cluster leave the old sums and join the new ones. A (k, C) one-hot
         # matmul is several times faster here than scatter-adds under XLA on CPU (and a cond
         # that skips it when nothing moved costs more than it saves).
-        shift = tf.cast(iota[:, tf.newaxis] == lab, dtype) - tf.cast(iota[:, tf.newaxis] == old,
-                                                                      dtype)
+        shift = tf.cast(iota == lab, dtype) - tf.cast(iota == old, dtype)
         shift *= tf.cast(moved, dtype)
         sums += tf.matmul(shift, xs)
         counts += tf.reduce_sum(shift, axis=1)
@@ -146,9 +184,8 @@ def _one_restart(x, x_ext, x_sq_ext, c, tol, max_iter, chunk: int):
 
     Returns (centres (k, d), n_iter int32 scalar).
     """
-    n, d = x.shape
+    n = x.shape[0]
     k = c.shape[0]
-    dtype = x.dtype
     g = n_groups(k)
     groups = group_centers(c, g)
     no = tf.zeros([1], tf.bool)
@@ -184,18 +221,10 @@ def _one_restart(x, x_ext, x_sq_ext, c, tol, max_iter, chunk: int):
         ], axis=1)
         return i + 1, c, bounds, sums, counts, done, n_iter, strict
 
-    # Everything starts in cluster 0 with unknown bounds, so the first pass assigns every row.
-    first = tf.cast(tf.range(k) == 0, dtype)
-    bounds = tf.concat([
-        tf.zeros([n + 1, 1], dtype),
-        tf.fill([n + 1, 1], tf.constant(np.inf, dtype)),
-        tf.fill([n + 1, g], tf.constant(-np.inf, dtype)),
-    ], axis=1)
-    state = (
-        tf.constant(0), c, bounds,
-        first[:, tf.newaxis] * tf.reduce_sum(x, axis=0), first * n,
-        no, tf.zeros([1], tf.int32), no,
-    )
+    # The first iteration's assignment is dense; its pass in the loop then finds no row unsure
+    # (bar rounding slack) and goes straight to the update.
+    bounds, sums, counts = _assign_all(x_ext, x_sq_ext, c, groups, g, chunk)
+    state = (tf.constant(0), c, bounds, sums, counts, no, tf.zeros([1], tf.int32), no)
     out = tf.while_loop(lambda i, *s: (i < max_iter) & ~s[4][0], body, state)
     return out[1], out[6][0]
 
