@@ -135,13 +135,15 @@ def _convolve(charges: tf.Tensor, kernels_hat: tf.Tensor, m: int, dim: int):
     the ``m`` wanted rows are transformed back (a quarter fewer FFT rows than ``rfft2d``).
 
     Args:
-      charges: (C, m) for dim 1 or (C, m, m) for dim 2: charges on the grid nodes.
+      charges: (C, m) for dim 1 or (C, m, m) for dim 2: charges on the grid nodes; channel 0
+        holds the unit charges.
       kernels_hat: (2, ...) real kernel spectra from :func:`_kernel_spectra`.
       m: nodes per axis.
       dim: 1 or 2.
     Returns:
-      (C + 1, m[, m]) potentials on the grid nodes, dtype of ``charges``: every charge channel
-      convolved with kernel 0, then charge channel 0 with kernel 1.
+      ``(potentials, energy)``: (C, m[, m]) every charge channel convolved with kernel 0, and
+      the scalar ``<kernel 1 * q0, q0>`` summed over the grid (q0 = channel 0), obtained from
+      the spectra by Parseval's identity, so that it needs no inverse transform.
     """
     if dim == 1:
         charges_hat = tf.signal.rfft(tf.pad(charges, [[0, 0], [0, m]]))  # (C, m+1)
@@ -149,12 +151,18 @@ def _convolve(charges: tf.Tensor, kernels_hat: tf.Tensor, m: int, dim: int):
         rows = tf.signal.rfft(tf.pad(charges, [[0, 0], [0, 0], [0, m]]))  # (C, m, m+1)
         rows = tf.pad(tf.transpose(rows, [0, 2, 1]), [[0, 0], [0, 0], [0, m]])
         charges_hat = tf.signal.fft(rows)  # (C, m+1, 2m): [channel, v, u], v <= m
-    kernels_hat = tf.complex(kernels_hat, tf.zeros_like(kernels_hat))
-    products = tf.concat([charges_hat * kernels_hat[0], charges_hat[:1] * kernels_hat[1]], axis=0)
+    # The half spectrum along v stands for the whole: interior frequencies count twice.
+    twice = tf.concat([[1.0], tf.fill([m - 1], 2.0), [1.0]], axis=0)
+    power = tf.square(tf.math.real(charges_hat[0])) + tf.square(tf.math.imag(charges_hat[0]))
+    if dim == 2:
+        twice = twice[:, tf.newaxis]
+    energy = tf.reduce_sum(tf.cast(twice, power.dtype) * kernels_hat[1] * power) / (2 * m) ** dim
+    products = charges_hat * tf.complex(kernels_hat[0], tf.zeros_like(kernels_hat[0]))
     if dim == 1:
-        return tf.signal.irfft(products, fft_length=[2 * m])[:, :m]
-    cols = tf.signal.ifft(products)[:, :, :m]  # (C', m+1, m): [channel, v, x]
-    return tf.signal.irfft(tf.transpose(cols, [0, 2, 1]), fft_length=[2 * m])[:, :, :m]
+        return tf.signal.irfft(products, fft_length=[2 * m])[:, :m], energy
+    cols = tf.signal.ifft(products)[:, :, :m]  # (C, m+1, m): [channel, v, x]
+    pot = tf.signal.irfft(tf.transpose(cols, [0, 2, 1]), fft_length=[2 * m])[:, :, :m]
+    return pot, energy
 
 
 def _kernel_fns(dof: float, z_exponent: float):
@@ -265,12 +273,14 @@ def _repulsion_on_grid(
 
     force_kernel, kernel = _kernel_fns(dof, z_exponent)
     kernels_hat = _kernel_spectra([force_kernel, kernel], m, spacing, dim, dtype)
-    pot = _convolve(grid, kernels_hat, m, dim)  # (d + 2, m[, m])
-    pot = tf.transpose(tf.reshape(pot, [dim + 2, n_nodes]))  # (m^d, d + 2)
-    phi = tf.reduce_sum(tf.gather(pot, flat_nodes) * flat_w[:, :, None], axis=1)  # (N, d + 2)
+    # sum_i of Z's potential at y_i is <potential, unit charges> on the grid, which _convolve
+    # returns without transforming that potential back.
+    pot, energy = _convolve(grid, kernels_hat, m, dim)  # (d + 1, m[, m]), scalar
+    pot = tf.transpose(tf.reshape(pot, [dim + 1, n_nodes]))  # (m^d, d + 1)
+    phi = tf.reduce_sum(tf.gather(pot, flat_nodes) * flat_w[:, :, None], axis=1)  # (N, d + 1)
 
-    repulsive = y * phi[:, :1] - phi[:, 1 : dim + 1]
-    z = tf.reduce_sum(phi[:, dim + 1] - _self_interaction(weights, kernel, spacing))
+    repulsive = y * phi[:, :1] - phi[:, 1:]
+    z = energy - tf.reduce_sum(_self_interaction(weights, kernel, spacing))
     return repulsive, z
 
 
