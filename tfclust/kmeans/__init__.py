@@ -1,7 +1,8 @@
 """K-means clustering as XLA kernels: the ``KMeans`` estimator.
 
 Modules: ``_steps`` (one Lloyd step's pieces), ``_init`` (k-means++ and random seeding),
-``_lloyd`` (in-memory fit and assignment programs), ``_streaming`` (exact Lloyd by passes over
+``_lloyd`` (in-memory fit and assignment programs), ``_bounded`` (Lloyd iterations pruned by
+triangle-inequality bounds, the default), ``_streaming`` (exact Lloyd by passes over
 a ``tf.data.Dataset``, optionally across ``tf.distribute`` replicas), ``_estimator`` (the API).
 """
 

@@ -1,9 +1,11 @@
 """In-memory K-means fit and assignment as single XLA programs.
 
-``fit_in_memory`` runs initialisation, the whole Lloyd loop for all restarts (a leading batch
-dimension R), the final assignment pass and the choice of the best restart in one compiled
-program: the host only sees the result. Compiled programs are cached by ``tf.function`` per static
-configuration (shapes, dtype, k, R, tile, init kind); tensors carry everything else.
+``fit_in_memory`` runs initialisation (all restarts at once, a leading batch dimension R), the
+whole Lloyd loop of every restart (pruned, restart after restart, ``_bounded``; or plain, all
+restarts side by side, ``lloyd`` below), the final assignment pass and the choice of the best
+restart in one compiled program: the host only sees the result. Compiled programs are cached by
+``tf.function`` per static configuration (shapes, dtype, k, R, tile, init kind); tensors carry
+everything else.
 """
 
 from __future__ import annotations
