@@ -128,7 +128,8 @@ def main(argv=None):
                 "inertia": float(np.mean([inertia(x, c) for c, _ in fits[name]])),
                 "n_iter": float(np.mean([it for _, it in fits[name]])),
             }
-            print(f"[{case}] {name}: warm {results[name]['warm_s']:.3f} s", file=sys.stderr)
+            print(f"[{case}] {name}: warm {results[name]['warm_s']:.3f} s "
+                  f"{[round(t, 3) for t in warm[name]]}", file=sys.stderr)
         ref = results["sklearn"]
         for name, r in results.items():
             rows.append({
