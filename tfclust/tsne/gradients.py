@@ -323,10 +323,10 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int = DEFAULT
 
 
 def _directed_edges(y, neighbors):
-    """Per-component differences ``y_i[c] - y_j[c]`` ((N, k) each) and squared lengths of the
-    directed edges ``i -> neighbors[i, a]``."""
-    diffs = [y[:, c, None] - tf.gather(y[:, c], neighbors) for c in range(y.shape[1])]
-    return diffs, tf.add_n([tf.square(diff) for diff in diffs])
+    """Differences ``y_i - y_j`` ((N, k, d)) and squared lengths ((N, k)) of the directed edges
+    ``i -> neighbors[i, a]``."""
+    diffs = y[:, tf.newaxis, :] - tf.gather(y, neighbors)
+    return diffs, tf.reduce_sum(tf.square(diffs), axis=2)
 
 
 def directed_attractive_forces(y, neighbors, weights, dof: float = 1.0):
@@ -346,12 +346,10 @@ def directed_attractive_forces(y, neighbors, weights, dof: float = 1.0):
     """
     diffs, sq = _directed_edges(y, neighbors)
     coef = weights / (1.0 + sq / dof) if dof != 1.0 else weights / (1.0 + sq)
-    forces = [coef * diff for diff in diffs]  # d arrays (N, k)
-    outgoing = tf.stack([tf.reduce_sum(f, axis=1) for f in forces], axis=1)
+    forces = coef[:, :, tf.newaxis] * diffs  # (N, k, d)
+    outgoing = tf.reduce_sum(forces, axis=1)
     incoming = tf.math.unsorted_segment_sum(
-        tf.stack([tf.reshape(f, [-1]) for f in forces], axis=1),
-        tf.reshape(neighbors, [-1]),
-        tf.shape(y)[0],
+        tf.reshape(forces, [-1, y.shape[1]]), tf.reshape(neighbors, [-1]), tf.shape(y)[0]
     )
     return outgoing - incoming
 
