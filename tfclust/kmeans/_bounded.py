@@ -43,17 +43,15 @@ def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
     k = c.shape[0]
     if groups == 1:
         return tf.zeros([k], tf.int32)
-    if groups == k:
-        return tf.range(k, dtype=tf.int32)
 
-    def step(_, g):
+    def step(i, g):
         # Means of the current groups; an empty group keeps no centre and stays empty.
         sums = tf.math.unsorted_segment_sum(c, g, groups)
         counts = tf.math.unsorted_segment_sum(tf.ones([k], c.dtype), g, groups)
         means = sums / tf.maximum(counts, 1)[:, tf.newaxis]
-        far = tf.constant(np.inf, c.dtype) * tf.cast(counts == 0, c.dtype)[:, tf.newaxis]
+        empty = tf.where(counts == 0, tf.constant(np.inf, c.dtype), tf.zeros((), c.dtype))
         d2 = tf.reduce_sum(tf.square(c[:, tf.newaxis] - means[tf.newaxis]), axis=2)
-        return _ + 1, tf.argmin(d2 + tf.transpose(far), axis=1, output_type=tf.int32)
+        return i + 1, tf.argmin(d2 + empty[tf.newaxis], axis=1, output_type=tf.int32)
 
     first = tf.argmin(
         tf.reduce_sum(tf.square(c[:, tf.newaxis] - c[tf.newaxis, :groups]), axis=2),
@@ -82,7 +80,7 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
     others = tf.where(iota == lab, tf.constant(np.inf, dtype), scores)
     if n_groups_ == 1:
         others = tf.reduce_min(others, axis=0, keepdims=True)
-    elif n_groups_ != k:
+    else:
         others = tf.math.unsorted_segment_min(others, groups, n_groups_)  # (G, C)
     rows = tf.concat([
         tf.cast(lab, dtype)[tf.newaxis],
@@ -109,8 +107,9 @@ def _assign_all(x_ext, x_sq_ext, c, groups, n_groups_: int, chunk: int):
         xs, xs_sq = block
         return tf.transpose(_bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_)[1])
 
-    spec = tf.TensorSpec([min(chunk, n + 1), 2 + n_groups_], x_ext.dtype)
-    bounds = map_row_tiles(fn, (x_ext, x_sq_ext), min(chunk, n + 1), spec)
+    tile = min(chunk, n + 1)
+    spec = tf.TensorSpec([tile, 2 + n_groups_], x_ext.dtype)
+    bounds = map_row_tiles(fn, (x_ext, x_sq_ext), tile, spec)
     labels = tf.cast(bounds[:n, 0], tf.int32)
     sums = tf.math.unsorted_segment_sum(x_ext[:n], labels, k)
     counts = tf.math.unsorted_segment_sum(tf.ones([n], x_ext.dtype), labels, k)
