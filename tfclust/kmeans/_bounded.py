@@ -116,13 +116,32 @@ def _assign_all(x_ext, x_sq_ext, c, groups, n_groups_: int, chunk: int):
     return bounds, sums, counts
 
 
-def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, counts, chunk: int):
+def _running_count(mask):
+    """(n,) int32 running count of the True entries of ``mask`` (n,) bool: an inclusive cumsum.
+
+    Computed as a (n / 64, 64) x (64, 64) triangular matmul (exact: 0/1 inputs, sums <= 64) plus
+    a cumsum over the blocks; XLA's cumsum over all n entries costs several times more on CPU.
+    """
+    n = mask.shape[0]
+    width = 64
+    blocks = tf.reshape(tf.pad(tf.cast(mask, tf.float32), [[0, -n % width]]), [-1, width])
+    within = tf.cast(tf.matmul(blocks, np.triu(np.ones((width, width), np.float32))), tf.int32)
+    before = tf.cumsum(within[:, -1], exclusive=True)
+    return tf.reshape(within + before[:, tf.newaxis], [-1])[:n]
+
+
+def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, drift, group_drift, sums,
+                  counts, chunk: int):
     """Re-assign the rows of one restart that may have changed cluster.
 
     Args:
       x_ext: (n + 1, d) centred rows plus a zero dummy row at index n; x_sq_ext: (n + 1,).
       c: (k, d) this restart's centres; groups: (k,) int32 group of each centre.
-      bounds: (n + 1, 2 + G) per row: label (as a float), upper bound, G group lower bounds.
+      bounds: (n + 1, 2 + G) per row: label (as a float), upper bound, G group lower bounds,
+        all relative to the drifts: the upper bound is ``bounds[:, 1] + drift[label]``, the
+        lower bounds ``bounds[:, 2:] - group_drift``.
+      drift: (k,) how far each centre has moved, summed over this restart's iterations;
+        group_drift: (G,) the largest move per group, summed likewise.
       sums: (k, d), counts: (k,) the label-consistent per-centre sums and counts.
 
     Returns:
@@ -136,22 +155,30 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, coun
     c_sq = tf.reduce_sum(tf.square(c), axis=1)
     # Slack (squared units) for rounding in the matmul-form distances that set the bounds.
     slack = 1024 * np.finfo(dtype.as_numpy_dtype).eps * (x_sq_ext + tf.reduce_max(c_sq))
-    lower = tf.maximum(tf.reduce_min(bounds[:, 2:], axis=1), 0.0)
-    unsure = tf.square(bounds[:, 1]) + slack >= tf.square(lower)
-    unsure = tf.concat([unsure[:n], [False]], axis=0)
-    n_unsure = tf.reduce_sum(tf.cast(unsure, tf.int32))
-    target = tf.where(unsure, tf.cumsum(tf.cast(unsure, tf.int32)) - 1, dump)
+    # Keeping the bounds relative to the summed drifts spares rewriting the whole table every
+    # iteration; the sums' rounding is covered by a relative margin.
+    margin = 8 * np.finfo(dtype.as_numpy_dtype).eps
+    own_drift = tf.gather(drift, tf.cast(bounds[:, 0], tf.int32))
+    upper = bounds[:, 1] + own_drift + margin * (tf.abs(bounds[:, 1]) + own_drift)
+    lower = bounds[:, 2:] * (1 - margin) - group_drift * (1 + margin)  # stored bounds are >= 0
+    lower = tf.maximum(tf.reduce_min(lower, axis=1), 0.0)
+    unsure = (tf.square(upper) + slack >= tf.square(lower)) & (tf.range(n + 1) < n)
+    running = _running_count(unsure)
+    n_unsure = running[-1]
+    target = tf.where(unsure, running - 1, dump)
     order = tf.tensor_scatter_nd_update(
         tf.fill([dump + 1], n), target[:, tf.newaxis], tf.range(n + 1)
     )
     iota = tf.range(k, dtype=tf.int32)[:, tf.newaxis]
 
-    def body(start, bounds, sums, counts, changed):
-        ids = tf.slice(order, [start], [chunk])
+    def chunk_step(size: int, start, bounds, sums, counts, changed):
+        ids = tf.slice(order, [start], [size])
         xs = tf.gather(x_ext, ids)
         lab, rows = _bound_rows(xs, tf.gather(x_sq_ext, ids), c, c_sq, groups, n_groups_)
         old = tf.cast(tf.gather(bounds, ids)[:, 0], tf.int32)
         moved = (lab != old) & (ids < n)
+        rows = tf.concat([rows[:1], rows[1:2] - tf.gather(drift, lab)[tf.newaxis],
+                          rows[2:] + group_drift[:, tf.newaxis]], axis=0)
         bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], tf.transpose(rows))
         # Rows that changed cluster leave the old sums and join the new ones. A (k, C) one-hot
         # matmul is several times faster here than scatter-adds under XLA on CPU (and a cond
@@ -160,11 +187,29 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, sums, coun
         shift *= tf.cast(moved, dtype)
         sums += tf.matmul(shift, xs)
         counts += tf.reduce_sum(shift, axis=1)
-        return start + chunk, bounds, sums, counts, changed | tf.reduce_any(moved)
+        return start + size, bounds, sums, counts, changed | tf.reduce_any(moved)
 
-    state = tf.while_loop(lambda start, *_: start < n_unsure, body,
+    state = tf.while_loop(lambda start, *_: start + chunk <= n_unsure,
+                          lambda *s: chunk_step(chunk, *s),
                           (tf.constant(0), bounds, sums, counts, tf.constant(False)))
+    # The last rows go through one chunk of the smallest ladder size that holds them: at most
+    # half of it is padding, where a full chunk would waste up to all of it.
+    ladder = _tail_sizes(chunk)
+    tail = n_unsure - state[0]
+    branch = tf.reduce_sum(tf.cast(tail <= tf.constant(ladder[1:], tf.int32), tf.int32))
+    state = tf.switch_case(
+        tf.where(tail > 0, branch, len(ladder)),
+        [lambda size=size: chunk_step(size, *state) for size in ladder] + [lambda: state],
+    )
     return state[1:]
+
+
+def _tail_sizes(chunk: int) -> list[int]:
+    """Chunk sizes for a pass's last rows: ``chunk``, halved down to 256 rows (or ``chunk``)."""
+    sizes = [chunk]
+    while sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 256:
+        sizes.append(sizes[-1] // 2)
+    return sizes
 
 
 def _far_rows(x, c, labels, m: int):
@@ -189,16 +234,16 @@ def _one_restart(x, x_ext, x_sq_ext, c, tol, max_iter, chunk: int):
     groups = group_centers(c, g)
     no = tf.zeros([1], tf.bool)
 
-    def body(i, c, bounds, sums, counts, done, n_iter, strict):
+    def body(i, c, bounds, drift, group_drift, sums, counts, done, n_iter, strict):
         bounds, sums, counts, changed = _restart_pass(
-            x_ext, x_sq_ext, c, groups, g, bounds, sums, counts, chunk)
-        labels = tf.cast(bounds[:, 0], tf.int32)
+            x_ext, x_sq_ext, c, groups, g, bounds, drift, group_drift, sums, counts, chunk)
         # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
         # the label-consistent sums carried to the next iteration stay as they are.
         new_sums, new_counts = sums, counts
         if k > 1:
             def relocate():
-                far_d, far_x, far_lab = _far_rows(x, c, labels[:n], min(k - 1, n))
+                labels = tf.cast(bounds[:n, 0], tf.int32)
+                far_d, far_x, far_lab = _far_rows(x, c, labels, min(k - 1, n))
                 s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far_x[tf.newaxis],
                                         far_lab[tf.newaxis], far_d[tf.newaxis], ~done)
                 return s[0], cnt[0]
@@ -213,19 +258,16 @@ def _one_restart(x, x_ext, x_sq_ext, c, tol, max_iter, chunk: int):
         c = c[0]
         delta = tf.norm(c - old, axis=1)  # (k,)
         group_delta = tf.maximum(tf.math.unsorted_segment_max(delta, groups, g), 0.0)
-        bounds = tf.concat([
-            bounds[:, :1],
-            bounds[:, 1:2] + tf.gather(delta, labels)[:, tf.newaxis],
-            bounds[:, 2:] - group_delta[tf.newaxis],
-        ], axis=1)
-        return i + 1, c, bounds, sums, counts, done, n_iter, strict
+        return (i + 1, c, bounds, drift + delta, group_drift + group_delta, sums, counts, done,
+                n_iter, strict)
 
     # The first iteration's assignment is dense; its pass in the loop then finds no row unsure
     # (bar rounding slack) and goes straight to the update.
     bounds, sums, counts = _assign_all(x_ext, x_sq_ext, c, groups, g, chunk)
-    state = (tf.constant(0), c, bounds, sums, counts, no, tf.zeros([1], tf.int32), no)
-    out = tf.while_loop(lambda i, *s: (i < max_iter) & ~s[4][0], body, state)
-    return out[1], out[6][0]
+    state = (tf.constant(0), c, bounds, tf.zeros([k], c.dtype), tf.zeros([g], c.dtype), sums,
+             counts, no, tf.zeros([1], tf.int32), no)
+    out = tf.while_loop(lambda i, *s: (i < max_iter) & ~s[6][0], body, state)
+    return out[1], out[8][0]
 
 
 def lloyd_bounded(x, centers, tol, max_iter, chunk: int):
