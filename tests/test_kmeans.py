@@ -235,3 +235,11 @@ def test_bad_datasets():
         KMeans(2).fit(tf.data.Dataset.from_tensor_slices(x).batch(4))
     with pytest.raises(ValueError, match="n_clusters"):
         KMeans(7).fit(tf.data.Dataset.from_tensor_slices(np.ones((6, 2))).batch(4))
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 6001])
+def test_running_count_is_a_cumsum(n):
+    from tfclust.kmeans._bounded import _running_count
+
+    mask = np.random.default_rng(n).random(n) < 0.3
+    np.testing.assert_array_equal(_running_count(tf.constant(mask)).numpy(), np.cumsum(mask))
