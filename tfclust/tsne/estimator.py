@@ -77,7 +77,10 @@ class TSNE:
         5-node interpolation's at n = 5,000, in a fifth of the time, and equal at 60,000, while
         odd stencils, 3 included, bias it up by 1-2% at 5,000); in 1-D, 5 nodes (3 nodes cost
         ~5% of KL divergence there, and 1-D grids are cheap).
-      min_num_intervals: ``"fft"``: fewest grid intervals per axis (50).
+      min_num_intervals: ``"fft"``: fewest grid intervals per axis (20; openTSNE's is 50). Only
+        small embeddings (early exaggeration) use it, whose nodes are then closer than the
+        ``ints_in_interval`` spacing asks: at n = 5,000, 20 instead of 50 saved 3-4% of the
+        time at the same final KL divergence (to 1e-4), for four more compiled grid sizes.
       ints_in_interval: ``"fft"``: interval side in embedding units (1.0; smaller is finer).
       max_num_intervals: ``"fft"``: most intervals per axis, the static grid size XLA compiles
         for (200). Embeddings wider than ``max_num_intervals * ints_in_interval`` units get wider
@@ -113,7 +116,7 @@ class TSNE:
         random_state=None,
         method="fft",
         n_interpolation_points="auto",
-        min_num_intervals=50,
+        min_num_intervals=20,
         ints_in_interval=1.0,
         max_num_intervals=200,
         dof=1.0,
