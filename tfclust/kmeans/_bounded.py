@@ -158,7 +158,8 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, drift, gro
     # Keeping the bounds relative to the summed drifts spares rewriting the whole table every
     # iteration; the sums' rounding is covered by a relative margin.
     margin = 8 * np.finfo(dtype.as_numpy_dtype).eps
-    own_drift = tf.gather(drift, tf.cast(bounds[:, 0], tf.int32))
+    labels = tf.cast(bounds[:, 0], tf.int32)
+    own_drift = tf.gather(drift, labels)
     upper = bounds[:, 1] + own_drift + margin * (tf.abs(bounds[:, 1]) + own_drift)
     lower = bounds[:, 2:] * (1 - margin) - group_drift * (1 + margin)  # stored bounds are >= 0
     lower = tf.maximum(tf.reduce_min(lower, axis=1), 0.0)
@@ -175,7 +176,9 @@ def _restart_pass(x_ext, x_sq_ext, c, groups, n_groups_: int, bounds, drift, gro
         ids = tf.slice(order, [start], [size])
         xs = tf.gather(x_ext, ids)
         lab, rows = _bound_rows(xs, tf.gather(x_sq_ext, ids), c, c_sq, groups, n_groups_)
-        old = tf.cast(tf.gather(bounds, ids)[:, 0], tf.int32)
+        # Read from the labels as they were before the pass: the loop then only writes the
+        # table, which XLA updates in place instead of copying it for every chunk.
+        old = tf.gather(labels, ids)
         moved = (lab != old) & (ids < n)
         rows = tf.concat([rows[:1], rows[1:2] - tf.gather(drift, lab)[tf.newaxis],
                           rows[2:] + group_drift[:, tf.newaxis]], axis=0)
