@@ -7,7 +7,9 @@ Hamerly's). Every row keeps an upper bound ``u`` on its distance to its own cent
 a lower bound on its distance to every other centre of that group. When the centres move, ``u``
 grows by its own centre's move and each group bound shrinks by the largest move in its group.
 Only rows whose ``u`` reaches their smallest group bound (less a rounding slack) can change
-label; they are gathered, ``chunk`` rows at a time, into the distance matmul. The per-centre sums
+label; they are gathered, ``chunk`` rows at a time (the last ones in one chunk of a halving ladder
+of sizes), into the distance matmul. The bounds are stored relative to the centres' summed moves,
+so a move costs O(k), not a rewrite of the whole table. The per-centre sums
 and counts are updated with the rows that changed label only, so an iteration costs O(n G)
 scalar work plus O(uncertain rows x k x d), not O(n x k x d).
 
