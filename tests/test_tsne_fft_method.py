@@ -16,8 +16,8 @@ from tfclust.tsne import TSNE, affinities, gradients, optimize
 
 # One grid size (no ladder of sizes to compile) where the grid's adaptivity is not under test.
 SMALL_GRID = dict(min_num_intervals=50, max_num_intervals=50)
-# TSNE's n_interpolation_points="auto" in 2-D, as FFTObjective settings.
-AUTO_2D = dict(n_interpolation_points=2, stencil_size=4)
+# TSNE's n_interpolation_points="auto" and ints_in_interval in 2-D, as FFTObjective settings.
+AUTO_2D = dict(n_interpolation_points=2, stencil_size=4, ints_in_interval=0.8)
 
 
 def mixture(n, dim=10, seed=0):
