@@ -83,7 +83,10 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
 
         def pot_body(t, pots):
             dist = tf.reshape(squared_distances(xb[t], cand_x, cand_sq), [tile, r, trials])
-            pots += tf.einsum("trl,t->rl", tf.minimum(closest[t][..., tf.newaxis], dist), wb[t])
+            # (1, T) x (T, R L): the einsum "trl,t->rl" became a dot that first copied the
+            # (T, R, L) minima transposed (1.3 ms of every step at 60k rows).
+            nearer = tf.reshape(tf.minimum(closest[t][..., tf.newaxis], dist), [tile, -1])
+            pots += tf.reshape(tf.matmul(wb[t][tf.newaxis], nearer), [r, trials])
             return (pots,)
 
         (pots,) = fold_tiles(n_tiles, pot_body, (tf.zeros([r, trials], dtype),))
