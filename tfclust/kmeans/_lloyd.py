@@ -168,7 +168,7 @@ def fit_in_memory(x, init_centers, seed, tol, max_iter, *, n_clusters: int, n_re
                         init, n_local_trials)
 
     if algorithm == "elkan":
-        centers, n_iter = lloyd_bounded(x - mean, centers, abs_tol, max_iter, chunk)
+        centers, n_iter = lloyd_bounded(x, mean, centers, abs_tol, max_iter, chunk)
     else:
         centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter,
                                 n_valid=n)
