@@ -46,22 +46,25 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
         tf.zeros([r, k, d], dtype), tf.stack([tf.range(r), tf.zeros([r], tf.int32)], 1), first_x
     )
 
-    def update_closest(closest, new_x, v):
-        """closest = min(closest, d(., new_x)) tile by tile, counting running sums < v.
+    def count_below(ct, wt, offset, v):
+        """Running sums of ``wt * ct`` (T, R) from ``offset`` (R,): their last row, and how many
+        fall below ``v`` (R, L), numpy's searchsorted(cumsum(w * closest), v) (side="left"): the
+        candidates drawn for the next centre."""
+        running = tf.cumsum(wt[:, tf.newaxis] * ct, axis=0) + offset
+        below = tf.reduce_sum(
+            tf.cast(running[:, :, tf.newaxis] < v[tf.newaxis], tf.int32), axis=0
+        )
+        return running[-1], below
 
-        The counts are numpy's searchsorted(cumsum(w * closest), v) (side="left"): the
-        candidates drawn for the next centre.
-        """
+    def update_closest(closest, new_x, v):
+        """closest = min(closest, d(., new_x)) tile by tile, and the draws below ``v``."""
         new_sq = tf.reduce_sum(tf.square(new_x), axis=1)
 
         def body(t, closest, offset, below):
             ct = tf.minimum(closest[t], squared_distances(xb[t], new_x, new_sq))  # (T, R)
             closest = tf.tensor_scatter_nd_update(closest, [[t]], ct[tf.newaxis])
-            running = tf.cumsum(wb[t][:, tf.newaxis] * ct, axis=0) + offset
-            below += tf.reduce_sum(
-                tf.cast(running[:, :, tf.newaxis] < v[tf.newaxis], tf.int32), axis=0
-            )
-            return closest, running[-1], below
+            offset, tile_below = count_below(ct, wb[t], offset, v)
+            return closest, offset, below + tile_below
 
         return fold_tiles(
             n_tiles, body, (closest, tf.zeros([r], dtype), tf.zeros([r, trials], tf.int32))
@@ -81,22 +84,33 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
         cand_x = tf.reshape(tf.gather(x_flat, cand), [r * trials, d])
         cand_sq = tf.reduce_sum(tf.square(cand_x), axis=1)
 
-        def pot_body(t, pots):
+        def nearer_and_pots(t):
+            """(T, R L) min(closest, d(., candidate)) of tile t and the (R, L) potentials."""
             dist = tf.reshape(squared_distances(xb[t], cand_x, cand_sq), [tile, r, trials])
+            nearer = tf.reshape(tf.minimum(closest[t][..., tf.newaxis], dist), [tile, -1])
             # (1, T) x (T, R L): the einsum "trl,t->rl" became a dot that first copied the
             # (T, R, L) minima transposed (1.3 ms of every step at 60k rows).
-            nearer = tf.reshape(tf.minimum(closest[t][..., tf.newaxis], dist), [tile, -1])
-            pots += tf.reshape(tf.matmul(wb[t][tf.newaxis], nearer), [r, trials])
-            return (pots,)
+            return nearer, tf.reshape(tf.matmul(wb[t][tf.newaxis], nearer), [r, trials])
 
-        (pots,) = fold_tiles(n_tiles, pot_body, (tf.zeros([r, trials], dtype),))
+        if n_tiles == 1:
+            nearer, pots = nearer_and_pots(0)
+        else:
+            (pots,) = fold_tiles(n_tiles, lambda t, pots: (pots + nearer_and_pots(t)[1],),
+                                 (tf.zeros([r, trials], dtype),))
         best = tf.argmin(pots, axis=1, output_type=tf.int32)
         new_pot = tf.gather(pots, best, batch_dims=1)
         best_x = tf.gather(x_flat, tf.gather(cand, best, batch_dims=1))  # (R, d)
         slot = tf.cast(tf.range(k) == c, dtype)[tf.newaxis, :, tf.newaxis]
         centers = centers * (1 - slot) + best_x[:, tf.newaxis, :] * slot
         v = tf.gather(draws, c) * new_pot[:, tf.newaxis]
-        closest, _, below = update_closest(closest, best_x, v)
+        if n_tiles == 1:
+            # The new closest distances are the chosen candidates' columns of ``nearer``: no
+            # second sweep over the rows.
+            ct = tf.gather(nearer, tf.range(r) * trials + best, axis=1)  # (T, R)
+            _, below = count_below(ct, wb[0], tf.zeros([r], dtype), v)
+            closest = ct[tf.newaxis]
+        else:
+            closest, _, below = update_closest(closest, best_x, v)
         return c + 1, centers, closest, below
 
     _, centers, _, _ = tf.while_loop(
