@@ -56,7 +56,9 @@ def _assert_same_fit(ours, ref):
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
-@pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 10), ("latents", 40)])
+# k=64 takes the pruned algorithm's scatter-add update of the sums (above 48 clusters).
+@pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 10), ("latents", 40),
+                                    ("latents", 64)])
 def test_same_init_matches_sklearn(request, data, k, algorithm):
     x = request.getfixturevalue(data)
     init = _initial_centers(x, k, seed=1)
@@ -67,11 +69,13 @@ def test_same_init_matches_sklearn(request, data, k, algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
-def test_empty_cluster_is_relocated_like_sklearn(blobs, algorithm):
-    init = _initial_centers(blobs, 6, seed=2)
+@pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 64)])
+def test_empty_cluster_is_relocated_like_sklearn(request, data, k, algorithm):
+    x = request.getfixturevalue(data)
+    init = _initial_centers(x, k, seed=2)
     init[[1, 4]] = 1e3  # two centres that win no point on the first iteration
-    ref = SKMeans(6, init=init, n_init=1).fit(blobs)
-    ours = KMeans(6, init=init, dtype="float64", algorithm=algorithm).fit(blobs)
+    ref = SKMeans(k, init=init, n_init=1).fit(x)
+    ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(x)
     _assert_same_fit(ours, ref)
     assert np.isfinite(ours.cluster_centers_).all()
 
@@ -81,6 +85,21 @@ def test_tiled_fit_equals_untiled(blobs):
     ref = KMeans(6, init=init, dtype="float64").fit(blobs)
     tiled = KMeans(6, init=init, dtype="float64", memory_budget=4096).fit(blobs)  # ~21 tiles
     _assert_same_fit(tiled, ref)
+
+
+def test_kmeans_plusplus_seeds_equal_in_one_tile_and_many(blobs):
+    # One tile takes the chosen candidates' distances from the candidate sweep; several tiles
+    # recompute them in a second sweep. Same draws, same centres.
+    from tfclust.kmeans._lloyd import seed_centers
+
+    x = tf.constant(blobs)
+    seeds = [seed_centers(x, tf.constant([7, 1]), n_clusters=6, n_restarts=3, init="k-means++",
+                          tile=tile, n_local_trials=3).numpy() for tile in (len(blobs), 64)]
+    np.testing.assert_allclose(seeds[0], seeds[1], rtol=1e-12)
+    # Every centre is a row of the data, and no restart picks a row twice.
+    rows = {tuple(row) for row in blobs}
+    assert all(tuple(c) in rows for c in seeds[0].reshape(-1, blobs.shape[1]))
+    assert all(len({tuple(c) for c in restart}) == 6 for restart in seeds[0])
 
 
 @pytest.mark.parametrize("data,k,rtol", [
