@@ -74,8 +74,8 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
     vectorises over the C rows, and the group minima need no transpose.
 
     Returns:
-      labels (C,) int32 and (2 + G, C) rows of the bounds table (label as a float, the distance
-      to it, the distance to the nearest other centre of each group), transposed.
+      labels (C,) int32, the distance (C,) to that centre and the distances (C, G) to the
+      nearest other centre of each group.
     """
     k = c.shape[0]
     dtype = xs.dtype
@@ -89,12 +89,9 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
         others = tf.reduce_min(others, axis=0, keepdims=True)
     else:
         others = tf.math.unsorted_segment_min(others, groups, n_groups_)  # (G, C)
-    rows = tf.concat([
-        tf.cast(lab, dtype)[tf.newaxis],
-        tf.sqrt(tf.maximum(best + xs_sq, zero))[tf.newaxis],
-        tf.sqrt(tf.maximum(others + xs_sq, zero)),
-    ], axis=0)
-    return lab, rows
+    upper = tf.sqrt(tf.maximum(best + xs_sq, zero))
+    lower = tf.sqrt(tf.maximum(others + xs_sq, zero))
+    return lab, upper, tf.transpose(lower)
 
 
 def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
@@ -104,7 +101,8 @@ def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
     scatters: the first pass of a restart is dense). Arguments as in :func:`_restart_pass`.
 
     Returns:
-      bounds (n + 1, 2 + G), sums (k, d), counts (k,); the dummy row n counts in neither.
+      bounds (labels, upper, lower) as :func:`_restart_pass` takes them (all drifts zero), sums
+      (k, d), counts (k,); the dummy row n counts in neither.
     """
     n = x_ext.shape[0] - 1
     k = c.shape[0]
@@ -112,12 +110,13 @@ def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
 
     def fn(block):
         xs, xs_sq = block
-        return tf.transpose(_bound_rows(xs - mean, xs_sq, c, c_sq, groups, n_groups_)[1])
+        return _bound_rows(xs - mean, xs_sq, c, c_sq, groups, n_groups_)
 
     tile = min(chunk, n + 1)
-    spec = tf.TensorSpec([tile, 2 + n_groups_], x_ext.dtype)
+    spec = (tf.TensorSpec([tile], tf.int32), tf.TensorSpec([tile], x_ext.dtype),
+            tf.TensorSpec([tile, n_groups_], x_ext.dtype))
     bounds = map_row_tiles(fn, (x_ext, x_sq_ext), tile, spec)
-    labels = tf.cast(bounds[:n, 0], tf.int32)
+    labels = bounds[0][:n]
     sums = tf.math.unsorted_segment_sum(x_ext[:n] - mean, labels, k)
     counts = tf.math.unsorted_segment_sum(tf.ones([n], x_ext.dtype), labels, k)
     return bounds, sums, counts
@@ -145,9 +144,9 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
       x_ext: (n + 1, d) rows plus a dummy row at index n equal to ``mean`` (d,); the kernels
         work on the centred rows ``x_ext - mean``, squared norms ``x_sq_ext`` (n + 1,).
       c: (k, d) this restart's centres; groups: (k,) int32 group of each centre.
-      bounds: (n + 1, 2 + G) per row: label (as a float), upper bound, G group lower bounds,
-        all relative to the drifts: the upper bound is ``bounds[:, 1] + drift[label]``, the
-        lower bounds ``bounds[:, 2:] - group_drift``.
+      bounds: per row, (labels (n + 1,) int32, upper (n + 1,), lower (n + 1, G)), the bounds
+        relative to the drifts: the upper bound is ``upper + drift[labels]``, the G group lower
+        bounds ``lower - group_drift``.
       drift: (k,) how far each centre has moved, summed over this restart's iterations;
         group_drift: (G,) the largest move per group, summed likewise.
       sums: (k, d), counts: (k,) the label-consistent per-centre sums and counts.
@@ -166,10 +165,10 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
     # Keeping the bounds relative to the summed drifts spares rewriting the whole table every
     # iteration; the sums' rounding is covered by a relative margin.
     margin = 8 * np.finfo(dtype.as_numpy_dtype).eps
-    labels = tf.cast(bounds[:, 0], tf.int32)
+    labels, upper, lower = bounds
     own_drift = tf.gather(drift, labels)
-    upper = bounds[:, 1] + own_drift + margin * (tf.abs(bounds[:, 1]) + own_drift)
-    lower = bounds[:, 2:] * (1 - margin) - group_drift * (1 + margin)  # stored bounds are >= 0
+    upper = upper + own_drift + margin * (tf.abs(upper) + own_drift)
+    lower = lower * (1 - margin) - group_drift * (1 + margin)  # stored bounds are >= 0
     lower = tf.maximum(tf.reduce_min(lower, axis=1), 0.0)
     unsure = (tf.square(upper) + slack >= tf.square(lower)) & (tf.range(n + 1) < n)
     running = _running_count(unsure)
@@ -185,14 +184,15 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
         # Centred as they are gathered: XLA then emits the gather inside an elementwise loop,
         # which on CPU runs several times faster than a bare gather of scattered rows.
         xs = tf.gather(x_ext, ids) - mean
-        lab, rows = _bound_rows(xs, tf.gather(x_sq_ext, ids), c, c_sq, groups, n_groups_)
+        lab, up, low = _bound_rows(xs, tf.gather(x_sq_ext, ids), c, c_sq, groups, n_groups_)
         # Read from the labels as they were before the pass: the loop then only writes the
-        # table, which XLA updates in place instead of copying it for every chunk.
+        # bounds, which XLA updates in place instead of copying them for every chunk.
         old = tf.gather(labels, ids)
         moved = (lab != old) & (ids < n)
-        rows = tf.concat([rows[:1], rows[1:2] - tf.gather(drift, lab)[tf.newaxis],
-                          rows[2:] + group_drift[:, tf.newaxis]], axis=0)
-        bounds = tf.tensor_scatter_nd_update(bounds, ids[:, tf.newaxis], tf.transpose(rows))
+        at = ids[:, tf.newaxis]
+        bounds = (tf.tensor_scatter_nd_update(bounds[0], at, lab),
+                  tf.tensor_scatter_nd_update(bounds[1], at, up - tf.gather(drift, lab)),
+                  tf.tensor_scatter_nd_update(bounds[2], at, low + group_drift))
         # Rows that changed cluster leave the old sums and join the new ones (a cond that skips
         # this when nothing moved costs more than it saves).
         weight = tf.cast(moved, dtype)
@@ -261,8 +261,8 @@ def _one_restart(x_ext, mean, x_sq_ext, c, tol, max_iter, chunk: int):
         new_sums, new_counts = sums, counts
         if k > 1:
             def relocate():
-                labels = tf.cast(bounds[:n, 0], tf.int32)
-                far_d, far_x, far_lab = _far_rows(x_ext[:n] - mean, c, labels, min(k - 1, n))
+                far_d, far_x, far_lab = _far_rows(x_ext[:n] - mean, c, bounds[0][:n],
+                                                  min(k - 1, n))
                 s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far_x[tf.newaxis],
                                         far_lab[tf.newaxis], far_d[tf.newaxis], ~done)
                 return s[0], cnt[0]
