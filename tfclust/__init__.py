@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_autoencoder": "tfclust.autoencoder",
     "load_dataset": "tfclust.data",
     "KMeans": "tfclust.kmeans",
+    "MiniBatchKMeans": "tfclust.kmeans",
     "TSNE": "tfclust.tsne",
     "cluster_accuracy": "tfclust.metrics",
     "normalized_mutual_info": "tfclust.metrics",

@@ -1,4 +1,5 @@
-"""The scikit-learn-compatible ``KMeans`` estimator over the XLA kernels."""
+"""The scikit-learn-compatible ``KMeans`` estimator over the XLA kernels, and the base class it
+shares with ``MiniBatchKMeans``: the common parameter checks and the fitted-model methods."""
 
 from __future__ import annotations
 
@@ -50,7 +51,103 @@ def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int
     return rows_per_tile(n_rows, row_bytes, budget)
 
 
-class KMeans:
+class _BaseKMeans:
+    """What ``KMeans`` and ``MiniBatchKMeans`` share: the checks of their common parameters and
+    the methods of a fitted model. Subclasses set the constructor attributes."""
+
+    _default_n_init = 10  # what n_init="auto" means for init="random", as in scikit-learn
+
+    def _check_params(self):
+        """Validate the shared constructor arguments; return (init kind, init array or None,
+        n_init, dtype)."""
+        check_int(self.n_clusters, name="n_clusters", low=1)
+        check_int(self.max_iter, name="max_iter", low=1)
+        check_float(self.tol, name="tol", low=0.0)
+        check_int(self.verbose, name="verbose", low=0)
+        check_int(self.memory_budget, name="memory_budget", low=1)
+        if self.init_size is not None:
+            check_int(self.init_size, name="init_size", low=1)
+        dtype = resolve_dtype(self.dtype)
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(
+                    f"init must be 'k-means++', 'random' or an array of shape "
+                    f"(n_clusters, n_features), got {self.init!r}"
+                )
+            kind, init_array = self.init, None
+        else:
+            kind = "array"
+            init_array = check_array(self.init, name="init", dtype=dtype)
+        if self.n_init == "auto":
+            n_init = self._default_n_init if kind == "random" else 1
+        else:
+            n_init = check_int(self.n_init, name="n_init", low=1)
+            if kind == "array" and n_init != 1:
+                warnings.warn(
+                    f"Explicit initial center position passed: performing only one init in "
+                    f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
+                    stacklevel=3,
+                )
+                n_init = 1
+        return kind, init_array, n_init, dtype
+
+    def _check_init_shape(self, init_array, n_features):
+        if init_array is not None and tuple(init_array.shape) != (self.n_clusters, n_features):
+            raise ValueError(
+                f"init has shape {tuple(init_array.shape)} but must be (n_clusters, n_features) "
+                f"= ({self.n_clusters}, {n_features})"
+            )
+
+    def _check_enough_samples(self, n):
+        if n < self.n_clusters:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_`` (n_samples,) int32."""
+        return self.fit(X).labels_
+
+    def fit_transform(self, X, y=None):
+        """Fit and return the (n_samples, k) distances to the centres."""
+        return self.fit(X).transform(X)
+
+    # -- using the fitted centres -------------------------------------------------------------
+
+    def _check_test_data(self, X):
+        check_is_fitted(self, "cluster_centers_")
+        x = check_array(X, name="X", dtype=self.cluster_centers_.dtype)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return x, tf.constant(self.cluster_centers_)
+
+    def _tile(self, n):
+        return tile_rows(n, self.n_clusters, self.cluster_centers_.dtype.itemsize,
+                         self.memory_budget)
+
+    def _labels_inertia(self, x, centers):
+        """Labels (n,) int32 numpy array and inertia (float) of the rows ``x`` (n, d)."""
+        labels, sq = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
+        return labels.numpy(), float(tf.reduce_sum(sq))
+
+    def predict(self, X):
+        """Index (n_samples,) int32 of the closest centre for each row of X (n_samples, d)."""
+        x, centers = self._check_test_data(X)
+        return self._labels_inertia(x, centers)[0]
+
+    def transform(self, X):
+        """Euclidean distances (n_samples, k) from each row of X to each centre."""
+        x, centers = self._check_test_data(X)
+        return _lloyd.distances_to_centers(x, centers, tile=self._tile(x.shape[0])).numpy()
+
+    def score(self, X, y=None):
+        """Opposite of X's inertia (sum of squared distances to the closest centre)."""
+        x, centers = self._check_test_data(X)
+        return -self._labels_inertia(x, centers)[1]
+
+
+class KMeans(_BaseKMeans):
     """K-means clustering (Lloyd's algorithm) compiled with XLA.
 
     Parameters follow ``sklearn.cluster.KMeans``:
@@ -105,50 +202,12 @@ class KMeans:
         self.init_size = init_size
         self.algorithm = algorithm
 
-    # -- parameters ---------------------------------------------------------------------------
-
     def _check_params(self):
-        """Validate the constructor arguments; return (init kind, init array or None, n_init)."""
-        check_int(self.n_clusters, name="n_clusters", low=1)
-        check_int(self.max_iter, name="max_iter", low=1)
-        check_float(self.tol, name="tol", low=0.0)
-        check_int(self.verbose, name="verbose", low=0)
-        check_int(self.memory_budget, name="memory_budget", low=1)
-        if self.init_size is not None:
-            check_int(self.init_size, name="init_size", low=1)
-        dtype = resolve_dtype(self.dtype)
         if self.algorithm not in ("auto", "lloyd", "elkan"):
             raise ValueError(
                 f"algorithm must be 'auto', 'lloyd' or 'elkan', got {self.algorithm!r}"
             )
-        if isinstance(self.init, str):
-            if self.init not in ("k-means++", "random"):
-                raise ValueError(
-                    f"init must be 'k-means++', 'random' or an array of shape "
-                    f"(n_clusters, n_features), got {self.init!r}"
-                )
-            kind, init_array = self.init, None
-        else:
-            kind = "array"
-            init_array = check_array(self.init, name="init", dtype=dtype)
-        if self.n_init == "auto":
-            n_init = 10 if kind == "random" else 1
-        else:
-            n_init = check_int(self.n_init, name="n_init", low=1)
-            if kind == "array" and n_init != 1:
-                warnings.warn(
-                    f"Explicit initial center position passed: performing only one init in "
-                    f"KMeans instead of n_init={n_init}.", RuntimeWarning, stacklevel=3,
-                )
-                n_init = 1
-        return kind, init_array, n_init, dtype
-
-    def _check_init_shape(self, init_array, n_features):
-        if init_array is not None and tuple(init_array.shape) != (self.n_clusters, n_features):
-            raise ValueError(
-                f"init has shape {tuple(init_array.shape)} but must be (n_clusters, n_features) "
-                f"= ({self.n_clusters}, {n_features})"
-            )
+        return super()._check_params()
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -180,8 +239,7 @@ class KMeans:
         else:
             x = check_array(X, name="X", dtype=dtype)
             n, d = x.shape
-            if n < self.n_clusters:
-                raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+            self._check_enough_samples(n)
             self._check_init_shape(init_array, d)
             logger.info("KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
                         n, d, self.n_clusters, n_init, kind, dtype.name)
@@ -220,44 +278,3 @@ class KMeans:
                 f"({self.n_clusters}). Possibly due to duplicate points in X.",
                 RuntimeWarning, stacklevel=3,
             )
-
-    def fit_predict(self, X, y=None):
-        """Fit and return ``labels_`` (n_samples,) int32."""
-        return self.fit(X).labels_
-
-    def fit_transform(self, X, y=None):
-        """Fit and return the (n_samples, k) distances to the centres."""
-        return self.fit(X).transform(X)
-
-    # -- using the fitted centres -------------------------------------------------------------
-
-    def _check_test_data(self, X):
-        check_is_fitted(self, "cluster_centers_")
-        x = check_array(X, name="X", dtype=self.cluster_centers_.dtype)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {x.shape[1]} features, but KMeans is expecting {self.n_features_in_} "
-                "features as input."
-            )
-        return x, tf.constant(self.cluster_centers_)
-
-    def _tile(self, n):
-        return tile_rows(n, self.n_clusters, self.cluster_centers_.dtype.itemsize,
-                         self.memory_budget)
-
-    def predict(self, X):
-        """Index (n_samples,) int32 of the closest centre for each row of X (n_samples, d)."""
-        x, centers = self._check_test_data(X)
-        labels, _ = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
-        return labels.numpy()
-
-    def transform(self, X):
-        """Euclidean distances (n_samples, k) from each row of X to each centre."""
-        x, centers = self._check_test_data(X)
-        return _lloyd.distances_to_centers(x, centers, tile=self._tile(x.shape[0])).numpy()
-
-    def score(self, X, y=None):
-        """Opposite of X's inertia (sum of squared distances to the closest centre)."""
-        x, centers = self._check_test_data(X)
-        _, sq = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
-        return -float(tf.reduce_sum(sq))
