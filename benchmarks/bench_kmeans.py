@@ -8,10 +8,14 @@ random_state=i for tfclust and scikit-learn alike, the implementations taking tu
 are recomputed the same way (float64) for every implementation and averaged over the repeats;
 ratios are against scikit-learn.
 
+``--minibatch`` adds tfclust's and scikit-learn's MiniBatchKMeans (their defaults: batch 1024,
+one k-means++ init, early stopping): approximate, so their inertia ratio is above 1.
+
 faiss runs with nredo=n_init, every point used for training, and a fixed number of iterations
 (``--faiss-iter``; it has no convergence test), so it is a speed reference more than an equal.
 
 Usage: python benchmarks/bench_kmeans.py [--cases a,b,c] [--repeat 3] [--data latents|blobs]
+       [--minibatch]
 """
 
 from __future__ import annotations
@@ -61,9 +65,10 @@ def inertia(x: np.ndarray, centers: np.ndarray) -> float:
     return total
 
 
-def runners(k: int, n_init: int, faiss_iter: int):
+def runners(k: int, n_init: int, faiss_iter: int, minibatch: bool):
     """name -> fit(x, seed) returning (centers, n_iter)."""
     from sklearn.cluster import KMeans as SKMeans
+    from sklearn.cluster import MiniBatchKMeans as SKMiniBatchKMeans
 
     import tfclust
 
@@ -76,6 +81,14 @@ def runners(k: int, n_init: int, faiss_iter: int):
         return km.cluster_centers_, km.n_iter_
 
     out = {"tfclust": fit_tfclust, "sklearn": fit_sklearn}
+    if minibatch:
+        for name, cls in (("tfclust_minibatch", tfclust.MiniBatchKMeans),
+                          ("sklearn_minibatch", SKMiniBatchKMeans)):
+            def fit_minibatch(x, seed, cls=cls):
+                km = cls(k, random_state=seed).fit(x)
+                return km.cluster_centers_, km.n_iter_
+
+            out[name] = fit_minibatch
     try:
         import faiss
     except ImportError:
@@ -97,6 +110,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", choices=["latents", "blobs"], default="latents")
     parser.add_argument("--faiss-iter", type=int, default=50)
+    parser.add_argument("--minibatch", action="store_true")
     args = parser.parse_args(argv)
 
     load_start = list(os.getloadavg())
@@ -104,7 +118,7 @@ def main(argv=None):
     for case in args.cases.split(","):
         spec = CASES[case]
         x = load(args.data, spec["n"])
-        fits_by_name = runners(spec["k"], spec["n_init"], args.faiss_iter)
+        fits_by_name = runners(spec["k"], spec["n_init"], args.faiss_iter, args.minibatch)
         cold = {}
         warm = {name: [] for name in fits_by_name}
         fits = {name: [] for name in fits_by_name}
@@ -140,6 +154,7 @@ def main(argv=None):
             })
     common.report("kmeans", rows, notes={
         "data": args.data, "repeat": args.repeat, "faiss_iter": args.faiss_iter,
+        "minibatch": args.minibatch,
         # scikit-learn's OpenMP loops slow down several-fold when other processes compete for
         # the cores (its fits took 0.75 s idle and 6.5 s at load 3 on the 2-core machine), so
         # the ratios depend on the load the run saw.
