@@ -87,6 +87,16 @@ def test_light_centres_are_reseeded(blobs):
     np.testing.assert_array_equal(kept.cluster_centers_[[1, 4]], init[[1, 4]])
 
 
+def test_partial_fit_goes_on_from_fit(blobs):
+    m = MiniBatchKMeans(6, batch_size=100, max_iter=1, random_state=0, dtype="float64")
+    m.fit(blobs)
+    steps, before = m.n_steps_, m.score(blobs)
+    for batch in np.array_split(blobs, 3):
+        m.partial_fit(batch)
+    assert m.n_steps_ == steps + 3
+    assert m.score(blobs) >= before * 1.05  # within 5% of the fitted inertia, or better
+
+
 def test_without_labels(blobs):
     m = MiniBatchKMeans(6, batch_size=100, compute_labels=False, random_state=0).fit(blobs)
     assert not hasattr(m, "labels_")

@@ -127,7 +127,10 @@ class MiniBatchKMeans(_BaseKMeans):
         )
         self.cluster_centers_ = (out["centers"] + mean).numpy()
         self.n_features_in_ = d
+        # The state partial_fit goes on from.
         self._counts = out["weight_sums"].numpy()
+        self._offset, self._seed, self._batch_size = mean, seed, batch_size
+        self._n_since_last_reassign = 0
         self.n_steps_ = int(out["n_steps"])
         self.n_iter_ = math.ceil(self.n_steps_ * batch_size / n)
         if self.compute_labels:
