@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
 from tfclust._validation import check_array, check_int
+from tfclust.tsne.affinities import nearest_neighbors
 
 _DTYPE = tf.float64
 """Distances are computed in float64: near neighbours in a 2-D map lie far closer together than
@@ -185,28 +186,6 @@ def _self_masked_sq_distances(x: tf.Tensor, rows: tf.Tensor, x_sq: tf.Tensor) ->
 
 
 @tf.function(jit_compile=True)
-def _neighbors_kernel(x: tf.Tensor, k: int, tile: int) -> tf.Tensor:
-    """(n, k) int32 indices of each row's k nearest other rows, nearest first."""
-    x_sq = tf.reduce_sum(tf.square(x), axis=1)
-
-    def block(rows):
-        d2 = _self_masked_sq_distances(x, rows, x_sq)
-        # XLA's CPU top-k is fast for float32 only; the cast keeps 7 significant digits of
-        # distances computed without cancellation in float64.
-        return tf.math.top_k(-tf.cast(d2, tf.float32), k=k).indices
-
-    rows = tf.range(x.shape[0])
-    return map_row_tiles(block, rows, tile, tf.TensorSpec([tile, k], tf.int32))
-
-
-def _nearest_neighbors(x: tf.Tensor, k: int, memory_budget: int) -> tf.Tensor:
-    """Exact leave-one-out kNN of the rows of ``x`` (n, d); ties go to the lower index."""
-    n = x.shape[0]
-    tile = rows_per_tile(n, 3 * n * x.dtype.size, memory_budget)
-    return _neighbors_kernel(x, k, tile)
-
-
-@tf.function(jit_compile=True)
 def _rank_penalty_kernel(x: tf.Tensor, neighbors: tf.Tensor, tile: int) -> tf.Tensor:
     """Sum over i and j in ``neighbors[i]`` of ``max(0, rank_x(i, j) - k)``, as int64.
 
@@ -273,7 +252,7 @@ def trustworthiness(X, X_embedded, n_neighbors: int = 10, *,
     k = check_int(n_neighbors, name="n_neighbors", low=1)
     if k >= n / 2:
         raise ValueError(f"n_neighbors ({k}) should be less than n_samples / 2 ({n / 2})")
-    neighbors = _nearest_neighbors(x_embedded, k, memory_budget)
+    neighbors, _ = nearest_neighbors(x_embedded, k, memory_budget)
     tile = rows_per_tile(n, n * (2 * x.dtype.size + 4 * k), memory_budget)
     penalty = int(_rank_penalty_kernel(x, neighbors, tile))
     return 1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
@@ -312,6 +291,6 @@ def knn_accuracy(X_embedded, labels, n_neighbors: int = 10, *,
     if k >= n:
         raise ValueError(f"n_neighbors ({k}) must be less than n_samples ({n})")
     _, codes = np.unique(labels, return_inverse=True)
-    neighbors = _nearest_neighbors(x, k, memory_budget).numpy()
+    neighbors = nearest_neighbors(x, k, memory_budget)[0].numpy()
     votes = scipy.stats.mode(codes[neighbors], axis=1).mode
     return float(np.mean(votes == codes))
