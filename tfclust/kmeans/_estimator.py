@@ -98,6 +98,11 @@ class _BaseKMeans:
                 f"= ({self.n_clusters}, {n_features})"
             )
 
+    @property
+    def _n_local_trials(self) -> int:
+        """Candidates per k-means++ step: 2 + log(k), as scikit-learn."""
+        return 2 + int(math.log(self.n_clusters))
+
     def _check_enough_samples(self, n):
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
@@ -244,7 +249,7 @@ class KMeans(_BaseKMeans):
             logger.info("KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
                         n, d, self.n_clusters, n_init, kind, dtype.name)
             tile = tile_rows(n, n_init * self.n_clusters, dtype.size, self.memory_budget)
-            n_local_trials = 2 + int(math.log(self.n_clusters))
+            n_local_trials = self._n_local_trials
             algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
             out = _lloyd.fit_in_memory(
                 x, init_array, seed_t, tf.constant(self.tol, dtype),

@@ -93,7 +93,7 @@ class MiniBatchKMeans(_BaseKMeans):
         return _minibatch.init_minibatch(
             x, seed, n_clusters=self.n_clusters, n_init=n_init, init=kind,
             init_size=self._init_size(x.shape[0], batch_size),
-            n_local_trials=2 + int(math.log(self.n_clusters)),
+            n_local_trials=self._n_local_trials,
         )
 
     def fit(self, X, y=None):
