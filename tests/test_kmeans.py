@@ -9,16 +9,13 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
+from cluster_helpers import initial_centers
 from sklearn.cluster import KMeans as SKMeans
 
 from tfclust._validation import NotFittedError
 from tfclust.kmeans import KMeans
 
 RTOL = 1e-6
-
-
-def _initial_centers(x, k, seed):
-    return x[np.random.default_rng(seed).choice(len(x), k, replace=False)].copy()
 
 
 def _assert_same_fit(ours, ref):
@@ -35,7 +32,7 @@ def _assert_same_fit(ours, ref):
                                     ("latents", 64)])
 def test_same_init_matches_sklearn(request, data, k, algorithm):
     x = request.getfixturevalue(data)
-    init = _initial_centers(x, k, seed=1)
+    init = initial_centers(x, k, seed=1)
     ref = SKMeans(k, init=init, n_init=1).fit(x)
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(x)
     _assert_same_fit(ours, ref)
@@ -46,7 +43,7 @@ def test_same_init_matches_sklearn(request, data, k, algorithm):
 @pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 64)])
 def test_empty_cluster_is_relocated_like_sklearn(request, data, k, algorithm):
     x = request.getfixturevalue(data)
-    init = _initial_centers(x, k, seed=2)
+    init = initial_centers(x, k, seed=2)
     init[[1, 4]] = 1e3  # two centres that win no point on the first iteration
     ref = SKMeans(k, init=init, n_init=1).fit(x)
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(x)
@@ -55,7 +52,7 @@ def test_empty_cluster_is_relocated_like_sklearn(request, data, k, algorithm):
 
 
 def test_tiled_fit_equals_untiled(blobs):
-    init = _initial_centers(blobs, 6, seed=1)
+    init = initial_centers(blobs, 6, seed=1)
     ref = KMeans(6, init=init, dtype="float64").fit(blobs)
     tiled = KMeans(6, init=init, dtype="float64", memory_budget=4096).fit(blobs)  # ~21 tiles
     _assert_same_fit(tiled, ref)
@@ -122,7 +119,7 @@ def test_predict_transform_score_agree_with_sklearn(latents):
 
 
 def test_streaming_fit_equals_in_memory(blobs):
-    init = _initial_centers(blobs, 6, seed=2)
+    init = initial_centers(blobs, 6, seed=2)
     init[4] = 1e3  # exercises the relocation pass too
     ref = KMeans(6, init=init, dtype="float64").fit(blobs)
     labels = np.zeros(len(blobs), np.int64)
@@ -167,11 +164,11 @@ def test_single_cluster(blobs):
 
 def test_array_init_with_n_init_warns(blobs):
     with pytest.warns(RuntimeWarning, match="only one init"):
-        KMeans(6, init=_initial_centers(blobs, 6, 1), n_init=3, dtype="float64").fit(blobs)
+        KMeans(6, init=initial_centers(blobs, 6, 1), n_init=3, dtype="float64").fit(blobs)
 
 
 def test_logging(blobs, caplog):
-    init = _initial_centers(blobs, 6, seed=1)
+    init = initial_centers(blobs, 6, seed=1)
     with caplog.at_level(logging.INFO, logger="tfclust.kmeans"):
         KMeans(6, init=init, dtype="float64", verbose=1).fit(blobs)
     messages = [r.getMessage() for r in caplog.records if r.name == "tfclust.kmeans"]
@@ -211,7 +208,7 @@ def test_bad_params(params, match):
 def test_predict_before_fit_and_wrong_features(blobs):
     with pytest.raises(NotFittedError):
         KMeans(2).predict(blobs)
-    km = KMeans(6, init=_initial_centers(blobs, 6, 1), dtype="float64").fit(blobs)
+    km = KMeans(6, init=initial_centers(blobs, 6, 1), dtype="float64").fit(blobs)
     with pytest.raises(ValueError, match="X has 3 features, but KMeans is expecting 8"):
         km.predict(blobs[:, :3])
     with pytest.raises(ValueError, match="X has 3 features"):

@@ -3,6 +3,7 @@ inertia from k-means++, early stopping, re-seeding of light centres, and bad inp
 
 import numpy as np
 import pytest
+from cluster_helpers import initial_centers
 from sklearn.cluster import KMeans as SKMeans
 from sklearn.cluster import MiniBatchKMeans as SKMiniBatchKMeans
 from sklearn.datasets import make_blobs
@@ -11,14 +12,10 @@ from tfclust._validation import NotFittedError
 from tfclust.kmeans import MiniBatchKMeans
 
 
-def _initial_centers(x, k, seed):
-    return x[np.random.default_rng(seed).choice(len(x), k, replace=False)].copy()
-
-
 def test_partial_fit_steps_match_sklearn(latents):
     # From the same centres and without re-seeding, every step is deterministic: assignment,
     # then each centre moves to the mean of all the rows it has won so far.
-    init = _initial_centers(latents, 10, seed=0)
+    init = initial_centers(latents, 10, seed=0)
     ours = MiniBatchKMeans(10, init=init, reassignment_ratio=0.0, dtype="float64")
     ref = SKMiniBatchKMeans(10, init=init, reassignment_ratio=0.0)
     for batch in np.array_split(latents, 5):
@@ -89,7 +86,7 @@ def test_stopping_rules(blobs):
 
 
 def test_light_centres_are_reseeded(blobs):
-    init = _initial_centers(blobs, 6, seed=2)
+    init = initial_centers(blobs, 6, seed=2)
     init[[1, 4]] = 1e3  # win no row: re-seeded on batch rows
     m = MiniBatchKMeans(6, init=init, batch_size=100, random_state=0, dtype="float64").fit(blobs)
     assert np.isfinite(m.cluster_centers_).all()
@@ -118,7 +115,7 @@ def test_without_labels(blobs):
 
 def test_init_array_warns_with_n_init(blobs):
     with pytest.warns(RuntimeWarning, match="performing only one init in MiniBatchKMeans"):
-        MiniBatchKMeans(6, init=_initial_centers(blobs, 6, 0), n_init=3, max_iter=1).fit(blobs)
+        MiniBatchKMeans(6, init=initial_centers(blobs, 6, 0), n_init=3, max_iter=1).fit(blobs)
 
 
 @pytest.mark.parametrize("params,match", [
