@@ -98,6 +98,10 @@ class _BaseKMeans:
                 f"= ({self.n_clusters}, {n_features})"
             )
 
+    def _stateless_seed(self) -> tf.Tensor:
+        """(2,) int32 seed of the stateless random ops, from ``random_state``."""
+        return tf.constant([check_random_state(self.random_state), 0x5EED], tf.int32)
+
     @property
     def _n_local_trials(self) -> int:
         """Candidates per k-means++ step: 2 + log(k), as scikit-learn."""
@@ -229,8 +233,7 @@ class KMeans(_BaseKMeans):
           self.
         """
         kind, init_array, n_init, dtype = self._check_params()
-        seed = check_random_state(self.random_state)
-        seed_t = tf.constant([seed, 0x5EED], tf.int32)
+        seed_t = self._stateless_seed()
         start = time.perf_counter()
         strategy = tf.distribute.get_strategy()
         distributed = tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1

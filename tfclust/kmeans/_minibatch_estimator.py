@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._tiling import DEFAULT_MEMORY_BUDGET
-from .._validation import check_array, check_float, check_int, check_random_state
+from .._validation import check_array, check_float, check_int
 from . import _minibatch
 from ._estimator import _BaseKMeans
 
@@ -86,13 +86,32 @@ class MiniBatchKMeans(_BaseKMeans):
         size = self.init_size if self.init_size is not None else 3 * batch_size
         return min(max(size, 3 * self.n_clusters), n)
 
-    def _initial_centers(self, x, kind, init_array, n_init, seed, batch_size):
-        """(k, d) initial centres for the rows ``x`` (n, d), already centred."""
+    def _begin(self, X):
+        """Validate the parameters and X (for ``partial_fit``, the first batch), and set what a
+        fit and the ``partial_fit`` calls after it share: the seed, the batch size, and the
+        offset every batch is centred on (X's mean, for the matmul-form distances).
+
+        Returns (x (n, d) tensor, init kind, init array or None, n_init).
+        """
+        kind, init_array, n_init, dtype = self._check_params()
+        x = check_array(X, name="X", dtype=dtype)
+        n, d = x.shape
+        self._check_enough_samples(n)
+        self._check_init_shape(init_array, d)
+        self._seed = self._stateless_seed()
+        self._batch_size = min(self.batch_size, n)
+        self._offset = tf.reduce_mean(x, axis=0)
+        self._n_since_last_reassign = 0
+        self.n_features_in_ = d
+        return x, kind, init_array, n_init
+
+    def _initial_centers(self, centred, kind, init_array, n_init, seed):
+        """(k, d) initial centres, centred, for the centred rows ``centred`` (n, d)."""
         if kind == "array":
-            return init_array
+            return init_array - self._offset
         return _minibatch.init_minibatch(
-            x, seed, n_clusters=self.n_clusters, n_init=n_init, init=kind,
-            init_size=self._init_size(x.shape[0], batch_size),
+            centred, seed, n_clusters=self.n_clusters, n_init=n_init, init=kind,
+            init_size=self._init_size(centred.shape[0], self._batch_size),
             n_local_trials=self._n_local_trials,
         )
 
@@ -102,35 +121,23 @@ class MiniBatchKMeans(_BaseKMeans):
         Returns:
           self.
         """
-        kind, init_array, n_init, dtype = self._check_params()
-        seed = tf.constant([check_random_state(self.random_state), 0x5EED], tf.int32)
-        x = check_array(X, name="X", dtype=dtype)
+        x, kind, init_array, n_init = self._begin(X)
         n, d = x.shape
-        self._check_enough_samples(n)
-        self._check_init_shape(init_array, d)
         start = time.perf_counter()
-        batch_size = min(self.batch_size, n)
-        mean = tf.reduce_mean(x, axis=0)
-        centred = x - mean
-        if init_array is not None:
-            init_array -= mean
-        centers = self._initial_centers(centred, kind, init_array, n_init,
-                                        tf.random.experimental.stateless_fold_in(seed, 0),
-                                        batch_size)
+        batch_size, fold = self._batch_size, tf.random.experimental.stateless_fold_in
+        centred = x - self._offset
+        centers = self._initial_centers(centred, kind, init_array, n_init, fold(self._seed, 0))
         abs_tol = float(tf.reduce_mean(tf.math.reduce_variance(x, axis=0))) * self.tol
         out = _minibatch.fit_minibatch(
-            centred, centers, tf.random.experimental.stateless_fold_in(seed, 1),
-            tf.constant(self.max_iter * n // batch_size, tf.int32), tf.constant(abs_tol, dtype),
+            centred, centers, fold(self._seed, 1),
+            tf.constant(self.max_iter * n // batch_size, tf.int32),
+            tf.constant(abs_tol, x.dtype),
             tf.constant(-1 if self.max_no_improvement is None else self.max_no_improvement,
                         tf.int32),
-            tf.constant(self.reassignment_ratio, dtype), batch_size=batch_size,
+            tf.constant(self.reassignment_ratio, x.dtype), batch_size=batch_size,
         )
-        self.cluster_centers_ = (out["centers"] + mean).numpy()
-        self.n_features_in_ = d
-        # The state partial_fit goes on from.
-        self._counts = out["weight_sums"].numpy()
-        self._offset, self._seed, self._batch_size = mean, seed, batch_size
-        self._n_since_last_reassign = 0
+        self.cluster_centers_ = (out["centers"] + self._offset).numpy()
+        self._counts = out["weight_sums"].numpy()  # partial_fit goes on from these
         self.n_steps_ = int(out["n_steps"])
         self.n_iter_ = math.ceil(self.n_steps_ * batch_size / n)
         if self.compute_labels:
@@ -153,25 +160,12 @@ class MiniBatchKMeans(_BaseKMeans):
         Returns:
           self.
         """
-        first = getattr(self, "cluster_centers_", None) is None
-        if first:
-            kind, init_array, n_init, dtype = self._check_params()
-            x = check_array(X, name="X", dtype=dtype)
-            n, d = x.shape
-            self._check_enough_samples(n)
-            self._check_init_shape(init_array, d)
-            self._seed = tf.constant([check_random_state(self.random_state), 0x5EED], tf.int32)
-            self._batch_size = min(self.batch_size, n)
-            # Every batch is centred on the first one's mean, for the matmul-form distances.
-            self._offset = tf.reduce_mean(x, axis=0)
-            if init_array is not None:
-                init_array -= self._offset
+        if getattr(self, "cluster_centers_", None) is None:
+            x, kind, init_array, n_init = self._begin(X)
             centers = self._initial_centers(x - self._offset, kind, init_array, n_init,
-                                            self._seed, self._batch_size)
+                                            self._seed)
             self.cluster_centers_ = (centers + self._offset).numpy()
-            self.n_features_in_ = d
             self._counts = np.zeros(self.n_clusters, self.cluster_centers_.dtype)
-            self._n_since_last_reassign = 0
             self.n_steps_ = 0
         else:
             x, _ = self._check_test_data(X)
