@@ -18,9 +18,9 @@ import scipy.optimize
 import scipy.stats
 import tensorflow as tf
 
+from tfclust._neighbors import nearest_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
 from tfclust._validation import check_array, check_int
-from tfclust.tsne.affinities import nearest_neighbors
 
 _DTYPE = tf.float64
 """Distances are computed in float64: near neighbours in a 2-D map lie far closer together than
