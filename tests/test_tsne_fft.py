@@ -157,7 +157,7 @@ def test_memory_is_linear_in_n_plus_grid():
         stencil_size=None,
         ladder_growth=1.25,
     )
-    hlo = fft_repulsion.experimental_get_compiler_ir(y, **settings)(stage="hlo")
+    hlo = fft_repulsion.experimental_get_compiler_ir(y, None, **settings)(stage="hlo")
     sizes = [
         int(np.prod([int(d) for d in dims.split(",")]))
         for dims in re.findall(r"(?:f32|c64|s32|pred)\[([\d,]+)\]", hlo)
@@ -166,7 +166,8 @@ def test_memory_is_linear_in_n_plus_grid():
 
 
 def test_interval_ladder_and_validation():
-    assert interval_ladder(50, 200) == (50, 63, 80, 100, 125, 160, 200)
+    assert interval_ladder(50, 200, 1.25) == (50, 63, 80, 100, 125, 160, 200)
+    assert interval_ladder(32, 250) == (32, 48, 72, 108, 162, 250)  # no rung next to the top
     assert interval_ladder(50, 50) == (50,)
     with pytest.raises(ValueError):
         interval_ladder(60, 50)

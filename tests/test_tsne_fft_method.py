@@ -43,7 +43,7 @@ def digits_graph():
 
 
 def test_directed_p_is_the_symmetric_knn_p(digits_graph):
-    sparse, (neighbors, weights, entropy) = digits_graph
+    sparse, (neighbors, weights, entropy, _) = digits_graph
     n, k = neighbors.shape
     dense = np.zeros((n, n))
     rows = np.repeat(np.arange(n), k)
@@ -57,7 +57,7 @@ def test_directed_p_is_the_symmetric_knn_p(digits_graph):
 
 
 def test_directed_forces_and_kl_equal_the_sparse_forms(digits_graph):
-    sparse, (neighbors, weights, entropy) = digits_graph
+    sparse, (neighbors, weights, entropy, _) = digits_graph
     y = tf.constant(np.random.default_rng(1).normal(size=(400, 2)) * 4.0)
     got = gradients.directed_attractive_forces(y, neighbors, weights)
     want = gradients.sparse_attractive_forces(y, sparse.indices, sparse.values, 1.0)
@@ -221,7 +221,7 @@ def test_compiled_descent_memory_is_linear_in_n():
     largest = {}
     for n in (10000, 40000):
         y = tf.zeros((n, 2))
-        operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()))
+        operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()), tf.ones((n,)))
         scalars = [tf.constant(1.0)] * 3
         hlo = run.experimental_get_compiler_ir(y, y, y, tf.constant(50), *scalars, operands)(
             stage="hlo"

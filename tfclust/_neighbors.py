@@ -8,26 +8,43 @@ import math
 
 import tensorflow as tf
 
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
+from tfclust._compile import compiled
+from tfclust._tiling import (
+    DEFAULT_MEMORY_BUDGET,
+    map_row_tiles,
+    pad_rows,
+    padded_size,
+    rows_per_tile,
+    squared_distances,
+)
 
 
-def centred_with_norms(x):
-    """``x`` minus its column means, its rows' squared norms, and the row ids ``0..N-1``.
+def centred_with_norms(x, n_valid=None):
+    """``x`` minus the column means of its first ``n_valid`` rows (default all), its rows'
+    squared norms, and the row ids ``0..N-1``.
 
     Centring leaves distances unchanged and makes the matmul form's cancellation smaller.
     """
-    x = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    if n_valid is None:
+        mean = tf.reduce_mean(x, axis=0, keepdims=True)
+    else:
+        valid = tf.cast(tf.range(x.shape[0]) < n_valid, x.dtype)[:, None]
+        mean = tf.reduce_sum(x * valid, axis=0, keepdims=True) / tf.cast(n_valid, x.dtype)
+    x = x - mean
     return x, tf.reduce_sum(tf.square(x), axis=1), tf.range(x.shape[0])
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
-def _knn(x, k: int, tile: int):
-    x, x_sq, cols = centred_with_norms(x)
+@compiled
+def _knn(x, n_valid, k: int, tile: int):
+    x, x_sq, cols = centred_with_norms(x, n_valid)
+    # The rows from n_valid on are padding (a size bucket): no point's neighbour.
+    excluded = cols[None, :] >= n_valid
 
     def block(args):
         rows, ids = args
         d2 = squared_distances(rows, x, x_sq)
-        d2 = tf.where(ids[:, None] == cols[None, :], tf.constant(math.inf, x.dtype), d2)
+        d2 = tf.where((ids[:, None] == cols[None, :]) | excluded, tf.constant(math.inf, x.dtype),
+                      d2)
         # Selected on float32 keys: XLA's CPU top-k is fast for float32 only (float64 keys made
         # a 20,000-point kNN 70x slower). Recompute the selected distances directly: the
         # matmul form loses digits to cancellation exactly where neighbours are close.
@@ -46,6 +63,9 @@ def _knn(x, k: int, tile: int):
 def nearest_neighbors(x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET):
     """Exact k nearest neighbours of every point among the others (squared euclidean).
 
+    The search runs on the rows padded to their size bucket (``_tiling.padded_size``), so every
+    N of a bucket shares one compiled program.
+
     Args:
       x: (N, D) float32/float64 tensor.
       k: neighbours per point, 1 <= k <= N - 1.
@@ -58,5 +78,9 @@ def nearest_neighbors(x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET):
     n, d = x.shape
     if not 1 <= k <= n - 1:
         raise ValueError(f"k must be in [1, {n - 1}], got {k}")
-    row_bytes = max(3 * n, 2 * k * d) * x.dtype.size
-    return _knn(x, int(k), rows_per_tile(n, row_bytes, memory_budget))
+    n_pad = padded_size(n)
+    x_pad = pad_rows(x, n_pad)
+    row_bytes = max(3 * n_pad, 2 * k * d) * x.dtype.size
+    idx, d2 = _knn(x_pad, tf.constant(n, tf.int32), int(k), rows_per_tile(n_pad, row_bytes,
+                                                                          memory_budget))
+    return idx[:n], d2[:n]

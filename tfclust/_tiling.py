@@ -14,6 +14,29 @@ import tensorflow as tf
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Default bytes one pairwise tile may occupy (256 MiB)."""
 
+_MIN_BUCKET = 8
+
+
+def padded_size(n: int) -> int:
+    """The size bucket of ``n`` rows: the smallest ``m * 2**e >= n`` with m in 4..8.
+
+    Kernels compile for the bucket and mask the padding rows, so every N of a bucket shares one
+    compiled program; at most 25% of the rows (12% on average) are padding. 8 below 8.
+    """
+    if n <= _MIN_BUCKET:
+        return _MIN_BUCKET
+    step = 2 ** (int(n).bit_length() - 3)
+    return -(-int(n) // step) * step
+
+
+def pad_rows(x, n_rows: int):
+    """``x`` (n, ...) followed by zero rows up to ``n_rows``; a tensor of x's dtype."""
+    x = tf.convert_to_tensor(x)
+    pad = n_rows - x.shape[0]
+    if pad < 0:
+        raise ValueError(f"cannot pad {x.shape[0]} rows down to {n_rows}")
+    return tf.pad(x, [[0, pad]] + [[0, 0]] * (x.shape.rank - 1)) if pad else x
+
 
 def squared_distances(x: tf.Tensor, y: tf.Tensor, y_sq_norms: tf.Tensor | None = None) -> tf.Tensor:
     """Squared euclidean distances ``|x|^2 - 2 x.y + |y|^2``, clamped at zero.

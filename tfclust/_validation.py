@@ -87,6 +87,32 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
     return arr
 
 
+def check_sample_weight(sample_weight, n_samples: int, dtype=tf.float32) -> tf.Tensor:
+    """``sample_weight`` as an (n_samples,) tensor of ``dtype``; None means all ones.
+
+    As scikit-learn's ``_check_sample_weight``: a scalar is broadcast; weights must be finite,
+    non-negative and not all zero.
+    """
+    dtype = resolve_dtype(dtype)
+    if sample_weight is None:
+        return tf.ones([n_samples], dtype)
+    w = np.asarray(sample_weight.numpy() if isinstance(sample_weight, tf.Tensor) else sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric, got an array of dtype {w.dtype}")
+    if w.ndim == 0:
+        w = np.full(n_samples, w, dtype=np.float64)
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n_samples,)}!")
+    w = w.astype(dtype.as_numpy_dtype)
+    if not np.all(np.isfinite(w)):
+        raise ValueError("sample_weight contains NaN or infinity")
+    if np.any(w < 0):
+        raise ValueError("Negative values in data passed to sample_weight")
+    if not np.any(w > 0):
+        raise ValueError("sample_weight must have at least one positive value")
+    return tf.constant(w)
+
+
 def check_int(value, *, name: str, low: int | None = None, high: int | None = None) -> int:
     """Return ``value`` as ``int`` if it is an integer within ``[low, high]``, else raise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -18,6 +18,7 @@ import scipy.optimize
 import scipy.stats
 import tensorflow as tf
 
+from tfclust._compile import compiled
 from tfclust._neighbors import nearest_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
 from tfclust._validation import check_array, check_int
@@ -185,7 +186,7 @@ def _self_masked_sq_distances(x: tf.Tensor, rows: tf.Tensor, x_sq: tf.Tensor) ->
     return tf.where(is_self, tf.constant(np.inf, d2.dtype), d2)
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _rank_penalty_kernel(x: tf.Tensor, neighbors: tf.Tensor, tile: int) -> tf.Tensor:
     """Sum over i and j in ``neighbors[i]`` of ``max(0, rank_x(i, j) - k)``, as int64.
 

@@ -7,8 +7,8 @@ Hamerly's). Every row keeps an upper bound ``u`` on its distance to its own cent
 a lower bound on its distance to every other centre of that group. When the centres move, ``u``
 grows by its own centre's move and each group bound shrinks by the largest move in its group.
 Only rows whose ``u`` reaches their smallest group bound (less a rounding slack) can change
-label; they are gathered, ``chunk`` rows at a time (the last ones in one chunk of a halving ladder
-of sizes), into the distance matmul. The bounds are stored relative to the centres' summed moves,
+label; they are gathered, ``chunk`` rows at a time (the last chunk padded), into the distance
+matmul. The bounds are stored relative to the centres' summed moves,
 so a move costs O(k), not a rewrite of the whole table. The per-centre sums
 and counts are updated with the rows that changed label only, so an iteration costs O(n G)
 scalar work plus O(uncertain rows x k x d), not O(n x k x d).
@@ -18,6 +18,8 @@ Restarts run one after another inside the compiled loop, each with its own uncer
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -94,7 +96,7 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
     return lab, upper, tf.transpose(lower)
 
 
-def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
+def _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
     """Bounds table, sums and counts after assigning every row to its nearest centre in ``c``.
 
     The same rows as :func:`_restart_pass` would compute, over contiguous tiles (no gathers or
@@ -102,7 +104,7 @@ def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
 
     Returns:
       bounds (labels, upper, lower) as :func:`_restart_pass` takes them (all drifts zero), sums
-      (k, d), counts (k,); the dummy row n counts in neither.
+      (k, d), counts (k,), weighted; the dummy row n counts in neither.
     """
     n = x_ext.shape[0] - 1
     k = c.shape[0]
@@ -117,8 +119,9 @@ def _assign_all(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
             tf.TensorSpec([tile, n_groups_], x_ext.dtype))
     bounds = map_row_tiles(fn, (x_ext, x_sq_ext), tile, spec)
     labels = bounds[0][:n]
-    sums = tf.math.unsorted_segment_sum(x_ext[:n] - mean, labels, k)
-    counts = tf.math.unsorted_segment_sum(tf.ones([n], x_ext.dtype), labels, k)
+    w = w_ext[:n]
+    sums = tf.math.unsorted_segment_sum((x_ext[:n] - mean) * w[:, tf.newaxis], labels, k)
+    counts = tf.math.unsorted_segment_sum(w, labels, k)
     return bounds, sums, counts
 
 
@@ -136,13 +139,15 @@ def _running_count(mask):
     return tf.reshape(within + before[:, tf.newaxis], [-1])[:n]
 
 
-def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drift, group_drift,
-                  sums, counts, chunk: int):
+def _restart_pass(x_ext, w_ext, n_valid, mean, x_sq_ext, c, groups, n_groups_: int, bounds,
+                  drift, group_drift, sums, counts, chunk: int):
     """Re-assign the rows of one restart that may have changed cluster.
 
     Args:
       x_ext: (n + 1, d) rows plus a dummy row at index n equal to ``mean`` (d,); the kernels
-        work on the centred rows ``x_ext - mean``, squared norms ``x_sq_ext`` (n + 1,).
+        work on the centred rows ``x_ext - mean``, squared norms ``x_sq_ext`` (n + 1,); the rows
+        from ``n_valid`` (int32 scalar) on are padding, which is never re-assigned.
+      w_ext: (n + 1,) sample weights, 0 on the padding and the dummy row.
       c: (k, d) this restart's centres; groups: (k,) int32 group of each centre.
       bounds: per row, (labels (n + 1,) int32, upper (n + 1,), lower (n + 1, G)), the bounds
         relative to the drifts: the upper bound is ``upper + drift[labels]``, the G group lower
@@ -170,7 +175,7 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
     upper = upper + own_drift + margin * (tf.abs(upper) + own_drift)
     lower = lower * (1 - margin) - group_drift * (1 + margin)  # stored bounds are >= 0
     lower = tf.maximum(tf.reduce_min(lower, axis=1), 0.0)
-    unsure = (tf.square(upper) + slack >= tf.square(lower)) & (tf.range(n + 1) < n)
+    unsure = (tf.square(upper) + slack >= tf.square(lower)) & (tf.range(n + 1) < n_valid)
     running = _running_count(unsure)
     n_unsure = running[-1]
     target = tf.where(unsure, running - 1, dump)
@@ -188,14 +193,14 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
         # Read from the labels as they were before the pass: the loop then only writes the
         # bounds, which XLA updates in place instead of copying them for every chunk.
         old = tf.gather(labels, ids)
-        moved = (lab != old) & (ids < n)
+        moved = (lab != old) & (ids < n_valid)
         at = ids[:, tf.newaxis]
         bounds = (tf.tensor_scatter_nd_update(bounds[0], at, lab),
                   tf.tensor_scatter_nd_update(bounds[1], at, up - tf.gather(drift, lab)),
                   tf.tensor_scatter_nd_update(bounds[2], at, low + group_drift))
         # Rows that changed cluster leave the old sums and join the new ones (a cond that skips
         # this when nothing moved costs more than it saves).
-        weight = tf.cast(moved, dtype)
+        weight = tf.cast(moved, dtype) * tf.gather(w_ext, ids)
         if k <= _ONE_HOT_MAX_CLUSTERS:
             shift = (tf.cast(iota == lab, dtype) - tf.cast(iota == old, dtype)) * weight
             sums += tf.matmul(shift, xs)
@@ -208,44 +213,43 @@ def _restart_pass(x_ext, mean, x_sq_ext, c, groups, n_groups_: int, bounds, drif
                        - tf.math.unsorted_segment_sum(weight, old, k))
         return start + size, bounds, sums, counts, changed | tf.reduce_any(moved)
 
-    state = tf.while_loop(lambda start, *_: start + chunk <= n_unsure,
+    # Whole chunks only: the last one is padded with the dummy row, which no sum counts.
+    state = tf.while_loop(lambda start, *_: start < n_unsure,
                           lambda *s: chunk_step(chunk, *s),
                           (tf.constant(0), bounds, sums, counts, tf.constant(False)))
-    # The last rows go through one chunk of the smallest ladder size that holds them: at most
-    # half of it is padding, where a full chunk would waste up to all of it.
-    ladder = _tail_sizes(chunk)
-    tail = n_unsure - state[0]
-    branch = tf.reduce_sum(tf.cast(tail <= tf.constant(ladder[1:], tf.int32), tf.int32))
-    state = tf.switch_case(
-        tf.where(tail > 0, branch, len(ladder)),
-        [lambda size=size: chunk_step(size, *state) for size in ladder] + [lambda: state],
-    )
     return state[1:]
 
 
-def _tail_sizes(chunk: int) -> list[int]:
-    """Chunk sizes for a pass's last rows: ``chunk``, halved down to 256 rows (or ``chunk``)."""
-    sizes = [chunk]
-    while sizes[-1] % 2 == 0 and sizes[-1] // 2 >= 256:
-        sizes.append(sizes[-1] // 2)
-    return sizes
-
-
-def _far_rows(x, c, labels, m: int):
-    """The m rows farthest from their assigned centres, farthest first.
+def _far_rows(x, w, valid, c, labels, m: int):
+    """The m rows of ``x`` (rows ``valid``) farthest from their assigned centres, farthest first.
 
     Exact squared distances by differences (only runs when a cluster is empty).
-    Returns (dist (m,), rows (m, d), labels (m,)).
+    Returns (dist (m,), rows (m, d), labels (m,), weights (m,)); padding rows come last, at -1.
     """
     dist = tf.reduce_sum(tf.square(x - tf.gather(c, labels)), axis=1)
-    far_d, far_i = tf.math.top_k(dist, m)
-    return far_d, tf.gather(x, far_i), tf.gather(labels, far_i)
+    far_d, far_i = tf.math.top_k(tf.where(valid, dist, -tf.ones_like(dist)), m)
+    return far_d, tf.gather(x, far_i), tf.gather(labels, far_i), tf.gather(w, far_i)
 
 
-def _one_restart(x_ext, mean, x_sq_ext, c, tol, max_iter, chunk: int):
+class _RestartState(NamedTuple):
+    """Loop state of one restart's pruned iterations."""
+
+    i: tf.Tensor  # int32 scalar, iterations done
+    centers: tf.Tensor  # (k, d)
+    bounds: tuple  # (labels, upper, lower) as _restart_pass takes them
+    drift: tf.Tensor  # (k,) summed centre moves
+    group_drift: tf.Tensor  # (G,) summed largest move per group
+    sums: tf.Tensor  # (k, d) label-consistent weighted sums
+    counts: tf.Tensor  # (k,) label-consistent weights
+    done: tf.Tensor  # (1,) bool
+    n_iter: tf.Tensor  # (1,) int32
+    strict: tf.Tensor  # (1,) bool, converged with no label change
+
+
+def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk: int):
     """Pruned Lloyd iterations of one restart from centres ``c`` (k, d) until it converges.
 
-    Returns (centres (k, d), n_iter int32 scalar).
+    Arguments as :func:`_restart_pass`. Returns (centres (k, d), n_iter int32 scalar).
     """
     n = x_ext.shape[0] - 1
     k = c.shape[0]
@@ -253,59 +257,67 @@ def _one_restart(x_ext, mean, x_sq_ext, c, tol, max_iter, chunk: int):
     groups = group_centers(c, g)
     no = tf.zeros([1], tf.bool)
 
-    def body(i, c, bounds, drift, group_drift, sums, counts, done, n_iter, strict):
+    def body(st: _RestartState):
         bounds, sums, counts, changed = _restart_pass(
-            x_ext, mean, x_sq_ext, c, groups, g, bounds, drift, group_drift, sums, counts, chunk)
+            x_ext, w_ext, n_valid, mean, x_sq_ext, st.centers, groups, g, st.bounds, st.drift,
+            st.group_drift, st.sums, st.counts, chunk,
+        )
         # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
         # the label-consistent sums carried to the next iteration stay as they are.
         new_sums, new_counts = sums, counts
         if k > 1:
             def relocate():
-                far_d, far_x, far_lab = _far_rows(x_ext[:n] - mean, c, bounds[0][:n],
-                                                  min(k - 1, n))
-                s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far_x[tf.newaxis],
-                                        far_lab[tf.newaxis], far_d[tf.newaxis], ~done)
+                far = _far_rows(x_ext[:n] - mean, w_ext[:n], tf.range(n) < n_valid, st.centers,
+                                bounds[0][:n], min(k - 1, n))
+                s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far[1][tf.newaxis],
+                                        far[2][tf.newaxis], far[0][tf.newaxis],
+                                        far[3][tf.newaxis], ~st.done)
                 return s[0], cnt[0]
 
             new_sums, new_counts = tf.cond(tf.reduce_any(counts == 0), relocate,
                                            lambda: (sums, counts))
-        old = c
         c, done, n_iter, strict, _ = converge_step(
-            i, c[tf.newaxis], average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
-            changed[tf.newaxis] | (i == 0), done, n_iter, strict, tol,
+            st.i, st.centers[tf.newaxis], average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
+            changed[tf.newaxis] | (st.i == 0), st.done, st.n_iter, st.strict, tol,
         )
         c = c[0]
-        delta = tf.norm(c - old, axis=1)  # (k,)
-        group_delta = tf.maximum(tf.math.unsorted_segment_max(delta, groups, g), 0.0)
-        return (i + 1, c, bounds, drift + delta, group_drift + group_delta, sums, counts, done,
-                n_iter, strict)
+        delta = tf.norm(c - st.centers, axis=1)  # (k,)
+        if g == 1:
+            group_delta = tf.reduce_max(delta, keepdims=True)
+        else:
+            group_delta = tf.maximum(tf.math.unsorted_segment_max(delta, groups, g), 0.0)
+        return (_RestartState(st.i + 1, c, bounds, st.drift + delta, st.group_drift + group_delta,
+                              sums, counts, done, n_iter, strict),)
 
     # The first iteration's assignment is dense; its pass in the loop then finds no row unsure
     # (bar rounding slack) and goes straight to the update.
-    bounds, sums, counts = _assign_all(x_ext, mean, x_sq_ext, c, groups, g, chunk)
-    state = (tf.constant(0), c, bounds, tf.zeros([k], c.dtype), tf.zeros([g], c.dtype), sums,
-             counts, no, tf.zeros([1], tf.int32), no)
-    out = tf.while_loop(lambda i, *s: (i < max_iter) & ~s[6][0], body, state)
-    return out[1], out[8][0]
+    bounds, sums, counts = _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, g, chunk)
+    state = _RestartState(tf.constant(0), c, bounds, tf.zeros([k], c.dtype),
+                          tf.zeros([g], c.dtype), sums, counts, no, tf.zeros([1], tf.int32), no)
+    (out,) = tf.while_loop(lambda st: (st.i < max_iter) & ~st.done[0], body, (state,))
+    return out.centers, out.n_iter[0]
 
 
-def lloyd_bounded(x, mean, centers, tol, max_iter, chunk: int):
+def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk: int):
     """Lloyd iterations of R restarts with pruning; same contract as ``_lloyd.lloyd``.
 
     Args:
-      x: (n, d) rows, clustered centred: as ``x - mean`` with ``mean`` (d,). centers: (R, k, d)
-      initial centres (centred). tol: absolute tolerance on the summed squared centre shift.
-      max_iter: int32 scalar. chunk: rows per distance matmul.
+      x: (n, d) rows, clustered centred: as ``x - mean`` with ``mean`` (d,); the rows from
+      ``n_valid`` (int32 scalar) on are padding. sample_weight: (n,) weights, 0 on the padding.
+      centers: (R, k, d) initial centres (centred). tol: absolute tolerance on the summed
+      squared centre shift. max_iter: int32 scalar. chunk: rows per distance matmul.
 
     Returns:
       centers (R, k, d) and n_iter (R,) int32.
     """
     r = centers.shape[0]
     x_ext = tf.concat([x, mean[tf.newaxis]], axis=0)
+    w_ext = tf.concat([sample_weight, tf.zeros([1], sample_weight.dtype)], axis=0)
     x_sq_ext = tf.reduce_sum(tf.square(x_ext - mean), axis=1)
 
     def body(q, centers, n_iter):
-        c, it = _one_restart(x_ext, mean, x_sq_ext, centers[q], tol, max_iter, chunk)
+        c, it = _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, centers[q], tol, max_iter,
+                             chunk)
         return (q + 1, tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]),
                 tf.tensor_scatter_nd_update(n_iter, [[q]], it[tf.newaxis]))
 

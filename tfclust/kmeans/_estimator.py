@@ -11,13 +11,14 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from .._tiling import DEFAULT_MEMORY_BUDGET, rows_per_tile
+from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
 from .._validation import (
     check_array,
     check_float,
     check_int,
     check_is_fitted,
     check_random_state,
+    check_sample_weight,
     resolve_dtype,
 )
 from . import _lloyd, _streaming
@@ -111,13 +112,13 @@ class _BaseKMeans:
         if n < self.n_clusters:
             raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
 
-    def fit_predict(self, X, y=None):
+    def fit_predict(self, X, y=None, sample_weight=None):
         """Fit and return ``labels_`` (n_samples,) int32."""
-        return self.fit(X).labels_
+        return self.fit(X, sample_weight=sample_weight).labels_
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit and return the (n_samples, k) distances to the centres."""
-        return self.fit(X).transform(X)
+        return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # -- using the fitted centres -------------------------------------------------------------
 
@@ -135,10 +136,13 @@ class _BaseKMeans:
         return tile_rows(n, self.n_clusters, self.cluster_centers_.dtype.itemsize,
                          self.memory_budget)
 
-    def _labels_inertia(self, x, centers):
-        """Labels (n,) int32 numpy array and inertia (float) of the rows ``x`` (n, d)."""
-        labels, sq = _lloyd.assign_rows(x, centers, tile=self._tile(x.shape[0]))
-        return labels.numpy(), float(tf.reduce_sum(sq))
+    def _labels_inertia(self, x, centers, sample_weight=None):
+        """Labels (n,) int32 numpy array and weighted inertia (float) of the rows ``x`` (n, d)."""
+        n = x.shape[0]
+        w = check_sample_weight(sample_weight, n, x.dtype)
+        n_pad = padded_size(n)
+        labels, sq = _lloyd.assign_rows(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
+        return labels.numpy()[:n], float(tf.reduce_sum(sq[:n] * w))
 
     def predict(self, X):
         """Index (n_samples,) int32 of the closest centre for each row of X (n_samples, d)."""
@@ -148,12 +152,16 @@ class _BaseKMeans:
     def transform(self, X):
         """Euclidean distances (n_samples, k) from each row of X to each centre."""
         x, centers = self._check_test_data(X)
-        return _lloyd.distances_to_centers(x, centers, tile=self._tile(x.shape[0])).numpy()
+        n = x.shape[0]
+        n_pad = padded_size(n)
+        out = _lloyd.distances_to_centers(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
+        return out.numpy()[:n]
 
-    def score(self, X, y=None):
-        """Opposite of X's inertia (sum of squared distances to the closest centre)."""
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of X's inertia: the sum of squared distances to the closest centre,
+        weighted by ``sample_weight`` ((n_samples,), default ones)."""
         x, centers = self._check_test_data(X)
-        return -self._labels_inertia(x, centers)[1]
+        return -self._labels_inertia(x, centers, sample_weight)[1]
 
 
 class KMeans(_BaseKMeans):
@@ -194,6 +202,10 @@ class KMeans(_BaseKMeans):
 
     Under a multi-replica ``tf.distribute`` strategy (or when X is a ``tf.data.Dataset``) the fit
     runs exact Lloyd by passes over batches; see ``tfclust.kmeans._streaming``.
+
+    Compilation: the in-memory fit, ``predict``, ``transform`` and ``score`` compile once per
+    size bucket of n_samples (4 per doubling; the padding rows weigh nothing), and compiled
+    programs persist on disk across processes (see ``docs/compilation_cache.md``).
     """
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
@@ -220,7 +232,7 @@ class KMeans(_BaseKMeans):
 
     # -- fitting ------------------------------------------------------------------------------
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Compute the clustering.
 
         Args:
@@ -228,6 +240,9 @@ class KMeans(_BaseKMeans):
             ``tf.data.Dataset`` yielding (batch, n_features) batches (or tuples whose first
             element is such a batch).
           y: ignored.
+          sample_weight: (n_samples,) non-negative weights of the rows in the centres, the
+            inertia and k-means++ (as scikit-learn's); default None, all ones. Not with a
+            ``tf.data.Dataset`` or a multi-replica strategy.
 
         Returns:
           self.
@@ -238,6 +253,11 @@ class KMeans(_BaseKMeans):
         strategy = tf.distribute.get_strategy()
         distributed = tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1
         if isinstance(X, tf.data.Dataset) or distributed:
+            if sample_weight is not None:
+                raise ValueError(
+                    "sample_weight is not supported when fitting a tf.data.Dataset or under a "
+                    "multi-replica strategy"
+                )
             logger.info("KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
                         self.n_clusters, n_init, kind)
             result = _streaming.fit_dataset(
@@ -249,21 +269,26 @@ class KMeans(_BaseKMeans):
             n, d = x.shape
             self._check_enough_samples(n)
             self._check_init_shape(init_array, d)
+            w = check_sample_weight(sample_weight, n, dtype)
             logger.info("KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
                         n, d, self.n_clusters, n_init, kind, dtype.name)
-            tile = tile_rows(n, n_init * self.n_clusters, dtype.size, self.memory_budget)
+            # One compiled program per size bucket: the padding rows have zero weight.
+            n_pad = padded_size(n)
+            tile = tile_rows(n_pad, n_init * self.n_clusters, dtype.size, self.memory_budget)
             n_local_trials = self._n_local_trials
             algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
             out = _lloyd.fit_in_memory(
-                x, init_array, seed_t, tf.constant(self.tol, dtype),
-                tf.constant(self.max_iter, tf.int32), n_clusters=self.n_clusters,
-                n_restarts=n_init, init=kind, tile=tile, init_tile=seeding_tile_rows(
-                    n, n_init * n_local_trials, dtype.size, self.memory_budget),
-                n_local_trials=n_local_trials,
-                algorithm=algorithm, chunk=min(_MAX_CHUNK_ROWS, tile_rows(
-                    n, self.n_clusters, dtype.size, self.memory_budget)),
+                pad_rows(x, n_pad), pad_rows(w, n_pad), tf.constant(n, tf.int32), init_array,
+                seed_t, tf.constant(self.tol, dtype), tf.constant(self.max_iter, tf.int32),
+                n_clusters=self.n_clusters, n_restarts=n_init, init=kind, tile=tile,
+                init_tile=seeding_tile_rows(n_pad, n_init * n_local_trials, dtype.size,
+                                            self.memory_budget),
+                n_local_trials=n_local_trials, algorithm=algorithm,
+                chunk=min(_MAX_CHUNK_ROWS, tile_rows(n_pad, self.n_clusters, dtype.size,
+                                                     self.memory_budget)),
             )
             result = {key: value.numpy() for key, value in out.items()}
+            result["labels"] = result["labels"][:n]
         self._store(result)
         logger.info("KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s", self.inertia_,
                     self.n_iter_, time.perf_counter() - start)

@@ -4,14 +4,16 @@
 whole Lloyd loop of every restart (pruned, restart after restart, ``_bounded``; or plain, all
 restarts side by side, ``lloyd`` below), the final assignment pass and the choice of the best
 restart in one compiled program: the host only sees the result. Compiled programs are cached by
-``tf.function`` per static configuration (shapes, dtype, k, R, tile, init kind); tensors carry
-everything else.
+``tf.function`` per static configuration (size bucket of N, dtype, k, R, tile, init kind; see
+``_tiling.padded_size``) and on disk (``tfclust._compile_cache``); tensors carry everything else,
+the number of real rows included.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
+from .._compile import compiled
 from .._tiling import map_row_tiles, squared_distances
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
@@ -58,22 +60,25 @@ def _e_pass(xb, valid, wb, xsq, centers, with_sums: bool):
     return fold_tiles(n_tiles, body, state)
 
 
-def _relocate(xb, labels, dists, sums, counts, active, n_valid: int):
-    """Empty-cluster relocation with the farthest rows found by ``top_k`` over the stored dists."""
+def _relocate(xb, wb, labels, dists, sums, counts, active):
+    """Empty-cluster relocation with the farthest rows found by ``top_k`` over the stored dists
+    (-1 on padding rows, which therefore come last)."""
     d = xb.shape[2]
     r, k = counts.shape
     flat_d = tf.transpose(tf.reshape(dists, [-1, r]))  # (R, Np)
-    far_d, far_i = tf.math.top_k(flat_d, min(k - 1, n_valid))
+    far_d, far_i = tf.math.top_k(flat_d, min(k - 1, flat_d.shape[1]))
     far_x = tf.gather(tf.reshape(xb, [-1, d]), far_i)
+    far_w = tf.gather(tf.reshape(wb, [-1]), far_i)
     far_lab = tf.gather(tf.transpose(tf.reshape(labels, [-1, r])), far_i, batch_dims=1)
-    return relocate_empty(sums, counts, far_x, far_lab, far_d, active)
+    return relocate_empty(sums, counts, far_x, far_lab, far_d, far_w, active)
 
 
-def lloyd(xb, valid, wb, xsq, centers, tol, max_iter, n_valid: int):
+def lloyd(xb, valid, wb, xsq, centers, tol, max_iter):
     """Lloyd iterations of R restarts until each converges or ``max_iter`` is reached.
 
     Args:
-      xb, valid, wb, xsq: (n_tiles, T, ...) centred rows, validity, weights, squared norms.
+      xb, valid, wb, xsq: (n_tiles, T, ...) centred rows, validity (False on padding rows),
+        sample weights (0 on padding rows), squared norms.
       centers: (R, k, d) initial centres; tol: absolute tolerance on the summed squared centre
       shift; max_iter: int32 scalar.
 
@@ -89,7 +94,7 @@ def lloyd(xb, valid, wb, xsq, centers, tol, max_iter, n_valid: int):
             need = tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])
             sums, counts = tf.cond(
                 need,
-                lambda: _relocate(xb, labels, dists, sums, counts, ~done, n_valid),
+                lambda: _relocate(xb, wb, labels, dists, sums, counts, ~done),
                 lambda: (sums, counts),
             )
         changed = tf.reduce_any((labels != labels_old) & valid3, axis=[0, 1])
@@ -125,7 +130,15 @@ def _seed(xb, wb, seed, n_valid, n_clusters, n_restarts, init, n_local_trials):
     return random_rows(xb, wb, seed, n_clusters, n_restarts)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+def _tiled(x, w, valid_rows, tile):
+    """(n_tiles, T, ...) rows, sample weights and validity of ``x`` (N, d) in tiles of T rows."""
+    xb, _ = pad_to_tiles(x, tile)
+    wb, _ = pad_to_tiles(w[:, tf.newaxis], tile)
+    vb, _ = pad_to_tiles(tf.cast(valid_rows, x.dtype)[:, tf.newaxis], tile)
+    return xb, wb[..., 0], vb[..., 0] > 0
+
+
+@compiled
 def seed_centers(x, seed, *, n_clusters: int, n_restarts: int, init: str, tile: int,
                  n_local_trials: int):
     """(R, k, d) initial centres drawn from the rows of ``x`` (N, d) by ``init``."""
@@ -134,48 +147,58 @@ def seed_centers(x, seed, *, n_clusters: int, n_restarts: int, init: str, tile: 
                  n_local_trials)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
-def fit_in_memory(x, init_centers, seed, tol, max_iter, *, n_clusters: int, n_restarts: int,
-                  init: str, tile: int, init_tile: int, n_local_trials: int, algorithm: str,
-                  chunk: int):
+@compiled
+def fit_in_memory(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, *,
+                  n_clusters: int, n_restarts: int, init: str, tile: int, init_tile: int,
+                  n_local_trials: int, algorithm: str, chunk: int):
     """Fit K-means with R restarts in one compiled program; see ``KMeans.fit``.
 
     Args:
-      x: (N, d) float data. init_centers: (k, d) centres when ``init == "array"``, else None.
+      x: (N, d) float data whose first ``n_valid`` rows are real and the rest padding (see
+        ``_tiling.padded_size``: one program serves every N of a size bucket).
+      sample_weight: (N,) weights of the rows, 0 on the padding.
+      n_valid: int32 scalar, the number of real rows.
+      init_centers: (k, d) centres when ``init == "array"``, else None.
       seed: (2,) int32 stateless seed. tol: scalar relative tolerance (as scikit-learn's ``tol``).
       max_iter: int32 scalar. tile, init_tile: rows per tile of the Lloyd and seeding steps.
       algorithm: "lloyd" (every row against every centre each
       iteration) or "elkan" (triangle-inequality pruning, ``_bounded``; ``chunk`` rows per matmul).
 
     Returns:
-      A dict: centers (k, d), labels (N,) int32, inertia (scalar), n_iter (int32) of the best
-      restart, and inertia_all (R,), n_iter_all (R,) of every restart.
+      A dict: centers (k, d), labels (N,) int32 (padding rows' labels are meaningless), inertia
+      (scalar, weighted), n_iter (int32) of the best restart, and inertia_all (R,), n_iter_all
+      (R,) of every restart.
     """
-    n = x.shape[0]
-    mean = tf.reduce_mean(x, axis=0)
-    abs_tol = tf.reduce_mean(tf.math.reduce_variance(x, axis=0)) * tol
+    dtype = x.dtype
+    valid_rows = tf.range(x.shape[0]) < n_valid
+    mask = tf.cast(valid_rows, dtype)[:, tf.newaxis]
+    count = tf.cast(n_valid, dtype)
+    # Mean and variance of the real rows, unweighted, as scikit-learn's centring and tolerance.
+    mean = tf.reduce_sum(x * mask, axis=0) / count
+    var = tf.reduce_sum(tf.square((x - mean) * mask), axis=0) / count
+    abs_tol = tf.reduce_mean(var) * tol
     # Centring, as scikit-learn does, makes |x|^2 - 2 x.c + |c|^2 far more accurate.
-    xb, valid = pad_to_tiles(x - mean, tile)
-    wb = tf.cast(valid, x.dtype)
+    xc = (x - mean) * mask
+    xb, wb, valid = _tiled(xc, sample_weight, valid_rows, tile)
     xsq = tf.reduce_sum(tf.square(xb), axis=-1)
 
     if init == "array":
         centers = (init_centers - mean)[tf.newaxis]
     else:
         # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
-        xb_init, valid_init = pad_to_tiles(x - mean, init_tile)
-        centers = _seed(xb_init, tf.cast(valid_init, x.dtype), seed, n, n_clusters, n_restarts,
-                        init, n_local_trials)
+        xb_init, wb_init, _ = _tiled(xc, sample_weight, valid_rows, init_tile)
+        centers = _seed(xb_init, wb_init, seed, n_valid, n_clusters, n_restarts, init,
+                        n_local_trials)
 
     if algorithm == "elkan":
-        centers, n_iter = lloyd_bounded(x, mean, centers, abs_tol, max_iter, chunk)
+        centers, n_iter = lloyd_bounded(x, sample_weight, n_valid, mean, centers, abs_tol,
+                                        max_iter, chunk)
     else:
-        centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter,
-                                n_valid=n)
+        centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter)
 
     # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
     labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
-    inertia_all = tf.reduce_sum(tf.maximum(dists, tf.zeros((), x.dtype)), axis=[0, 1])
+    inertia_all = tf.einsum("ntr,nt->r", tf.maximum(dists, tf.zeros((), dtype)), wb)
     best = tf.argmin(inertia_all, output_type=tf.int32)
     # tf.gather, not x[best]: a strided slice with a computed index makes the TF-to-XLA bridge
     # evaluate that index's whole dependency graph at compile time (~15 s for 60k x 10 rows).
@@ -183,7 +206,7 @@ def fit_in_memory(x, init_centers, seed, tol, max_iter, *, n_clusters: int, n_re
     best_labels = tf.gather(labels, best, axis=2)
     return {
         "centers": best_centers + mean,
-        "labels": tf.reshape(best_labels, [-1])[:n],
+        "labels": tf.reshape(best_labels, [-1])[: x.shape[0]],
         "inertia": _exact_inertia(xb, wb, best_labels, best_centers),
         "n_iter": tf.gather(n_iter, best),
         "inertia_all": inertia_all,
@@ -191,7 +214,7 @@ def fit_in_memory(x, init_centers, seed, tol, max_iter, *, n_clusters: int, n_re
     }
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def assign_rows(x, centers, *, tile: int):
     """Nearest centre and exact squared distance to it for every row of ``x``.
 
@@ -218,7 +241,7 @@ def assign_rows(x, centers, *, tile: int):
     return map_row_tiles(fn, x, tile, spec)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def distances_to_centers(x, centers, *, tile: int):
     """(N, k) euclidean distances from the rows of ``x`` (N, d) to ``centers`` (k, d)."""
     shift = tf.reduce_mean(centers, axis=0)

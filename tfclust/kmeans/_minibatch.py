@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from .._compile import compiled
 from ._init import kmeans_plusplus, random_rows
 from ._steps import assign, pad_to_tiles
 
@@ -84,25 +85,25 @@ def _step(xb, centers, weight_sums, reassign, reassignment_ratio, seed):
     return new_centers, total, tf.reduce_sum(dist)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def partial_fit_step(xb, centers, weight_sums, reassign, reassignment_ratio, seed):
     """``_step`` as its own compiled program, for ``MiniBatchKMeans.partial_fit``."""
     return _step(xb, centers, weight_sums, reassign, reassignment_ratio, seed)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
-def init_minibatch(x, seed, *, n_clusters: int, n_init: int, init: str, init_size: int,
+@compiled
+def init_minibatch(x, n_valid, seed, *, n_clusters: int, n_init: int, init: str, init_size: int,
                    n_local_trials: int):
-    """The best of ``n_init`` seedings drawn on ``init_size`` random rows of ``x`` (n, d).
+    """The best of ``n_init`` seedings drawn on ``init_size`` random rows of ``x`` (n, d), of
+    which the first ``n_valid`` (int32 scalar) are real and the rest padding.
 
     As scikit-learn: the inits are drawn on a random subset of rows (here one subset shared by
     all inits, seeded side by side) and scored on another one; the lowest inertia wins.
     Returns (k, d) centres.
     """
-    n = x.shape[0]
-    subset = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n,
+    subset = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n_valid,
                                                       tf.int32))
-    valid = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n,
+    valid = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n_valid,
                                                      tf.int32))
     xb, mask = pad_to_tiles(subset, init_size)
     wb = tf.cast(mask, x.dtype)
@@ -117,10 +118,11 @@ def init_minibatch(x, seed, *, n_clusters: int, n_init: int, init: str, init_siz
     return tf.gather(centers, tf.argmin(inertia, output_type=tf.int32))
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
-def fit_minibatch(x, centers, seed, n_steps, tol, max_no_improvement, reassignment_ratio, *,
-                  batch_size: int):
-    """Up to ``n_steps`` mini-batch steps from ``centers`` (k, d) on the rows of ``x`` (n, d).
+@compiled
+def fit_minibatch(x, n_valid, centers, seed, n_steps, tol, max_no_improvement,
+                  reassignment_ratio, *, batch_size: int):
+    """Up to ``n_steps`` mini-batch steps from ``centers`` (k, d) on the first ``n_valid``
+    (int32 scalar) rows of ``x`` (n, d); the rest is padding.
 
     Batches are ``batch_size`` rows drawn uniformly with replacement. Stops early, as
     scikit-learn, when the summed squared centre change is within ``tol`` (if ``tol > 0``), or
@@ -131,13 +133,13 @@ def fit_minibatch(x, centers, seed, n_steps, tol, max_no_improvement, reassignme
       A dict: centers (k, d), weight_sums (k,), n_steps (int32, steps run), ewa_inertia (the
       smoothed mean batch inertia, per row).
     """
-    n = x.shape[0]
     k = centers.shape[0]
     dtype = x.dtype
-    alpha = min(batch_size * 2.0 / (n + 1), 1.0)
+    alpha = tf.minimum(batch_size * 2.0 / tf.cast(n_valid + 1, dtype), 1.0)
 
     def body(i, centers, weight_sums, since, ewa, ewa_min, stale, done):
-        rows = tf.random.stateless_uniform([batch_size], _fold(seed, 2 * i), 0, n, tf.int32)
+        rows = tf.random.stateless_uniform([batch_size], _fold(seed, 2 * i), 0, n_valid,
+                                           tf.int32)
         since += batch_size
         reassign = (tf.reduce_any(weight_sums == 0)
                     | (since >= REASSIGN_EVERY_ROWS_PER_CLUSTER * k))

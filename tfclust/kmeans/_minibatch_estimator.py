@@ -9,7 +9,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from .._tiling import DEFAULT_MEMORY_BUDGET
+from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from .._validation import check_array, check_float, check_int
 from . import _minibatch
 from ._estimator import _BaseKMeans
@@ -109,10 +109,11 @@ class MiniBatchKMeans(_BaseKMeans):
         """(k, d) initial centres, centred, for the centred rows ``centred`` (n, d)."""
         if kind == "array":
             return init_array - self._offset
+        n = centred.shape[0]
         return _minibatch.init_minibatch(
-            centred, seed, n_clusters=self.n_clusters, n_init=n_init, init=kind,
-            init_size=self._init_size(centred.shape[0], self._batch_size),
-            n_local_trials=self._n_local_trials,
+            pad_rows(centred, padded_size(n)), tf.constant(n, tf.int32), seed,
+            n_clusters=self.n_clusters, n_init=n_init, init=kind,
+            init_size=self._init_size(n, self._batch_size), n_local_trials=self._n_local_trials,
         )
 
     def fit(self, X, y=None):
@@ -129,7 +130,8 @@ class MiniBatchKMeans(_BaseKMeans):
         centers = self._initial_centers(centred, kind, init_array, n_init, fold(self._seed, 0))
         abs_tol = float(tf.reduce_mean(tf.math.reduce_variance(x, axis=0))) * self.tol
         out = _minibatch.fit_minibatch(
-            centred, centers, fold(self._seed, 1),
+            pad_rows(centred, padded_size(n)), tf.constant(n, tf.int32), centers,
+            fold(self._seed, 1),
             tf.constant(self.max_iter * n // batch_size, tf.int32),
             tf.constant(abs_tol, x.dtype),
             tf.constant(-1 if self.max_no_improvement is None else self.max_no_improvement,

@@ -84,17 +84,19 @@ def accumulate(xt: tf.Tensor, wt: tf.Tensor, labels: tf.Tensor, n_clusters: int)
     return tf.reshape(sums, [r, k, d]), tf.reshape(counts, [r, k])
 
 
-def relocate_empty(sums, counts, far_x, far_label, far_dist, active):
+def relocate_empty(sums, counts, far_x, far_label, far_dist, far_weight, active):
     """Re-seed empty clusters on the points farthest from their centres, as scikit-learn does.
 
-    The j-th empty cluster (in index order) of a restart receives the j-th farthest point; that
-    point's weight is taken out of the cluster it was assigned to. Nothing moves in a restart
-    whose points all sit on their centres (then the averaging step copies the biggest cluster).
+    The j-th empty cluster (in index order) of a restart receives the j-th farthest point (with
+    its sample weight); that point is taken out of the cluster it was assigned to. Nothing moves
+    in a restart whose points all sit on their centres (then the averaging step copies the
+    biggest cluster).
 
     Args:
       sums: (R, k, d); counts: (R, k) the accumulated sums and weights.
       far_x: (R, M, d) the M farthest points of each restart, farthest first.
-      far_label: (R, M) int32 their clusters; far_dist: (R, M) their squared distances to them.
+      far_label: (R, M) int32 their clusters; far_dist: (R, M) their squared distances to them;
+      far_weight: (R, M) their sample weights.
       active: (R,) bool; restarts that already converged are left alone.
 
     Returns:
@@ -108,13 +110,14 @@ def relocate_empty(sums, counts, far_x, far_label, far_dist, active):
         empty & (rank < m) & (far_dist[:, :1] > 0) & active[:, tf.newaxis]
     )
     idx = tf.clip_by_value(rank, 0, m - 1)
-    px = tf.gather(far_x, idx, batch_dims=1)  # (R, k, d)
+    pw = tf.gather(far_weight, idx, batch_dims=1)  # (R, k)
+    px = tf.gather(far_x, idx, batch_dims=1) * pw[..., tf.newaxis]  # (R, k, d), weighted
     plab = tf.gather(far_label, idx, batch_dims=1)  # (R, k)
     removal = tf.one_hot(plab, k, dtype=sums.dtype) * tf.cast(movable, sums.dtype)[..., None]
     sums = sums - tf.einsum("rno,rnd->rod", removal, px)
-    counts = counts - tf.reduce_sum(removal, axis=1)
+    counts = counts - tf.einsum("rno,rn->ro", removal, pw)
     sums = tf.where(movable[..., tf.newaxis], px, sums)
-    counts = tf.where(movable, tf.ones_like(counts), counts)
+    counts = tf.where(movable, pw, counts)
     return sums, counts
 
 

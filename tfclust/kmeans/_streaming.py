@@ -23,6 +23,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from .._compile import compiled
 from .._validation import check_array
 from ._lloyd import seed_centers
 from ._steps import accumulate, assign, average, converge_step, relocate_empty
@@ -81,7 +82,7 @@ def _moments(ds):
     return n, mean, m2 / tf.maximum(n, 1.0), bad
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _step_sums(x, mean, centers, prev):
     """Sums (R, k, d), weights (R, k) and changed-label counts (R,) of one batch (B, d)."""
     r, k, _ = centers.shape
@@ -94,7 +95,7 @@ def _step_sums(x, mean, centers, prev):
     return sums, counts, changed
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _step_far(x, mean, centers, m: int):
     """The m rows of the batch farthest from their centres, per restart, padded with dist -1.
 
@@ -119,7 +120,7 @@ def _merge_far(a, b, m):
             tf.gather(tf.concat([a[2], b[2]], axis=1), idx, batch_dims=1))
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _step_inertia(x, mean, centers):
     """Per-restart (R,) sum of squared distances of the batch's rows to their closest centre."""
     xc = x - mean
@@ -128,7 +129,7 @@ def _step_inertia(x, mean, centers):
     return tf.reduce_sum(sq, axis=0)
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _step_labels(x, mean, centers):
     """Labels (B,) and exact summed squared distance of a batch for one (k, d) set of centres."""
     xc = x - mean
@@ -138,7 +139,7 @@ def _step_labels(x, mean, centers):
     return labels, tf.reduce_sum(tf.square(xc - tf.gather(centers, labels)))
 
 
-@tf.function(jit_compile=True)
+@compiled
 def _update(i, centers, sums, counts, changed, done, n_iter, strict, tol):
     return converge_step(i, centers, average(sums, counts), changed > 0, done, n_iter, strict,
                          tol)
@@ -251,7 +252,9 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
         if k > 1 and bool(tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])):
             m = min(k - 1, n)
             far = passes.far(mean, centers, m)
-            sums, counts = relocate_empty(sums, counts, *(far[1], far[2], far[0]), ~done)
+            sums, counts = relocate_empty(
+                sums, counts, far[1], far[2], far[0], tf.ones_like(far[0]), ~done
+            )
         prev = centers
         centers, done, n_iter, strict, _ = _update(
             tf.constant(i), centers, sums, counts, changed, done, n_iter, strict, tol

@@ -23,6 +23,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfclust._compile import compiled
 from tfclust._neighbors import centred_with_norms, nearest_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
 
@@ -117,7 +118,7 @@ def binary_search_perplexity(sq_distances, perplexity, keep=None):
     return p
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def _conditional_dense(x, perplexity, tile: int):
     x, x_sq, cols = centred_with_norms(x)
     n = x.shape[0]
@@ -148,7 +149,7 @@ def conditional_probabilities(x, perplexity: float, memory_budget: int = DEFAULT
     return _conditional_dense(x, tf.constant(perplexity, x.dtype), tile)
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def _symmetrise_dense(p_cond):
     p = p_cond + tf.transpose(p_cond)
     total = tf.maximum(tf.reduce_sum(p), MACHINE_EPSILON)
@@ -173,7 +174,7 @@ def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMOR
     return _symmetrise_dense(conditional_probabilities(x, perplexity, memory_budget))
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def _conditional_nn(sq_distances, perplexity, tile: int):
     return map_row_tiles(
         lambda d2: binary_search_perplexity(d2, perplexity),

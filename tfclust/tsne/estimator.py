@@ -8,7 +8,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET
+from tfclust._compile import compiled
+from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
     check_array,
     check_float,
@@ -34,9 +35,7 @@ _FFT_COMPONENTS = (1, 2)
 
 # The k-NN rows are searched all at once: (N, k) temporaries are O(N k) like the rest of the
 # method's memory (22 MB each at N = 60,000, k = 91).
-_conditional_probabilities_nn = tf.function(
-    binary_search_perplexity, jit_compile=True, reduce_retracing=False
-)
+_conditional_probabilities_nn = compiled(binary_search_perplexity)
 
 
 class TSNE:
@@ -96,6 +95,11 @@ class TSNE:
         exaggeration"); None or 1 for none.
       dtype: ``"float32"`` (default) or ``"float64"`` (for comparisons with scikit-learn).
       memory_budget: bytes one tile of pairwise work (distances, k-NN search) may take.
+
+    Compilation (``method="fft"``): the programs are compiled per size bucket of n_samples and
+    of the neighbour count (4 per doubling, padding rows and edges carry no probability or
+    charge), so a new N or perplexity within a bucket costs no compilation, and they persist on
+    disk across processes (see ``docs/compilation_cache.md``).
 
     Fitted attributes: ``embedding_`` ((n_samples, n_components) numpy array of ``dtype``),
     ``kl_divergence_`` (float, nats: KL(P || Q) at the start of the last iteration, or at the
@@ -218,20 +222,32 @@ class TSNE:
         return y0
 
     def _objective(self, x):
-        """The method's objective and its operands (P in the form the method needs)."""
+        """The method's objective, its operands (P in the form the method needs) and the rows
+        the descent runs on: N for ``"exact"``, N's size bucket for ``"fft"`` (padding rows
+        carry no P and no charge, so every N of a bucket shares one compiled program)."""
         perplexity = float(self.perplexity)
+        n = x.shape[0]
         if self.method == "exact":
             p = joint_probabilities(x, perplexity, self.memory_budget)
-            objective = ExactObjective.for_problem(
-                x.shape[0], self.n_components, x.dtype, self.memory_budget
-            )
-            return objective, objective.operands(p)
+            objective = ExactObjective.for_problem(n, self.n_components, x.dtype,
+                                                   self.memory_budget)
+            return objective, objective.operands(p), n
         tic = time.perf_counter()
-        k = n_neighbors_for_perplexity(x.shape[0], perplexity)
+        k = n_neighbors_for_perplexity(n, perplexity)
         neighbors, sq_distances = nearest_neighbors(x, k, self.memory_budget)
         logger.info("[t-SNE] Computed %d nearest neighbors in %.3fs", k,
                     time.perf_counter() - tic)
+        # Rows and neighbours padded to their size buckets: the padding rows and columns are
+        # edges from a point to itself without probability, which change no force or sum.
+        n_pad, k_pad = padded_size(n), padded_size(k)
+        rows = tf.range(n_pad)
+        real = rows < n
+        # The padding rows search at the last row's distances, so that they converge with it.
+        sq_distances = tf.gather(sq_distances, tf.minimum(rows, n - 1))
         p_cond = _conditional_probabilities_nn(sq_distances, tf.constant(perplexity, x.dtype))
+        p_cond = tf.pad(tf.where(real[:, None], p_cond, 0.0), [[0, 0], [0, k_pad - k]])
+        neighbors = tf.pad(pad_rows(neighbors, n_pad), [[0, 0], [0, k_pad - k]])
+        neighbors = tf.where(real[:, None] & (tf.range(k_pad) < k), neighbors, rows[:, None])
         if self.n_interpolation_points != "auto":
             nodes, stencil = int(self.n_interpolation_points), None
         elif self.n_components == 2:
@@ -246,7 +262,8 @@ class TSNE:
             max_num_intervals=int(self.max_num_intervals),
             dof=float(self.dof),
         )
-        return objective, objective.operands(neighbors, p_cond, self.memory_budget)
+        charge = tf.cast(real, x.dtype)
+        return objective, objective.operands(neighbors, p_cond, self.memory_budget, charge), n_pad
 
     def fit(self, X, y=None):
         """Embed ``X``.
@@ -272,14 +289,14 @@ class TSNE:
         t0 = time.perf_counter()
         logger.info("TSNE fit start: %d x %d, perplexity=%g, method=%s, dtype=%s", n, n_features,
                     self.perplexity, self.method, dtype.name)
-        objective, operands = self._objective(x)
+        objective, operands, n_rows = self._objective(x)
         logger.info("[t-SNE] Computed joint probabilities in %.3fs",
                     time.perf_counter() - t0)
         level = logging.INFO if self.verbose else logging.DEBUG
         result = tsne_descent(
             objective,
             operands,
-            y0,
+            pad_rows(y0, n_rows),
             early_exaggeration=float(self.early_exaggeration),
             exaggeration=1.0 if self.exaggeration is None else float(self.exaggeration),
             learning_rate=learning_rate,
@@ -289,7 +306,7 @@ class TSNE:
             log_level=level,
             summary_level=level,
         )
-        self.embedding_ = result.embedding.numpy()
+        self.embedding_ = result.embedding.numpy()[:n]
         self.kl_divergence_ = float(result.kl_divergence)
         self.n_iter_ = int(result.last_iter)
         self.learning_rate_ = float(learning_rate)

@@ -36,9 +36,17 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["fft_repulsion", "interval_ladder"]
+from tfclust._compile import compiled
+
+__all__ = ["LADDER_GROWTH", "fft_repulsion", "interval_ladder"]
+
+LADDER_GROWTH = 1.5
+"""Default ratio between consecutive compiled grid sizes. 1.25 (ten sizes from 32 to 250
+intervals) ended the tutorial's 5,000-point fit at KL 1.3752, 1.5 (six) at 1.3791 for 44% less
+compilation, 2 (four) at 1.3903; docs/first_call.md."""
 
 _MIN_EXTENT = 1e-3
 """Smallest side (embedding units) of the grid, so that coincident points give a valid grid."""
@@ -52,13 +60,15 @@ def _is_smooth(n: int) -> bool:
     return n == 1
 
 
-def interval_ladder(min_num_intervals: int, max_num_intervals: int, growth: float = 1.25):
+def interval_ladder(min_num_intervals: int, max_num_intervals: int,
+                    growth: float = LADDER_GROWTH):
     """The static box counts among which :func:`fft_repulsion` chooses at run time.
 
     Starts at ``min_num_intervals`` rounded up to a 7-smooth number, then each rung is the
-    smallest 7-smooth number at least ``growth`` times the previous one, and the last rung is
-    ``max_num_intervals`` itself. Every rung is one compiled branch, so ``growth`` trades compile
-    time (and program size) against how far the chosen box count may be from the wanted one.
+    smallest 7-smooth number at least ``growth`` times the previous one (dropped if within
+    ``sqrt(growth)`` of the top), and the last rung is ``max_num_intervals`` itself. Every rung
+    is one compiled branch, so ``growth`` trades compile time (and program size) against how far
+    the chosen box count may be from the wanted one.
 
     Returns:
       tuple of Python ints, strictly increasing, ending with ``max_num_intervals``.
@@ -75,7 +85,8 @@ def interval_ladder(min_num_intervals: int, max_num_intervals: int, growth: floa
     while True:
         while not _is_smooth(n):
             n += 1
-        if n >= max_num_intervals:
+        # A rung within sqrt(growth) of the last one would be a compiled branch for ~no gain.
+        if n >= max_num_intervals or (rungs and n * math.sqrt(growth) > max_num_intervals):
             break
         rungs.append(n)
         n = max(n + 1, math.ceil(n * growth))
@@ -248,12 +259,14 @@ def _self_interaction(weights: tf.Tensor, kernel_fn, spacing) -> tf.Tensor:
 
 
 def _repulsion_on_grid(
-    y, lo, extent, *, n_boxes: int, n_interp: int, n_taps: int, dof: float, z_exponent: float
+    y, charge, lo, extent, *, n_boxes: int, n_interp: int, n_taps: int, dof: float,
+    z_exponent: float,
 ):
     """Repulsion and Z on a grid of exactly ``n_boxes`` intervals per axis (static).
 
     Args:
       y: (N, d) points relative to the grid centre.
+      charge: (N,) 1 for a point, 0 for padding (no charge, no force).
       lo: (d,) lower corner of the grid, relative to the same centre.
       extent: scalar side length of the (square) grid.
     Returns:
@@ -285,7 +298,7 @@ def _repulsion_on_grid(
     # component comes out of one charge channel. The self-force vanishes exactly: D is odd and
     # a point's spreading and interpolation weights are the same.
     grid = tf.math.unsorted_segment_sum(
-        tf.reshape(flat_w, [-1]), tf.reshape(flat_nodes, [-1]), n_nodes
+        tf.reshape(flat_w * charge[:, None], [-1]), tf.reshape(flat_nodes, [-1]), n_nodes
     )
     grid = tf.reshape(grid, [m] * dim)
 
@@ -296,13 +309,15 @@ def _repulsion_on_grid(
     fields, energy = _convolve(grid, force_hat, z_hat, m, dim)  # (d, m[, m]), scalar
     fields = tf.transpose(tf.reshape(fields, [dim, n_nodes]))  # (m^d, d)
     repulsive = tf.reduce_sum(tf.gather(fields, flat_nodes) * flat_w[:, :, None], axis=1)
-    z = energy - tf.reduce_sum(_self_interaction(weights, kernel, spacing))
+    z = energy - tf.reduce_sum(_self_interaction(weights, kernel, spacing) * charge)
+    repulsive *= charge[:, None]
     return repulsive, z
 
 
-@functools.partial(tf.function, jit_compile=True)
+@compiled
 def fft_repulsion(
     y,
+    charge=None,
     *,
     n_interpolation_points: int = 5,
     min_num_intervals: int = 50,
@@ -311,7 +326,7 @@ def fft_repulsion(
     dof: float = 1.0,
     z_exponent: float | None = None,
     stencil_size: int | None = None,
-    ladder_growth: float = 1.25,
+    ladder_growth: float = LADDER_GROWTH,
 ):
     """Unnormalised t-SNE repulsive forces and normalisation ``Z`` by FFT interpolation.
 
@@ -334,9 +349,9 @@ def fft_repulsion(
     Grid: the bounding square of ``y`` is cut into ``side / ints_in_interval`` intervals per
     axis, clipped to ``[min_num_intervals, max_num_intervals]`` and rounded to the nearest (in
     ratio) rung of :func:`interval_ladder`, so intervals are at most ``sqrt(ladder_growth)``
-    (~12%) wider or narrower than asked (openTSNE rounds up to FFT-friendly sizes). Each interval
-    holds ``n_interpolation_points`` equispaced nodes (FIt-SNE's grid, node spacing
-    ``interval / n_interpolation_points``), and each point is interpolated from the
+    (~22% at the default) wider or narrower than asked (openTSNE rounds up to FFT-friendly
+    sizes). Each interval holds ``n_interpolation_points`` equispaced nodes (FIt-SNE's grid, node
+    spacing ``interval / n_interpolation_points``), and each point is interpolated from the
     ``stencil_size`` nodes per axis nearest to it: a centred Lagrange stencil, ~3x more accurate
     than FIt-SNE's "the nodes of the point's own interval" at the same cost. Beyond
     ``max_num_intervals`` the intervals widen instead, and accuracy degrades gently.
@@ -351,6 +366,9 @@ def fft_repulsion(
 
     Args:
       y: (N, d) float32 or float64 tensor, d in {1, 2}, static N >= 1: the embedding.
+      charge: optional (N,) tensor of y's dtype, 1 for the points and 0 for padding rows (a size
+        bucket), which neither repel, feel a force (their rows are 0) nor set the grid; default
+        all ones.
       n_interpolation_points: grid nodes per interval and axis.
       min_num_intervals: fewest intervals per axis.
       ints_in_interval: target interval side in embedding units (openTSNE's meaning: smaller is
@@ -390,8 +408,12 @@ def fft_repulsion(
     if z_exponent is not None and not z_exponent > 0:
         raise ValueError(f"z_exponent must be > 0, got {z_exponent}")
 
-    y_min = tf.reduce_min(y, axis=0)
-    y_max = tf.reduce_max(y, axis=0)
+    if charge is None:
+        charge = tf.ones_like(y[:, 0])
+    big = tf.constant(np.finfo(y.dtype.as_numpy_dtype).max, y.dtype)
+    present = charge[:, None] > 0
+    y_min = tf.reduce_min(tf.where(present, y, big), axis=0)
+    y_max = tf.reduce_max(tf.where(present, y, -big), axis=0)
     side = tf.reduce_max(y_max - y_min)
     centre = 0.5 * (y_min + y_max)
     # The kernels are translation invariant; positions relative to the grid centre keep the
@@ -404,6 +426,7 @@ def fft_repulsion(
         functools.partial(
             _repulsion_on_grid,
             yc,
+            charge,
             lo,
             extent,
             n_boxes=b,

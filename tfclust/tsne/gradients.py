@@ -39,9 +39,10 @@ import dataclasses
 
 import tensorflow as tf
 
+from tfclust._compile import compiled
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
-from tfclust.tsne.fft import fft_repulsion
+from tfclust.tsne.fft import LADDER_GROWTH, fft_repulsion
 
 __all__ = [
     "ExactObjective",
@@ -262,7 +263,7 @@ class ExactObjective:
 # re-ordering to build (~3 s saved at N = 60,000).
 
 
-@tf.function(jit_compile=True, reduce_retracing=False)
+@compiled
 def _directed_p(neighbors, p_cond, tile: int):
     n, k = neighbors.shape
     ids = tf.range(n, dtype=neighbors.dtype)
@@ -392,7 +393,8 @@ class FFTObjective:
     heavy tails; ``dof = 1`` is standard t-SNE), gradient ``4 (exaggeration * attractive -
     repulsive / Z)``.
 
-    Operands: ``(neighbors, weights, entropy)`` from :meth:`operands`.
+    Operands: ``(neighbors, weights, entropy, charge)`` from :meth:`operands`; ``charge`` (N,) is
+    0 on the padding rows of a size bucket (see :func:`~tfclust.tsne.fft.fft_repulsion`).
 
     Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion` and
     ``dof``; each combination is one compiled program.
@@ -404,33 +406,38 @@ class FFTObjective:
     max_num_intervals: int = 200
     stencil_size: int | None = None
     dof: float = 1.0
+    ladder_growth: float = LADDER_GROWTH
 
     @staticmethod
-    def operands(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET):
-        """``(neighbors, weights, entropy)``: P of the k-NN graph, see
-        :func:`directed_joint_probabilities`."""
+    def operands(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET, charge=None):
+        """``(neighbors, weights, entropy, charge)``: P of the k-NN graph, see
+        :func:`directed_joint_probabilities`; ``charge`` defaults to ones."""
         weights, entropy = directed_joint_probabilities(neighbors, p_cond, memory_budget)
-        return tf.convert_to_tensor(neighbors), weights, entropy
+        if charge is None:
+            charge = tf.ones_like(weights[:, 0])
+        return tf.convert_to_tensor(neighbors), weights, entropy, charge
 
-    def repulsion(self, y):
+    def repulsion(self, y, charge=None):
         """``(repulsive (N, d), z)`` by FFT interpolation."""
         return fft_repulsion(
             y,
+            charge,
             n_interpolation_points=self.n_interpolation_points,
             min_num_intervals=self.min_num_intervals,
             ints_in_interval=self.ints_in_interval,
             max_num_intervals=self.max_num_intervals,
             dof=self.dof,
             stencil_size=self.stencil_size,
+            ladder_growth=self.ladder_growth,
         )
 
-    def gradient(self, y, exaggeration, neighbors, weights, entropy):
+    def gradient(self, y, exaggeration, neighbors, weights, entropy, charge):
         """(N, d) gradient of ``KL(exaggeration * P || Q)``."""
-        return self._gradient_and_z(y, exaggeration, neighbors, weights)[0]
+        return self._gradient_and_z(y, exaggeration, neighbors, weights, charge)[0]
 
-    def gradient_and_kl(self, y, exaggeration, with_kl, neighbors, weights, entropy):
+    def gradient_and_kl(self, y, exaggeration, with_kl, neighbors, weights, entropy, charge):
         """The gradient, and the KL divergence (given the same Z) when ``with_kl``, else 0."""
-        grad, z = self._gradient_and_z(y, exaggeration, neighbors, weights)
+        grad, z = self._gradient_and_z(y, exaggeration, neighbors, weights, charge)
         kl = tf.cond(
             with_kl,
             lambda: directed_kl_divergence(
@@ -440,12 +447,12 @@ class FFTObjective:
         )
         return grad, kl
 
-    def kl_divergence(self, y, exaggeration, neighbors, weights, entropy):
+    def kl_divergence(self, y, exaggeration, neighbors, weights, entropy, charge):
         """Scalar ``KL(exaggeration * P || Q)``, exact given the interpolated Z."""
-        _, z = self.repulsion(y)
+        _, z = self.repulsion(y, charge)
         return directed_kl_divergence(y, neighbors, weights, entropy, z, self.dof, exaggeration)
 
-    def _gradient_and_z(self, y, exaggeration, neighbors, weights):
+    def _gradient_and_z(self, y, exaggeration, neighbors, weights, charge):
         attractive = directed_attractive_forces(y, neighbors, weights, self.dof)
-        repulsive, z = self.repulsion(y)
+        repulsive, z = self.repulsion(y, charge)
         return 4.0 * (exaggeration * attractive - repulsive / z), z

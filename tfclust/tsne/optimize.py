@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tfclust._compile import compiled
+
 __all__ = [
     "EXPLORATION_ITER",
     "N_ITER_CHECK",
@@ -86,7 +88,7 @@ def pca_embedding(x, n_components: int):
 def _chunk_program(objective):
     """The compiled chunk runner for one objective (cached: built and traced once per shape)."""
 
-    @tf.function(jit_compile=True, reduce_retracing=False)
+    @compiled
     def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
         def body(i, y, update, gains, kl, grad_norm):
             # The chunk's last iteration also reports the KL divergence at its starting point,
@@ -112,7 +114,7 @@ def _chunk_program(objective):
 
 @functools.cache
 def _kl_program(objective):
-    return tf.function(objective.kl_divergence, jit_compile=True, reduce_retracing=False)
+    return compiled(objective.kl_divergence)
 
 
 class DescentResult(NamedTuple):
