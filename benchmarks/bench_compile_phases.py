@@ -99,8 +99,8 @@ def worker(case: str) -> dict:
         x, _ = common.latents(5_000)
         make = optimize._chunk_program
 
-        def chunk_program(objective):
-            program = make(objective)
+        def chunk_program(objective, *shape_key):
+            program = make(objective, *shape_key)
             holder = type("P", (), {"run": program})
             _intercept(holder, "run", phases)
             return holder.run

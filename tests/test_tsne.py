@@ -113,7 +113,8 @@ def test_init_array_is_used_and_compiled_program_reused(digits):
     from_array = TSNE(init=y0, **kwargs).fit(x)
     np.testing.assert_array_equal(from_pca.embedding_, from_array.embedding_)
     objective = gradients.ExactObjective.for_problem(123, 2, tf.float32)
-    assert optimize._chunk_program(objective).experimental_get_tracing_count() == 1
+    shapes = optimize._shape_key(tf.zeros((123, 2)), (tf.zeros((123, 123)),))
+    assert optimize._chunk_program(objective, *shapes).experimental_get_tracing_count() == 1
 
 
 def test_max_iter_250_reports_the_final_kl(digits):

@@ -56,12 +56,13 @@ def test_padded_objective_equals_the_unpadded_one():
 def test_one_program_per_bucket():
     x = _points(600).astype(np.float32)
     TSNE(perplexity=14.0, max_iter=250, random_state=0, **GRID).fit(x)
-    program = optimize._chunk_program(TSNE(**GRID)._objective(tf.constant(x[:40]))[0])
-    traced = program.experimental_get_tracing_count()
+    programs = optimize._chunk_program.cache_info().currsize
     # 580 rows share 600's bucket (640) and perplexity 15's 46 neighbours share 14's 43 (48).
     e = TSNE(perplexity=15.0, max_iter=250, random_state=0, **GRID).fit_transform(x[:580])
-    assert program.experimental_get_tracing_count() == traced
+    assert optimize._chunk_program.cache_info().currsize == programs
     assert e.shape == (580, 2) and np.isfinite(e).all()
+    TSNE(perplexity=15.0, max_iter=250, random_state=0, **GRID).fit_transform(x[:500])
+    assert optimize._chunk_program.cache_info().currsize == programs + 1  # bucket 512
 
 
 def test_nearest_neighbors_never_returns_padding():

@@ -20,3 +20,11 @@ _compile_cache.configure()
 compiled = functools.partial(tf.function, jit_compile=True, reduce_retracing=False,
                              autograph=False)
 """Decorator: ``tf.function(jit_compile=True, reduce_retracing=False, autograph=False)``."""
+
+
+@functools.cache
+def specialised(fn, *key):
+    """``compiled(fn)``, one per ``key`` (the static sizes it is called with): programs that are
+    meant to differ, such as one per size bucket, then never count as retracing of one another
+    (TensorFlow warns about frequent retracing of one ``tf.function``)."""
+    return compiled(fn)

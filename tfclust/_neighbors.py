@@ -8,7 +8,7 @@ import math
 
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import specialised
 from tfclust._tiling import (
     DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
@@ -34,7 +34,6 @@ def centred_with_norms(x, n_valid=None):
     return x, tf.reduce_sum(tf.square(x), axis=1), tf.range(x.shape[0])
 
 
-@compiled
 def _knn(x, n_valid, k: int, tile: int):
     x, x_sq, cols = centred_with_norms(x, n_valid)
     # The rows from n_valid on are padding (a size bucket): no point's neighbour.
@@ -81,6 +80,7 @@ def nearest_neighbors(x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET):
     n_pad = padded_size(n)
     x_pad = pad_rows(x, n_pad)
     row_bytes = max(3 * n_pad, 2 * k * d) * x.dtype.size
-    idx, d2 = _knn(x_pad, tf.constant(n, tf.int32), int(k), rows_per_tile(n_pad, row_bytes,
-                                                                          memory_budget))
+    tile = rows_per_tile(n_pad, row_bytes, memory_budget)
+    program = specialised(_knn, n_pad, d, x.dtype, int(k), tile)
+    idx, d2 = program(x_pad, tf.constant(n, tf.int32), int(k), tile)
     return idx[:n], d2[:n]

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import specialised
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
     check_array,
@@ -33,9 +33,6 @@ logger = logging.getLogger("tfclust.tsne")
 _METHODS = ("fft", "exact")
 _FFT_COMPONENTS = (1, 2)
 
-# The k-NN rows are searched all at once: (N, k) temporaries are O(N k) like the rest of the
-# method's memory (22 MB each at N = 60,000, k = 91).
-_conditional_probabilities_nn = compiled(binary_search_perplexity)
 
 
 class TSNE:
@@ -244,7 +241,9 @@ class TSNE:
         real = rows < n
         # The padding rows search at the last row's distances, so that they converge with it.
         sq_distances = tf.gather(sq_distances, tf.minimum(rows, n - 1))
-        p_cond = _conditional_probabilities_nn(sq_distances, tf.constant(perplexity, x.dtype))
+        # All rows are searched at once: (N, k) temporaries are O(N k) like the rest.
+        search = specialised(binary_search_perplexity, n_pad, k, x.dtype)
+        p_cond = search(sq_distances, tf.constant(perplexity, x.dtype))
         p_cond = tf.pad(tf.where(real[:, None], p_cond, 0.0), [[0, 0], [0, k_pad - k]])
         neighbors = tf.pad(pad_rows(neighbors, n_pad), [[0, 0], [0, k_pad - k]])
         neighbors = tf.where(real[:, None] & (tf.range(k_pad) < k), neighbors, rows[:, None])

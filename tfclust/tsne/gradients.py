@@ -39,7 +39,7 @@ import dataclasses
 
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import specialised
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
 from tfclust.tsne.fft import LADDER_GROWTH, fft_repulsion
@@ -263,7 +263,6 @@ class ExactObjective:
 # re-ordering to build (~3 s saved at N = 60,000).
 
 
-@compiled
 def _directed_p(neighbors, p_cond, tile: int):
     n, k = neighbors.shape
     ids = tf.range(n, dtype=neighbors.dtype)
@@ -320,7 +319,8 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int = DEFAULT
             f"{neighbors.dtype.name} {tuple(neighbors.shape)}"
         )
     row_bytes = k * k * (neighbors.dtype.size + p_cond.dtype.size + 1)
-    return _directed_p(neighbors, p_cond, rows_per_tile(n, row_bytes, memory_budget))
+    tile = rows_per_tile(n, row_bytes, memory_budget)
+    return specialised(_directed_p, n, k, p_cond.dtype, tile)(neighbors, p_cond, tile)
 
 
 def _directed_edges(y, neighbors):

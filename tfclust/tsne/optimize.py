@@ -10,7 +10,7 @@ and applies the stopping rules.
 The objective is a parameter (see :mod:`tfclust.tsne.gradients`): any hashable object with
 ``gradient_and_kl(y, exaggeration, with_kl, *operands)`` (used by the loop) and
 ``kl_divergence(y, exaggeration, *operands)``. One compiled chunk program is cached per objective
-(and input shapes/dtypes); the chunk length, momentum, learning rate and exaggeration are runtime
+and input shapes/dtype; the chunk length, momentum, learning rate and exaggeration are runtime
 tensors, so they never cause a retrace.
 """
 
@@ -84,9 +84,15 @@ def pca_embedding(x, n_components: int):
     return tf.math.divide_no_nan(embedding, std) * _INIT_STD
 
 
+def _shape_key(y, operands):
+    """The static sizes and dtype a descent's programs are compiled for."""
+    return (y.dtype, tuple(y.shape), *(tuple(op.shape) for op in operands))
+
+
 @functools.cache
-def _chunk_program(objective):
-    """The compiled chunk runner for one objective (cached: built and traced once per shape)."""
+def _chunk_program(objective, *shape_key):
+    """The compiled chunk runner for one objective and one ``_shape_key`` (each its own
+    ``tf.function``, traced once)."""
 
     @compiled
     def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
@@ -113,7 +119,7 @@ def _chunk_program(objective):
 
 
 @functools.cache
-def _kl_program(objective):
+def _kl_program(objective, *shape_key):
     return compiled(objective.kl_divergence)
 
 
@@ -159,7 +165,7 @@ def gradient_descent(
     Returns:
       :class:`DescentResult`.
     """
-    run = _chunk_program(objective)
+    run = _chunk_program(objective, *_shape_key(y, operands))
     dtype = y.dtype
     update = tf.zeros_like(y)
     gains = tf.ones_like(y)
@@ -250,6 +256,7 @@ def tsne_descent(
         exaggeration=exaggeration, n_iter_without_progress=n_iter_without_progress, **common,
     )
     if kl is None or exaggeration != 1.0:
-        kl = float(_kl_program(objective)(y, tf.constant(1.0, y.dtype), *operands))
+        kl_program = _kl_program(objective, *_shape_key(y, operands))
+        kl = float(kl_program(y, tf.constant(1.0, y.dtype), *operands))
     logger.log(summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
     return DescentResult(y, kl, last)
