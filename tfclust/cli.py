@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import re
 import sys
+import tempfile
 
 DESCRIPTION = """\
 Unsupervised clustering and visualisation of images in TensorFlow.
@@ -104,7 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    loudness = common.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        dest="verbose_logs",  # not RunConfig.verbose, Keras' progress output
+        help="also show TensorFlow's own log lines (its C++ start-up and runtime messages) and "
+        "other libraries' INFO logs",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -242,14 +254,128 @@ def _export(args: argparse.Namespace) -> str:
 _COMMANDS = {"run": _run, "train": _run, "encode": _run, "embed": _embed, "export": _export}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_TF_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+_QUIET_TF_LOG_LEVEL = 3
+"""TensorFlow's C++ logging threshold unless -v or the user's own TF_CPP_MIN_LOG_LEVEL: fatal
+messages only. At 2 (errors) TensorFlow 2.21 still prints ``failed call to cuInit`` on every
+CPU-only machine, and three ERROR lines (``Error parsing text-format
+tensorflow.XlaSerializedCacheEntry``, ``cpu_aot_loader ... Target machine feature ... is not
+supported``) for every program it loads from the persistent XLA cache. A run's real errors reach
+the user as Python exceptions."""
+
+# A line of TensorFlow's C++ logging: absl's format (severity letter, MMDD, time, thread,
+# file:line], as TF 2.21 writes) or TensorFlow's older one ("2025-09-17 14:44:05.157831: I ").
+_TF_LOG_LINE = re.compile(
+    r"(?:([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\s\]]+:\d+\] )"
+    r"|(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) )"
+)
+_TF_SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+_ABSL_PREINIT = "WARNING: All log messages before absl::InitializeLog() is called"
+_PYTHON_WARNING = re.compile(r"\S.*:\d+: \w*Warning: ")
+
+
+def _tensorflow_log_level(verbose: bool, environ=os.environ) -> int | None:
+    """Set TF_CPP_MIN_LOG_LEVEL for a run and return the level to filter start-up lines at.
+
+    ``None`` (-v): nothing is set or filtered. A level the user set is kept and also applied to
+    the start-up lines that TensorFlow prints before it reads the variable.
+    """
+    if verbose:
+        return None
+    if _TF_LOG_LEVEL not in environ:
+        environ[_TF_LOG_LEVEL] = str(_QUIET_TF_LOG_LEVEL)
+    try:
+        return int(environ[_TF_LOG_LEVEL])
+    except ValueError:
+        return 0  # TensorFlow treats an unparsable level as 0: show everything
+
+
+def _filter_tensorflow_lines(text: str, min_level: int) -> str:
+    """``text`` without TensorFlow's C++ log messages below ``min_level`` (0 I ... 3 F).
+
+    absl's notice that messages go to stderr before ``absl::InitializeLog()`` counts as a
+    warning. Other lines continue the message before them (cpu_feature_guard's has two lines),
+    except Python warnings; before any message they are kept.
+    """
+    kept, keep, in_message = [], True, False
+    for line in text.splitlines(keepends=True):
+        match = _TF_LOG_LINE.match(line)
+        if match:
+            severity = match.group(1) or match.group(2)
+            keep, in_message = _TF_SEVERITY[severity] >= min_level, True
+        elif line.startswith(_ABSL_PREINIT):
+            keep, in_message = min_level <= _TF_SEVERITY["W"], False
+        elif _PYTHON_WARNING.match(line):
+            keep, in_message = True, False
+        elif not in_message:
+            keep = True
+        if keep:
+            kept.append(line)
+    return "".join(kept)
+
+
+@contextlib.contextmanager
+def _stderr_captured(min_level: int):
+    """Collect what is written to file descriptor 2 (C++ code included) and write it back
+    through :func:`_filter_tensorflow_lines` at the end; unfiltered if the body raises."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to capture
+        yield
+        return
+    with tempfile.TemporaryFile() as buffer:
+        os.dup2(buffer.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            buffer.seek(0)
+            text = buffer.read().decode("utf-8", "replace")
+            if not failed:
+                text = _filter_tensorflow_lines(text, min_level)
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+
+def _import_tensorflow(verbose: bool) -> None:
+    """Import TensorFlow with its start-up lines shown only with -v (or the user's own
+    TF_CPP_MIN_LOG_LEVEL). TensorFlow 2.21 prints the oneDNN and CUDA-driver notices through
+    absl before it reads TF_CPP_MIN_LOG_LEVEL, so these are filtered from stderr here."""
+    level = _tensorflow_log_level(verbose)
+    filtered = level is not None and "tensorflow" not in sys.modules
+    with _stderr_captured(level) if filtered else contextlib.nullcontext():
+        import tensorflow  # noqa: F401
+
+
+def _tfclust_or_warning(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] == "tfclust"
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    """tfclust's INFO logs (unless -q) and other libraries' warnings on stderr; with -v other
+    libraries' INFO logs too (absl's, TensorFlow's). Leaves logging alone if it is set up."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
     logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
+        level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if not verbose:
+        for handler in root.handlers:
+            handler.addFilter(_tfclust_or_warning)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.quiet, args.verbose_logs)
+    _import_tensorflow(args.verbose_logs)
     from tfclust.data import DataUnavailableError
 
     try:

@@ -219,6 +219,11 @@ def _json_default(value):
 def run(config: RunConfig) -> dict:
     """Run the tutorial's stages with ``config``; returns the metrics written to metrics.json."""
     config.validate()
+    # The persistent XLA cache must be configured before TensorFlow sets up its devices (which
+    # Run() does by listing them, and Keras by training): TF_XLA_FLAGS is read then, once.
+    from tfclust import _compile_cache
+
+    _compile_cache.configure()
     out = prepare_out_dir(config.out or default_out_dir())
     job = Run(out, config)
     logger.info("writing outputs to %s", out)
@@ -303,6 +308,18 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
     state["kmeans"] = km
 
 
+def _tsne_settings(config: RunConfig, n: int, perplexity: float) -> dict:
+    """What a t-SNE fit of the first ``n`` latents depends on, besides the latents."""
+    return {
+        "n_samples": n,
+        "perplexity": float(perplexity),
+        "learning_rate": config.tsne_learning_rate,
+        "max_iter": config.tsne_max_iter,
+        "seed": config.tsne_seed,
+        "method": config.tsne_method,
+    }
+
+
 def _embed(latents, perplexity: float, config: RunConfig):
     from tfclust.tsne import TSNE
 
@@ -340,19 +357,35 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
         "knn_accuracy_10": knn_accuracy(embedding, labels, n_neighbors=10),
     }
     state["embedding"] = embedding
+    state["tsne_settings"] = _tsne_settings(config, n, config.perplexity)
 
 
 def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
+    """t-SNE of the first ``sweep_samples`` latents at each sweep perplexity. The main t-SNE's
+    embedding stands in for a fit with the very same settings on the same points."""
     n = min(config.sweep_samples, len(state["latents"]))
     if n == 0 or not config.sweep_perplexities:
         return
-    sweep = {}
+    sweep, records = {}, {}
     for perplexity in config.sweep_perplexities:
-        tsne, sweep[perplexity] = _embed(state["latents"][:n], perplexity, config)
-        job.metrics.setdefault("perplexity_sweep", {})[f"{perplexity:g}"] = {
-            "kl_divergence": float(tsne.kl_divergence_),
-            "n_iter": int(tsne.n_iter_),
-        }
+        if state.get("tsne_settings") == _tsne_settings(config, n, perplexity):
+            sweep[perplexity] = state["embedding"]
+            main = job.metrics["tsne"]
+            records[f"{perplexity:g}"] = {
+                "kl_divergence": main["kl_divergence"],
+                "n_iter": main["n_iter"],
+                "reused_from": "tsne",
+            }
+            logger.info(
+                "perplexity %g: the t-SNE stage's embedding (same points and settings)", perplexity
+            )
+        else:
+            tsne, sweep[perplexity] = _embed(state["latents"][:n], perplexity, config)
+            records[f"{perplexity:g}"] = {
+                "kl_divergence": float(tsne.kl_divergence_),
+                "n_iter": int(tsne.n_iter_),
+            }
+        job.metrics["perplexity_sweep"] = records
     np.savez(job.path("perplexity_sweep.npz"), **{f"{p:g}": e for p, e in sweep.items()})
     state["sweep"] = sweep
 
