@@ -1,10 +1,16 @@
 """Shared fixtures: small clustering datasets (float64) for the K-means tests."""
 
+import atexit
 import gzip
 import importlib.util
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "TFCLUST_CACHE_DIR" not in os.environ:  # the XLA cache: this session's own, never ~/.cache
+    os.environ["TFCLUST_CACHE_DIR"] = tempfile.mkdtemp(prefix="tfclust-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["TFCLUST_CACHE_DIR"], ignore_errors=True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -299,21 +299,3 @@ def test_sweep_fits_what_the_main_tsne_did_not(tsne_stages, settings):
     sweep_n = min(settings["sweep_samples"], 60)
     assert fits[-2:] == [(sweep_n, 5), (sweep_n, 15)]
     assert not any("reused_from" in entry for entry in job.metrics["perplexity_sweep"].values())
-
-
-def test_compilation_cache_is_configured_before_devices_are_listed(tmp_path, monkeypatch):
-    import tensorflow as tf
-
-    from tfclust import _compile_cache
-
-    calls = []
-    monkeypatch.setattr(_compile_cache, "configure", lambda: calls.append("configure"))
-    monkeypatch.setattr(tf.config, "list_logical_devices", lambda: calls.append("devices") or [])
-
-    def stop(job, config, state):
-        raise RuntimeError("stop here")
-
-    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "load_data", stop)
-    with pytest.raises(RuntimeError, match="stop here"):
-        pipeline.run(pipeline.RunConfig(out=str(tmp_path / "o")))
-    assert calls == ["configure", "devices"]

@@ -2,11 +2,17 @@
 
 The public names below are imported on first use, so ``import tfclust`` (and ``tfclust
 --help``) is quick and lets a caller configure TensorFlow's logging before TensorFlow loads.
+Importing it turns on the persistent compilation cache (docs/compilation_cache.md).
 """
 
 import importlib
 
+from tfclust import _compile_cache
+
 __version__ = "0.1.0"
+
+# Before TensorFlow sets up its devices, which is when it reads the cache's flag.
+_compile_cache.configure()
 
 _EXPORTS = {
     "NotFittedError": "tfclust._validation",

@@ -4,22 +4,21 @@ autograph and no relaxed shapes.
 Kernels write their loops and branches as ``tf.while_loop``/``tf.cond`` already, so autograph's
 source-to-source conversion would only cost time (it was ~80% of the first K-means fit's
 tracing). Importing this module turns on the persistent compilation cache
-(:mod:`tfclust._compile_cache`) before the process compiles anything with XLA.
+(:mod:`tfclust._compile_cache`), if TensorFlow has not set up its devices yet.
 """
 
 from __future__ import annotations
 
 import functools
 
-import tensorflow as tf
-
 from tfclust import _compile_cache
 
 _compile_cache.configure()
 
-compiled = functools.partial(tf.function, jit_compile=True, reduce_retracing=False,
+compiled = functools.partial(_compile_cache.guarded, jit_compile=True, reduce_retracing=False,
                              autograph=False)
-"""Decorator: ``tf.function(jit_compile=True, reduce_retracing=False, autograph=False)``."""
+"""Decorator: ``tf.function(jit_compile=True, reduce_retracing=False, autograph=False)``, guarded
+against a faulty compilation cache (:func:`tfclust._compile_cache.guarded`)."""
 
 
 @functools.cache

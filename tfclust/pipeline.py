@@ -219,11 +219,6 @@ def _json_default(value):
 def run(config: RunConfig) -> dict:
     """Run the tutorial's stages with ``config``; returns the metrics written to metrics.json."""
     config.validate()
-    # The persistent XLA cache must be configured before TensorFlow sets up its devices (which
-    # Run() does by listing them, and Keras by training): TF_XLA_FLAGS is read then, once.
-    from tfclust import _compile_cache
-
-    _compile_cache.configure()
     out = prepare_out_dir(config.out or default_out_dir())
     job = Run(out, config)
     logger.info("writing outputs to %s", out)

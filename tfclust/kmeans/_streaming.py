@@ -166,7 +166,8 @@ class _Passes:
         """fn on this replica's batch; all-reduced (summed) under a strategy."""
         if self.strategy is None:
             return fn(*args)
-        return self.strategy.reduce(_SUM, self.strategy.run(fn, args=args), axis=None)
+        # The tf.function itself, not its cache guard: strategies run other callables eagerly.
+        return self.strategy.reduce(_SUM, self.strategy.run(fn.function, args=args), axis=None)
 
     @tf.function
     def _sum_pass(self, ds, mean, centers, prev):
@@ -194,7 +195,7 @@ class _Passes:
             if self.strategy is None:
                 acc = _merge_far(acc, _step_far(batch, mean, centers, m), m)
             else:
-                per = self.strategy.run(_step_far, args=(batch, mean, centers, m))
+                per = self.strategy.run(_step_far.function, args=(batch, mean, centers, m))
                 for local in zip(*(self.strategy.experimental_local_results(p) for p in per),
                                  strict=True):
                     acc = _merge_far(acc, tuple(tf.identity(t) for t in local), m)
