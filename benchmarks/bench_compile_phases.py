@@ -66,16 +66,27 @@ def _block(out):
             t.numpy()
 
 
-def _intercept(module, name, phases):
-    """Replace ``module.name`` (a compiled program) so that its first call is timed."""
-    program = getattr(module, name)
+def _timed_once(program, phases):
+    """``program`` whose first call (while ``phases`` is empty) is timed into ``phases``."""
 
     def wrapper(*args, **kwargs):
         if not phases:
             phases.update(_timed_program(program, args, kwargs))
         return program(*args, **kwargs)
 
-    setattr(module, name, wrapper)
+    return wrapper
+
+
+def _intercept(module, name, phases):
+    """Replace the program ``module.name`` so that its first call is timed."""
+    setattr(module, name, _timed_once(getattr(module, name), phases))
+
+
+def _intercept_factory(module, name, phases):
+    """Replace ``module.name``, a function returning programs, so that the first call of the
+    first program it returns is timed."""
+    make = getattr(module, name)
+    setattr(module, name, lambda *key: _timed_once(make(*key), phases))
 
 
 def worker(case: str) -> dict:
@@ -93,19 +104,11 @@ def worker(case: str) -> dict:
         tfclust.KMeans(10, n_init=10, random_state=42).fit(x)
     elif case == "knn":
         x, _ = common.latents(5_000)
-        _intercept(_neighbors, "_knn", phases)
+        _intercept_factory(_neighbors, "specialised", phases)
         tfclust.TSNE(perplexity=15, learning_rate=100, random_state=0, max_iter=250).fit(x)
     elif case == "tsne_chunk":
         x, _ = common.latents(5_000)
-        make = optimize._chunk_program
-
-        def chunk_program(objective, *shape_key):
-            program = make(objective, *shape_key)
-            holder = type("P", (), {"run": program})
-            _intercept(holder, "run", phases)
-            return holder.run
-
-        optimize._chunk_program = chunk_program
+        _intercept_factory(optimize, "_chunk_program", phases)
         tfclust.TSNE(perplexity=15, learning_rate=100, random_state=0, max_iter=250).fit(x)
     else:
         raise ValueError(f"unknown case {case!r}")
@@ -126,7 +129,10 @@ def main():
         load = os.getloadavg()[0]
         out = subprocess.run(
             [sys.executable, __file__, "--worker", case],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         rows.append({**json.loads(out.stdout.strip().splitlines()[-1]), "load_before": load})
     common.report("compile_phases", rows, notes={"cache": "off", "process": "fresh per case"})

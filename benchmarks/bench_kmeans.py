@@ -59,7 +59,7 @@ def inertia(x: np.ndarray, centers: np.ndarray) -> float:
     c_sq = (c64**2).sum(axis=1)
     total = 0.0
     for start in range(0, len(x64), 8192):
-        xs = x64[start:start + 8192]
+        xs = x64[start : start + 8192]
         d2 = (xs**2).sum(axis=1)[:, None] - 2 * xs @ c64.T + c_sq[None]
         total += np.maximum(d2.min(axis=1), 0).sum()
     return total
@@ -82,8 +82,11 @@ def runners(k: int, n_init: int, faiss_iter: int, minibatch: bool):
 
     out = {"tfclust": fit_tfclust, "sklearn": fit_sklearn}
     if minibatch:
-        for name, cls in (("tfclust_minibatch", tfclust.MiniBatchKMeans),
-                          ("sklearn_minibatch", SKMiniBatchKMeans)):
+        for name, cls in (
+            ("tfclust_minibatch", tfclust.MiniBatchKMeans),
+            ("sklearn_minibatch", SKMiniBatchKMeans),
+        ):
+
             def fit_minibatch(x, seed, cls=cls):
                 km = cls(k, random_state=seed).fit(x)
                 return km.cluster_centers_, km.n_iter_
@@ -95,8 +98,15 @@ def runners(k: int, n_init: int, faiss_iter: int, minibatch: bool):
         return out
 
     def fit_faiss(x, seed):
-        km = faiss.Kmeans(x.shape[1], k, niter=faiss_iter, nredo=n_init, seed=seed + 1,
-                          max_points_per_centroid=len(x), verbose=False)
+        km = faiss.Kmeans(
+            x.shape[1],
+            k,
+            niter=faiss_iter,
+            nredo=n_init,
+            seed=seed + 1,
+            max_points_per_centroid=len(x),
+            verbose=False,
+        )
         km.train(np.ascontiguousarray(x))
         return km.centroids, faiss_iter
 
@@ -142,26 +152,44 @@ def main(argv=None):
                 "inertia": float(np.mean([inertia(x, c) for c, _ in fits[name]])),
                 "n_iter": float(np.mean([it for _, it in fits[name]])),
             }
-            print(f"[{case}] {name}: warm {results[name]['warm_s']:.3f} s "
-                  f"{[round(t, 3) for t in warm[name]]}", file=sys.stderr)
+            print(
+                f"[{case}] {name}: warm {results[name]['warm_s']:.3f} s "
+                f"{[round(t, 3) for t in warm[name]]}",
+                file=sys.stderr,
+            )
         ref = results["sklearn"]
         for name, r in results.items():
-            rows.append({
-                "case": case, "impl": name, "n": spec["n"], "k": spec["k"],
-                "n_init": spec["n_init"], "cold_s": r["cold_s"], "warm_s": r["warm_s"],
-                "time_ratio": r["warm_s"] / ref["warm_s"],
-                "inertia_ratio": r["inertia"] / ref["inertia"], "n_iter": r["n_iter"],
-            })
-    common.report("kmeans", rows, notes={
-        "data": args.data, "repeat": args.repeat, "faiss_iter": args.faiss_iter,
-        "minibatch": args.minibatch,
-        # scikit-learn's OpenMP loops slow down several-fold when other processes compete for
-        # the cores (its fits took 0.75 s idle and 6.5 s at load 3 on the 2-core machine), so
-        # the ratios depend on the load the run saw.
-        "loadavg_start": load_start, "loadavg_end": list(os.getloadavg()),
-        "time_ratio": "warm seconds / scikit-learn's warm seconds, same process",
-        "inertia_ratio": "mean inertia over the repeats / scikit-learn's",
-    })
+            rows.append(
+                {
+                    "case": case,
+                    "impl": name,
+                    "n": spec["n"],
+                    "k": spec["k"],
+                    "n_init": spec["n_init"],
+                    "cold_s": r["cold_s"],
+                    "warm_s": r["warm_s"],
+                    "time_ratio": r["warm_s"] / ref["warm_s"],
+                    "inertia_ratio": r["inertia"] / ref["inertia"],
+                    "n_iter": r["n_iter"],
+                }
+            )
+    common.report(
+        "kmeans",
+        rows,
+        notes={
+            "data": args.data,
+            "repeat": args.repeat,
+            "faiss_iter": args.faiss_iter,
+            "minibatch": args.minibatch,
+            # scikit-learn's OpenMP loops slow down several-fold when other processes compete for
+            # the cores (its fits took 0.75 s idle and 6.5 s at load 3 on the 2-core machine), so
+            # the ratios depend on the load the run saw.
+            "loadavg_start": load_start,
+            "loadavg_end": list(os.getloadavg()),
+            "time_ratio": "warm seconds / scikit-learn's warm seconds, same process",
+            "inertia_ratio": "mean inertia over the repeats / scikit-learn's",
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -61,12 +61,15 @@ def main() -> None:
             floats = tf.constant(uint8.astype(np.float32)[..., None] / 255.0)
             uint8 = tf.constant(uint8)
             paths = {
-                "SavedModel serving_default (float32)":
-                    lambda x=floats: signatures["serving_default"](images=x)["cluster"].numpy(),
-                "SavedModel serving_uint8":
-                    lambda x=uint8: signatures["serving_uint8"](images=x)["cluster"].numpy(),
-                "in-process Keras encoder + KMeans.predict":
-                    lambda x=floats: kmeans.predict(encoder(x, training=False)),
+                "SavedModel serving_default (float32)": lambda x=floats: signatures[
+                    "serving_default"
+                ](images=x)["cluster"].numpy(),
+                "SavedModel serving_uint8": lambda x=uint8: signatures["serving_uint8"](images=x)[
+                    "cluster"
+                ].numpy(),
+                "in-process Keras encoder + KMeans.predict": lambda x=floats: kmeans.predict(
+                    encoder(x, training=False)
+                ),
             }
             calls = max(MIN_CALLS, IMAGES_PER_TIMING // batch)
             times = {name: [] for name in paths}
@@ -79,17 +82,27 @@ def main() -> None:
             in_process = statistics.median(times["in-process Keras encoder + KMeans.predict"])
             for name, t in times.items():
                 seconds = statistics.median(t)
-                rows.append({"batch": batch, "path": name,
-                             "images/s": batch * calls / seconds,
-                             "ms/call": 1000 * seconds / calls,
-                             "speed vs in-process": in_process / seconds})
+                rows.append(
+                    {
+                        "batch": batch,
+                        "path": name,
+                        "images/s": batch * calls / seconds,
+                        "ms/call": 1000 * seconds / calls,
+                        "speed vs in-process": in_process / seconds,
+                    }
+                )
             print(f"batch {batch} done", file=sys.stderr)
 
-    report("serving", rows, notes={
-        "model": "untrained autoencoder (seed 0); speed does not depend on the weights",
-        "k": args.k, "rounds": args.rounds,
-        "calls_per_timing": {b: max(MIN_CALLS, IMAGES_PER_TIMING // b) for b in args.batches},
-    })
+    report(
+        "serving",
+        rows,
+        notes={
+            "model": "untrained autoencoder (seed 0); speed does not depend on the weights",
+            "k": args.k,
+            "rounds": args.rounds,
+            "calls_per_timing": {b: max(MIN_CALLS, IMAGES_PER_TIMING // b) for b in args.batches},
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def tfclust_fit(x, **params):
         "affinities_s": phases.p_s,  # k-NN + P, from the start of the fit
         "optimise_s": total - phases.p_s,
         "first_chunk_s": phases.chunks[0][1],  # includes XLA compilation of the descent
-        "ms_per_iter_after_first_chunk": 1e3 * sum(s for _, s in later)
+        "ms_per_iter_after_first_chunk": 1e3
+        * sum(s for _, s in later)
         / max(1, sum(i for i, _ in later)),
     }
 
@@ -122,8 +123,9 @@ def opentsne_fit(x, *, matched: bool, perplexity: float, max_iter: int, init=Non
         n_iter=max_iter - 250,
     )
     if matched:
-        params.update(learning_rate=n / 12, initial_momentum=0.5, final_momentum=0.8,
-                      max_step_norm=None)
+        params.update(
+            learning_rate=n / 12, initial_momentum=0.5, final_momentum=0.8, max_step_norm=None
+        )
     tsne = openTSNE.TSNE(**params)
     start = time.perf_counter()
     if matched:
@@ -132,17 +134,31 @@ def opentsne_fit(x, *, matched: bool, perplexity: float, max_iter: int, init=Non
         embedding = tsne.prepare_initial(x)
     prepared = time.perf_counter()
     # As openTSNE's TSNE.fit: early exaggeration, then the normal regime.
-    embedding.optimize(n_iter=tsne.early_exaggeration_iter, exaggeration=tsne.early_exaggeration,
-                       momentum=tsne.initial_momentum, inplace=True, propagate_exception=True)
-    embedding.optimize(n_iter=tsne.n_iter, exaggeration=tsne.exaggeration,
-                       momentum=tsne.final_momentum, inplace=True, propagate_exception=True)
+    embedding.optimize(
+        n_iter=tsne.early_exaggeration_iter,
+        exaggeration=tsne.early_exaggeration,
+        momentum=tsne.initial_momentum,
+        inplace=True,
+        propagate_exception=True,
+    )
+    embedding.optimize(
+        n_iter=tsne.n_iter,
+        exaggeration=tsne.exaggeration,
+        momentum=tsne.final_momentum,
+        inplace=True,
+        propagate_exception=True,
+    )
     end = time.perf_counter()
-    return np.asarray(embedding), float(embedding.kl_divergence), {
-        "total_s": end - start,
-        "affinities_s": prepared - start,  # k-NN (Annoy) + P + initial embedding
-        "optimise_s": end - prepared,
-        "ms_per_iter": 1e3 * (end - prepared) / max_iter,
-    }
+    return (
+        np.asarray(embedding),
+        float(embedding.kl_divergence),
+        {
+            "total_s": end - start,
+            "affinities_s": prepared - start,  # k-NN (Annoy) + P + initial embedding
+            "optimise_s": end - prepared,
+            "ms_per_iter": 1e3 * (end - prepared) / max_iter,
+        },
+    )
 
 
 def sklearn_fit(x, **params):
@@ -187,8 +203,10 @@ class Scorer:
         y = tf.constant(embedding, tf.float32)
         z = tf.constant(exact_z(embedding), tf.float32)
         kl = gradients.directed_kl_divergence(y, *self.operands[:3], z)
-        return {"kl_same_way": float(kl),
-                "knn_acc10": knn_accuracy(embedding, self.labels, n_neighbors=10)}
+        return {
+            "kl_same_way": float(kl),
+            "knn_acc10": knn_accuracy(embedding, self.labels, n_neighbors=10),
+        }
 
 
 def _median_run(runs):
@@ -203,21 +221,36 @@ def tutorial_rows(n: int, repeat: int) -> list[dict]:
     cold, cold_t = tfclust_fit(x, **TUTORIAL)
     sk_runs, warm_runs = [], []
     for i in range(repeat):
-        print(f"[bench_tsne_fft] tutorial: scikit-learn Barnes-Hut, tfclust warm ({i + 1}/"
-              f"{repeat})...", file=sys.stderr)
+        print(
+            f"[bench_tsne_fft] tutorial: scikit-learn Barnes-Hut, tfclust warm ({i + 1}/"
+            f"{repeat})...",
+            file=sys.stderr,
+        )
         sk_runs.append(sklearn_fit(x, **TUTORIAL))
         warm_runs.append(tfclust_fit(x, **TUTORIAL))
     sk, sk_t = _median_run(sk_runs)
     warm, warm_t = _median_run(warm_runs)
     sk_t["all_total_s"] = [round(t["total_s"], 2) for _, t in sk_runs]
     warm_t["all_total_s"] = [round(t["total_s"], 2) for _, t in warm_runs]
-    sk_row = {"n": n, "case": "tutorial", "library": "sklearn barnes_hut", **sk_t,
-              "own_kl": float(sk.kl_divergence_), **score(sk.embedding_)}
+    sk_row = {
+        "n": n,
+        "case": "tutorial",
+        "library": "sklearn barnes_hut",
+        **sk_t,
+        "own_kl": float(sk.kl_divergence_),
+        **score(sk.embedding_),
+    }
     rows = []
     fits = (("tfclust fft (cold)", cold, cold_t), ("tfclust fft (warm)", warm, warm_t))
     for label, est, t in fits:
-        row = {"n": n, "case": "tutorial", "library": label, **t,
-               "own_kl": est.kl_divergence_, **score(est.embedding_)}
+        row = {
+            "n": n,
+            "case": "tutorial",
+            "library": label,
+            **t,
+            "own_kl": est.kl_divergence_,
+            **score(est.embedding_),
+        }
         row["speedup_vs_sklearn"] = sk_t["total_s"] / t["total_s"]
         row["kl_ratio_vs_sklearn"] = row["kl_same_way"] / sk_row["kl_same_way"]
         rows.append(row)
@@ -229,23 +262,55 @@ def headline_rows(n: int, opentsne_defaults: bool, with_sklearn: bool) -> list[d
     score = Scorer(x, labels, HEADLINE["perplexity"])
     print(f"[bench_tsne_fft] headline n={n}: tfclust...", file=sys.stderr)
     est, t = tfclust_fit(x, **HEADLINE)
-    ours = {"n": n, "case": "headline", "library": "tfclust fft (cold)", **t,
-            "own_kl": est.kl_divergence_, **score(est.embedding_)}
+    ours = {
+        "n": n,
+        "case": "headline",
+        "library": "tfclust fft (cold)",
+        **t,
+        "own_kl": est.kl_divergence_,
+        **score(est.embedding_),
+    }
     print("[bench_tsne_fft] headline: openTSNE matched...", file=sys.stderr)
     emb, kl, t = opentsne_matched(x)
-    rows = [ours, {"n": n, "case": "headline", "library": "openTSNE matched", **t, "own_kl": kl,
-                   **score(emb)}]
+    rows = [
+        ours,
+        {
+            "n": n,
+            "case": "headline",
+            "library": "openTSNE matched",
+            **t,
+            "own_kl": kl,
+            **score(emb),
+        },
+    ]
     if opentsne_defaults:
         print("[bench_tsne_fft] headline: openTSNE defaults...", file=sys.stderr)
-        emb, kl, t = opentsne_fit(x, matched=False, perplexity=HEADLINE["perplexity"],
-                                  max_iter=HEADLINE["max_iter"])
-        rows.append({"n": n, "case": "headline", "library": "openTSNE defaults", **t,
-                     "own_kl": kl, **score(emb)})
+        emb, kl, t = opentsne_fit(
+            x, matched=False, perplexity=HEADLINE["perplexity"], max_iter=HEADLINE["max_iter"]
+        )
+        rows.append(
+            {
+                "n": n,
+                "case": "headline",
+                "library": "openTSNE defaults",
+                **t,
+                "own_kl": kl,
+                **score(emb),
+            }
+        )
     if with_sklearn:
         print("[bench_tsne_fft] headline: scikit-learn Barnes-Hut (slow)...", file=sys.stderr)
         sk, t = sklearn_fit(x, **HEADLINE)
-        rows.append({"n": n, "case": "headline", "library": "sklearn barnes_hut", **t,
-                     "own_kl": float(sk.kl_divergence_), **score(sk.embedding_)})
+        rows.append(
+            {
+                "n": n,
+                "case": "headline",
+                "library": "sklearn barnes_hut",
+                **t,
+                "own_kl": float(sk.kl_divergence_),
+                **score(sk.embedding_),
+            }
+        )
     for row in rows[1:]:
         row["tfclust_time_ratio"] = ours["total_s"] / row["total_s"]
         row["tfclust_kl_ratio"] = ours["kl_same_way"] / row["kl_same_way"]
@@ -255,8 +320,9 @@ def headline_rows(n: int, opentsne_defaults: bool, with_sklearn: bool) -> list[d
 
 def opentsne_matched(x):
     init = optimize.pca_embedding(tf.constant(x), 2).numpy()
-    return opentsne_fit(x, matched=True, init=init, perplexity=HEADLINE["perplexity"],
-                        max_iter=HEADLINE["max_iter"])
+    return opentsne_fit(
+        x, matched=True, init=init, perplexity=HEADLINE["perplexity"], max_iter=HEADLINE["max_iter"]
+    )
 
 
 def scaling_rows(sizes, known: list[dict]) -> list[dict]:
@@ -271,15 +337,29 @@ def scaling_rows(sizes, known: list[dict]) -> list[dict]:
             print(f"[bench_tsne_fft] scaling n={n}...", file=sys.stderr)
             _, t = tfclust_fit(x, **HEADLINE)
             _, _, peer = opentsne_matched(x)
-        keys = ("total_s", "knn_s", "affinities_s", "optimise_s", "first_chunk_s",
-                "ms_per_iter_after_first_chunk")
-        rows.append({"n": n, "case": "scaling", "library": "tfclust fft vs openTSNE matched",
-                     **{k: t[k] for k in keys}, "openTSNE_ms_per_iter": peer["ms_per_iter"],
-                     "openTSNE_affinities_s": peer["affinities_s"]})
+        keys = (
+            "total_s",
+            "knn_s",
+            "affinities_s",
+            "optimise_s",
+            "first_chunk_s",
+            "ms_per_iter_after_first_chunk",
+        )
+        rows.append(
+            {
+                "n": n,
+                "case": "scaling",
+                "library": "tfclust fft vs openTSNE matched",
+                **{k: t[k] for k in keys},
+                "openTSNE_ms_per_iter": peer["ms_per_iter"],
+                "openTSNE_affinities_s": peer["affinities_s"],
+            }
+        )
     for row in rows:
         row["n_ratio"] = row["n"] / rows[0]["n"]
-        row["ms_per_iter_ratio"] = (row["ms_per_iter_after_first_chunk"]
-                                    / rows[0]["ms_per_iter_after_first_chunk"])
+        row["ms_per_iter_ratio"] = (
+            row["ms_per_iter_after_first_chunk"] / rows[0]["ms_per_iter_after_first_chunk"]
+        )
         row["openTSNE_ratio"] = row["openTSNE_ms_per_iter"] / rows[0]["openTSNE_ms_per_iter"]
     return rows
 
@@ -299,20 +379,34 @@ def memory_child(n: int) -> None:
     before = _status_kb("VmRSS")
     start = time.perf_counter()
     TSNE(**HEADLINE).fit(x)
-    print(json.dumps({"n": n, "rss_before_fit_mb": before / 1024,
-                      "peak_rss_mb": _status_kb("VmHWM") / 1024,
-                      "fit_s": time.perf_counter() - start}))
+    print(
+        json.dumps(
+            {
+                "n": n,
+                "rss_before_fit_mb": before / 1024,
+                "peak_rss_mb": _status_kb("VmHWM") / 1024,
+                "fit_s": time.perf_counter() - start,
+            }
+        )
+    )
 
 
 def memory_rows(sizes) -> list[dict]:
     rows = []
     for n in sizes:
         print(f"[bench_tsne_fft] memory n={n} (subprocess)...", file=sys.stderr)
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
-                             check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         row = json.loads(out.strip().splitlines()[-1])
-        row.update(case="memory", library="tfclust fft",
-                   fit_peak_mb=row["peak_rss_mb"] - row["rss_before_fit_mb"])
+        row.update(
+            case="memory",
+            library="tfclust fft",
+            fit_peak_mb=row["peak_rss_mb"] - row["rss_before_fit_mb"],
+        )
         rows.append(row)
     for row in rows:
         row["fit_peak_ratio"] = row["fit_peak_mb"] / rows[0]["fit_peak_mb"]
@@ -321,20 +415,32 @@ def memory_rows(sizes) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sections", nargs="*",
-                        default=["tutorial", "headline", "scaling", "memory"])
+    parser.add_argument(
+        "--sections", nargs="*", default=["tutorial", "headline", "scaling", "memory"]
+    )
     parser.add_argument("--tutorial-size", type=int, default=5000)
     parser.add_argument("--headline-size", type=int, default=60000)
-    parser.add_argument("--scaling-sizes", type=int, nargs="*",
-                        default=[10000, 20000, 40000, 60000])
+    parser.add_argument(
+        "--scaling-sizes", type=int, nargs="*", default=[10000, 20000, 40000, 60000]
+    )
     parser.add_argument("--memory-sizes", type=int, nargs="*", default=[10000, 40000, 60000])
-    parser.add_argument("--sklearn-60k", action="store_true",
-                        help="also run scikit-learn's Barnes-Hut at the headline size (slow)")
+    parser.add_argument(
+        "--sklearn-60k",
+        action="store_true",
+        help="also run scikit-learn's Barnes-Hut at the headline size (slow)",
+    )
     parser.add_argument("--no-opentsne-defaults", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="tutorial: scikit-learn and warm tfclust fits (medians reported)")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the rows of sections not run from the existing results file")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="tutorial: scikit-learn and warm tfclust fits (medians reported)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the rows of sections not run from the existing results file",
+    )
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -344,8 +450,9 @@ def main() -> None:
     rows = []
     sections = {
         "tutorial": lambda: tutorial_rows(args.tutorial_size, args.repeat),
-        "headline": lambda: headline_rows(args.headline_size, not args.no_opentsne_defaults,
-                                          args.sklearn_60k),
+        "headline": lambda: headline_rows(
+            args.headline_size, not args.no_opentsne_defaults, args.sklearn_60k
+        ),
         "scaling": lambda: scaling_rows(args.scaling_sizes, rows),
         "memory": lambda: memory_rows(args.memory_sizes),
     }
@@ -364,24 +471,29 @@ def main() -> None:
             "data": "Fashion-MNIST autoencoder latents (common.latents), first n rows, float32",
             "cores": CORES,
             "load": "load_avg_1_5_15 per row: the machine's load averages when its section "
-                    "started (2 cores, shared with other benchmark runs)",
-            "tutorial": {**TUTORIAL, "init": "pca", "goal": ">= 4x faster than sklearn BH, "
-                         "kl_same_way <= 1.02 x sklearn's"},
-            "headline": {**HEADLINE, "goal": "total_s <= openTSNE's, kl within 3%, "
-                         "knn_acc10 >= openTSNE's - 0.01"},
+            "started (2 cores, shared with other benchmark runs)",
+            "tutorial": {
+                **TUTORIAL,
+                "init": "pca",
+                "goal": ">= 4x faster than sklearn BH, kl_same_way <= 1.02 x sklearn's",
+            },
+            "headline": {
+                **HEADLINE,
+                "goal": "total_s <= openTSNE's, kl within 3%, knn_acc10 >= openTSNE's - 0.01",
+            },
             "fairness": "openTSNE matched: learning_rate N/12 (its scale; = tfclust's auto N/48 "
-                        "on sklearn's scale), momentum 0.5/0.8, max_step_norm None, early "
-                        "exaggeration 12 x 250, tfclust's PCA init; openTSNE keeps its gains "
-                        "across the two stages (sklearn and tfclust reset them); openTSNE's "
-                        "k-NN is Annoy (approximate, 90 neighbours), tfclust's exact (91)",
+            "on sklearn's scale), momentum 0.5/0.8, max_step_norm None, early "
+            "exaggeration 12 x 250, tfclust's PCA init; openTSNE keeps its gains "
+            "across the two stages (sklearn and tfclust reset them); openTSNE's "
+            "k-NN is Annoy (approximate, 90 neighbours), tfclust's exact (91)",
             "kl_same_way": "KL(P||Q) with tfclust's k-NN P and the exact Z (all pairs), nats",
             "own_kl": "each library's own estimate (tfclust: exact given the FFT Z, at the "
-                      "start of the last iteration; openTSNE: its FFT estimate; sklearn: BH)",
+            "start of the last iteration; openTSNE: its FFT estimate; sklearn: BH)",
             "timing": "wall seconds; tfclust cold = first fit at that size (XLA compilation "
-                      "included); ms_per_iter_after_first_chunk excludes the first 50 "
-                      "iterations (compilation); openTSNE ms_per_iter = optimise_s / max_iter",
+            "included); ms_per_iter_after_first_chunk excludes the first 50 "
+            "iterations (compilation); openTSNE ms_per_iter = optimise_s / max_iter",
             "memory": "VmHWM of a fresh process per n; fit_peak_mb = peak minus resident "
-                      "memory just before the fit",
+            "memory just before the fit",
         },
     )
 

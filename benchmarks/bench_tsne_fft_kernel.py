@@ -49,8 +49,13 @@ SETTINGS = {
     "stencil5": dict(n_interpolation_points=3, stencil_size=5),
     "openTSNE": dict(n_interpolation_points=3),
     # TSNE's defaults in 2-D (n_interpolation_points="auto"): nodes 0.4 units apart.
-    "tsne_auto": dict(n_interpolation_points=2, stencil_size=4, ints_in_interval=0.8,
-                      min_num_intervals=32, max_num_intervals=250),
+    "tsne_auto": dict(
+        n_interpolation_points=2,
+        stencil_size=4,
+        ints_in_interval=0.8,
+        min_num_intervals=32,
+        max_num_intervals=250,
+    ),
 }
 
 

@@ -1,6 +1,6 @@
 """Copy a run's figures into docs/, downscaled, for the README.
 
-    python scripts/docs_figures.py runs/<run> docs/<name> [--width 640]
+python scripts/docs_figures.py runs/<run> docs/<name> [--width 640]
 """
 
 import argparse

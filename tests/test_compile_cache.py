@@ -635,7 +635,8 @@ def test_importing_tfclust_turns_the_cache_on_without_tensorflow(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_XLA_FLAGS"}
     env["TFCLUST_CACHE_DIR"] = str(tmp_path)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert f"--tf_xla_persistent_cache_directory={tmp_path}" in out[0]
     assert out[1] == "False"

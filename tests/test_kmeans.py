@@ -21,15 +21,20 @@ RTOL = 1e-6
 def _assert_same_fit(ours, ref):
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=RTOL)
-    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=RTOL,
-                               atol=RTOL * np.abs(ref.cluster_centers_).max())
+    np.testing.assert_allclose(
+        ours.cluster_centers_,
+        ref.cluster_centers_,
+        rtol=RTOL,
+        atol=RTOL * np.abs(ref.cluster_centers_).max(),
+    )
     assert ours.n_iter_ == ref.n_iter_
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
 # k=64 takes the pruned algorithm's scatter-add update of the sums (above 48 clusters).
-@pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 10), ("latents", 40),
-                                    ("latents", 64)])
+@pytest.mark.parametrize(
+    "data,k", [("blobs", 6), ("latents", 10), ("latents", 40), ("latents", 64)]
+)
 def test_same_init_matches_sklearn(request, data, k, algorithm):
     x = request.getfixturevalue(data)
     init = initial_centers(x, k, seed=1)
@@ -64,8 +69,18 @@ def test_kmeans_plusplus_seeds_equal_in_one_tile_and_many(blobs):
     from tfclust.kmeans._lloyd import seed_centers
 
     x = tf.constant(blobs)
-    seeds = [seed_centers(x, tf.constant([7, 1]), n_clusters=6, n_restarts=3, init="k-means++",
-                          tile=tile, n_local_trials=3).numpy() for tile in (len(blobs), 64)]
+    seeds = [
+        seed_centers(
+            x,
+            tf.constant([7, 1]),
+            n_clusters=6,
+            n_restarts=3,
+            init="k-means++",
+            tile=tile,
+            n_local_trials=3,
+        ).numpy()
+        for tile in (len(blobs), 64)
+    ]
     np.testing.assert_allclose(seeds[0], seeds[1], rtol=1e-12)
     # Every centre is a row of the data, and no restart picks a row twice.
     rows = {tuple(row) for row in blobs}
@@ -73,12 +88,16 @@ def test_kmeans_plusplus_seeds_equal_in_one_tile_and_many(blobs):
     assert all(len({tuple(c) for c in restart}) == 6 for restart in seeds[0])
 
 
-@pytest.mark.parametrize("data,k,rtol", [
-    ("blobs", 6, 1e-3), ("latents", 10, 1e-3),
-    # The best of 10 restarts varies by ~0.2% from seed to seed for sklearn itself at k=40
-    # (over 12 seeds tfclust/sklearn averaged 1.0004, single seeds 0.997-1.0035).
-    ("latents", 40, 3e-3),
-])
+@pytest.mark.parametrize(
+    "data,k,rtol",
+    [
+        ("blobs", 6, 1e-3),
+        ("latents", 10, 1e-3),
+        # The best of 10 restarts varies by ~0.2% from seed to seed for sklearn itself at k=40
+        # (over 12 seeds tfclust/sklearn averaged 1.0004, single seeds 0.997-1.0035).
+        ("latents", 40, 3e-3),
+    ],
+)
 def test_kmeans_plusplus_inertia_matches_sklearn(request, data, k, rtol):
     # Single seeds test the random streams (at k=10 one seed in twelve was 0.15% worse and
     # another 0.12% better), so the bound is on the mean over five seeds.
@@ -100,8 +119,9 @@ def test_random_init_is_reproducible_and_competitive(blobs):
 
 
 def test_different_seeds_draw_different_centres(blobs):
-    fits = [KMeans(6, init="random", n_init=1, max_iter=1, random_state=s).fit(blobs)
-            for s in (0, 1)]
+    fits = [
+        KMeans(6, init="random", n_init=1, max_iter=1, random_state=s).fit(blobs) for s in (0, 1)
+    ]
     assert not np.allclose(fits[0].cluster_centers_, fits[1].cluster_centers_)
 
 
@@ -111,8 +131,7 @@ def test_predict_transform_score_agree_with_sklearn(latents):
     ref.cluster_centers_ = ours.cluster_centers_.copy()
     x_new = latents[::7] + 0.1
     np.testing.assert_array_equal(ours.predict(x_new), ref.predict(x_new))
-    np.testing.assert_allclose(ours.transform(x_new), ref.transform(x_new), rtol=RTOL,
-                               atol=1e-9)
+    np.testing.assert_allclose(ours.transform(x_new), ref.transform(x_new), rtol=RTOL, atol=1e-9)
     np.testing.assert_allclose(ours.score(x_new), ref.score(x_new), rtol=RTOL)
     np.testing.assert_allclose(ours.score(latents), -ours.inertia_, rtol=RTOL)
     np.testing.assert_array_equal(ours.fit_predict(latents), ours.labels_)
@@ -177,29 +196,35 @@ def test_logging(blobs, caplog):
     assert any("restart 0" in m for m in messages)
 
 
-@pytest.mark.parametrize("x,match", [
-    (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN or infinity"),
-    (np.array([[0.0, np.inf], [1.0, 1.0]]), "NaN or infinity"),
-    (np.zeros((0, 2)), "sample"),
-    (np.arange(5.0), "2-D"),
-])
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN or infinity"),
+        (np.array([[0.0, np.inf], [1.0, 1.0]]), "NaN or infinity"),
+        (np.zeros((0, 2)), "sample"),
+        (np.arange(5.0), "2-D"),
+    ],
+)
 def test_bad_x(x, match):
     with pytest.raises(ValueError, match=match):
         KMeans(1).fit(x)
 
 
-@pytest.mark.parametrize("params,match", [
-    ({"n_clusters": 0}, "n_clusters"),
-    ({"n_clusters": 7}, "n_samples=6 should be >= n_clusters=7"),
-    ({"n_clusters": 2, "max_iter": 0}, "max_iter"),
-    ({"n_clusters": 2, "init": "kmeans"}, "init"),
-    ({"n_clusters": 2, "init": np.zeros((3, 2))}, r"init has shape \(3, 2\)"),
-    ({"n_clusters": 2, "init": np.zeros((2, 5))}, r"init has shape \(2, 5\)"),
-    ({"n_clusters": 2, "tol": -1.0}, "tol"),
-    ({"n_clusters": 2, "n_init": 0}, "n_init"),
-    ({"n_clusters": 2, "dtype": "int32"}, "dtype"),
-    ({"n_clusters": 2, "algorithm": "full"}, "algorithm"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"n_clusters": 0}, "n_clusters"),
+        ({"n_clusters": 7}, "n_samples=6 should be >= n_clusters=7"),
+        ({"n_clusters": 2, "max_iter": 0}, "max_iter"),
+        ({"n_clusters": 2, "init": "kmeans"}, "init"),
+        ({"n_clusters": 2, "init": np.zeros((3, 2))}, r"init has shape \(3, 2\)"),
+        ({"n_clusters": 2, "init": np.zeros((2, 5))}, r"init has shape \(2, 5\)"),
+        ({"n_clusters": 2, "tol": -1.0}, "tol"),
+        ({"n_clusters": 2, "n_init": 0}, "n_init"),
+        ({"n_clusters": 2, "dtype": "int32"}, "dtype"),
+        ({"n_clusters": 2, "algorithm": "full"}, "algorithm"),
+    ],
+)
 def test_bad_params(params, match):
     with pytest.raises(ValueError, match=match):
         KMeans(**params).fit(np.arange(12.0).reshape(6, 2))

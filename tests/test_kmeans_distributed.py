@@ -48,11 +48,16 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     init[2] = 500.0  # an empty cluster: the relocation pass runs distributed too
     np.savez(tmp_path / "data.npz", x=x, init=init)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "data.npz")],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "data.npz")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
-    out = json.loads(line[len("RESULT"):])
+    out = json.loads(line[len("RESULT") :])
     one = out["one"]
     for name in ("two", "two_array"):
         other = out[name]

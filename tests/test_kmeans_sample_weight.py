@@ -25,8 +25,12 @@ def test_weighted_fit_matches_sklearn(blobs, algorithm, k):
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(blobs, sample_weight=w)
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=RTOL)
-    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=RTOL,
-                               atol=RTOL * np.abs(ref.cluster_centers_).max())
+    np.testing.assert_allclose(
+        ours.cluster_centers_,
+        ref.cluster_centers_,
+        rtol=RTOL,
+        atol=RTOL * np.abs(ref.cluster_centers_).max(),
+    )
     assert ours.n_iter_ == ref.n_iter_
     np.testing.assert_allclose(-ours.score(blobs, sample_weight=w), ref.inertia_, rtol=RTOL)
 

@@ -19,11 +19,15 @@ def brute_force_accuracy(y_true, y_pred):
     classes, clusters = np.unique(y_true), np.unique(y_pred)
     table = np.array([[np.sum((y_true == c) & (y_pred == k)) for k in clusters] for c in classes])
     if len(classes) >= len(clusters):
-        best = max(table[list(p), range(len(clusters))].sum()
-                   for p in itertools.permutations(range(len(classes)), len(clusters)))
+        best = max(
+            table[list(p), range(len(clusters))].sum()
+            for p in itertools.permutations(range(len(classes)), len(clusters))
+        )
     else:
-        best = max(table[range(len(classes)), list(p)].sum()
-                   for p in itertools.permutations(range(len(clusters)), len(classes)))
+        best = max(
+            table[range(len(classes)), list(p)].sum()
+            for p in itertools.permutations(range(len(clusters)), len(classes))
+        )
     return best / len(y_true)
 
 
@@ -86,10 +90,18 @@ EDGE_CASES = {
 @pytest.mark.parametrize("case", sorted(EDGE_CASES))
 def test_nmi_and_ari_edge_cases_match_sklearn(case):
     y_true, y_pred = EDGE_CASES[case]
-    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
-                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
-    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
-                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        metrics.normalized_mutual_info(y_true, y_pred),
+        normalized_mutual_info_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
+    np.testing.assert_allclose(
+        metrics.adjusted_rand_index(y_true, y_pred),
+        adjusted_rand_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -97,18 +109,34 @@ def test_nmi_and_ari_random_match_sklearn(seed):
     y_true, y_pred = random_labelings(seed, n=1000)
     # Make the labelings partly agree, so the scores are not all near 0.
     y_pred[: 400 + 50 * seed] = y_true[: 400 + 50 * seed]
-    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
-                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
-    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
-                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        metrics.normalized_mutual_info(y_true, y_pred),
+        normalized_mutual_info_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
+    np.testing.assert_allclose(
+        metrics.adjusted_rand_index(y_true, y_pred),
+        adjusted_rand_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
 
 
 def test_nmi_and_ari_near_zero_for_independent_random_labels():
     y_true, y_pred = random_labelings(123, n=5000)
-    np.testing.assert_allclose(metrics.normalized_mutual_info(y_true, y_pred),
-                               normalized_mutual_info_score(y_true, y_pred), rtol=RTOL, atol=0)
-    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
-                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        metrics.normalized_mutual_info(y_true, y_pred),
+        normalized_mutual_info_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
+    np.testing.assert_allclose(
+        metrics.adjusted_rand_index(y_true, y_pred),
+        adjusted_rand_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
 
 
 def test_ari_exact_for_large_n():
@@ -116,27 +144,38 @@ def test_ari_exact_for_large_n():
     rng = np.random.default_rng(0)
     y_true = rng.integers(0, 10, 200_000)
     y_pred = np.where(rng.random(200_000) < 0.7, y_true, rng.integers(0, 10, 200_000))
-    np.testing.assert_allclose(metrics.adjusted_rand_index(y_true, y_pred),
-                               adjusted_rand_score(y_true, y_pred), rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        metrics.adjusted_rand_index(y_true, y_pred),
+        adjusted_rand_score(y_true, y_pred),
+        rtol=RTOL,
+        atol=0,
+    )
 
 
 def test_label_metrics_accept_tensors_and_return_floats():
     y_true, y_pred = random_labelings(3)
-    for fn in (metrics.normalized_mutual_info, metrics.adjusted_rand_index,
-               metrics.cluster_accuracy):
+    for fn in (
+        metrics.normalized_mutual_info,
+        metrics.adjusted_rand_index,
+        metrics.cluster_accuracy,
+    ):
         value = fn(tf.constant(y_true), tf.constant(y_pred))
         assert type(value) is float
         assert value == fn(y_true, y_pred)
 
 
-@pytest.mark.parametrize("fn", [metrics.cluster_accuracy, metrics.normalized_mutual_info,
-                                metrics.adjusted_rand_index])
-@pytest.mark.parametrize("y_true, y_pred, match", [
-    ([0, 1, 1], [0, 1], "different lengths"),
-    ([], [], "empty"),
-    ([0.0, np.nan], [0, 1], "NaN"),
-    ([[0, 1]], [[0, 1]], "1-D"),
-])
+@pytest.mark.parametrize(
+    "fn", [metrics.cluster_accuracy, metrics.normalized_mutual_info, metrics.adjusted_rand_index]
+)
+@pytest.mark.parametrize(
+    "y_true, y_pred, match",
+    [
+        ([0, 1, 1], [0, 1], "different lengths"),
+        ([], [], "empty"),
+        ([0.0, np.nan], [0, 1], "NaN"),
+        ([[0, 1]], [[0, 1]], "1-D"),
+    ],
+)
 def test_label_metrics_reject_bad_input(fn, y_true, y_pred, match):
     with pytest.raises(ValueError, match=match):
         fn(y_true, y_pred)
@@ -160,8 +199,9 @@ def test_trustworthiness_matches_sklearn(embedding_data, k):
     x, e = embedding_data
     expected = sk_trustworthiness(x, e, n_neighbors=k)
     assert 0.6 < expected < 0.99  # a non-degenerate check
-    np.testing.assert_allclose(metrics.trustworthiness(x, e, n_neighbors=k), expected,
-                               rtol=RTOL, atol=0)
+    np.testing.assert_allclose(
+        metrics.trustworthiness(x, e, n_neighbors=k), expected, rtol=RTOL, atol=0
+    )
 
 
 def test_trustworthiness_tiled_equals_untiled(embedding_data):
@@ -185,13 +225,16 @@ def test_trustworthiness_is_one_for_isometric_embedding(embedding_data):
     assert metrics.trustworthiness(x, x @ rotation * 3.0, n_neighbors=7) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("x_shape, e_shape, k, match", [
-    ((20, 3), (20, 2), 10, "n_samples / 2"),
-    ((20, 3), (20, 2), 0, ">= 1"),
-    ((20, 3), (19, 2), 3, "different numbers of samples"),
-    ((20,), (20, 2), 3, "2-D"),
-    ((20, 3), (20, 2, 1), 3, "2-D"),
-])
+@pytest.mark.parametrize(
+    "x_shape, e_shape, k, match",
+    [
+        ((20, 3), (20, 2), 10, "n_samples / 2"),
+        ((20, 3), (20, 2), 0, ">= 1"),
+        ((20, 3), (19, 2), 3, "different numbers of samples"),
+        ((20,), (20, 2), 3, "2-D"),
+        ((20, 3), (20, 2, 1), 3, "2-D"),
+    ],
+)
 def test_trustworthiness_rejects_bad_input(x_shape, e_shape, k, match):
     with pytest.raises(ValueError, match=match):
         metrics.trustworthiness(np.ones(x_shape), np.ones(e_shape), n_neighbors=k)
@@ -211,8 +254,10 @@ def test_trustworthiness_rejects_nan():
 def sklearn_loo_knn_accuracy(e, y, k):
     """Leave-one-out accuracy of KNeighborsClassifier fitted on all the other points."""
     hits = [
-        KNeighborsClassifier(n_neighbors=k).fit(np.delete(e, i, 0), np.delete(y, i))
-        .predict(e[i : i + 1])[0] == y[i]
+        KNeighborsClassifier(n_neighbors=k)
+        .fit(np.delete(e, i, 0), np.delete(y, i))
+        .predict(e[i : i + 1])[0]
+        == y[i]
         for i in range(len(y))
     ]
     return float(np.mean(hits))
@@ -246,13 +291,16 @@ def test_knn_accuracy_separated_clusters_and_tensor_input():
     assert type(value) is float and value == 1.0
 
 
-@pytest.mark.parametrize("e_shape, n_labels, k, match", [
-    ((10, 2), 9, 3, "labels has 9 entries"),
-    ((10, 2), 10, 10, "less than n_samples"),
-    ((10, 2), 10, 0, ">= 1"),
-    ((10,), 10, 3, "2-D"),
-    ((0, 2), 0, 1, "at least 1"),
-])
+@pytest.mark.parametrize(
+    "e_shape, n_labels, k, match",
+    [
+        ((10, 2), 9, 3, "labels has 9 entries"),
+        ((10, 2), 10, 10, "less than n_samples"),
+        ((10, 2), 10, 0, ">= 1"),
+        ((10,), 10, 3, "2-D"),
+        ((0, 2), 0, 1, "at least 1"),
+    ],
+)
 def test_knn_accuracy_rejects_bad_input(e_shape, n_labels, k, match):
     with pytest.raises(ValueError, match=match):
         metrics.knn_accuracy(np.ones(e_shape), np.zeros(n_labels), n_neighbors=k)

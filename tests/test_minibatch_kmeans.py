@@ -21,8 +21,9 @@ def test_partial_fit_steps_match_sklearn(latents):
     for batch in np.array_split(latents, 5):
         ours.partial_fit(batch)
         ref.partial_fit(batch)
-        np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9,
-                                   atol=1e-9)
+        np.testing.assert_allclose(
+            ours.cluster_centers_, ref.cluster_centers_, rtol=1e-9, atol=1e-9
+        )
         np.testing.assert_array_equal(ours.labels_, ref.labels_)
         np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=1e-9)
     assert ours.n_steps_ == ref.n_steps_ == 5
@@ -30,8 +31,9 @@ def test_partial_fit_steps_match_sklearn(latents):
     first = np.array_split(latents, 5)[0]
     one = MiniBatchKMeans(10, init=init, reassignment_ratio=0.0, dtype="float64")
     lloyd = SKMeans(10, init=init, n_init=1, max_iter=1).fit(first)
-    np.testing.assert_allclose(one.partial_fit(first).cluster_centers_, lloyd.cluster_centers_,
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        one.partial_fit(first).cluster_centers_, lloyd.cluster_centers_, rtol=1e-9, atol=1e-9
+    )
 
 
 @pytest.mark.parametrize("data,k", [("blobs", 6), ("latents", 10)])
@@ -75,13 +77,15 @@ def test_reproducible_and_seed_dependent(blobs):
 
 def test_stopping_rules(blobs):
     n_steps = 3 * len(blobs) // 100
-    never = MiniBatchKMeans(6, max_iter=3, batch_size=100, max_no_improvement=None,
-                            random_state=0).fit(blobs)
+    never = MiniBatchKMeans(
+        6, max_iter=3, batch_size=100, max_no_improvement=None, random_state=0
+    ).fit(blobs)
     assert never.n_steps_ == n_steps and never.n_iter_ == 3
     # A huge tolerance stops at the second step (the first only warms up, as in sklearn).
     assert MiniBatchKMeans(6, batch_size=100, tol=1e6, random_state=0).fit(blobs).n_steps_ == 2
-    stale = MiniBatchKMeans(6, max_iter=50, batch_size=100, max_no_improvement=2,
-                            random_state=0).fit(blobs)
+    stale = MiniBatchKMeans(
+        6, max_iter=50, batch_size=100, max_no_improvement=2, random_state=0
+    ).fit(blobs)
     assert 3 <= stale.n_steps_ < 50 * len(blobs) // 100
 
 
@@ -92,8 +96,15 @@ def test_light_centres_are_reseeded(blobs):
     assert np.isfinite(m.cluster_centers_).all()
     assert np.abs(m.cluster_centers_).max() < 100
     assert len(np.unique(m.labels_)) == 6
-    kept = MiniBatchKMeans(6, init=init, batch_size=100, reassignment_ratio=0.0,
-                           max_iter=2, random_state=0, dtype="float64").fit(blobs)
+    kept = MiniBatchKMeans(
+        6,
+        init=init,
+        batch_size=100,
+        reassignment_ratio=0.0,
+        max_iter=2,
+        random_state=0,
+        dtype="float64",
+    ).fit(blobs)
     np.testing.assert_array_equal(kept.cluster_centers_[[1, 4]], init[[1, 4]])
 
 
@@ -118,15 +129,18 @@ def test_init_array_warns_with_n_init(blobs):
         MiniBatchKMeans(6, init=initial_centers(blobs, 6, 0), n_init=3, max_iter=1).fit(blobs)
 
 
-@pytest.mark.parametrize("params,match", [
-    ({"n_clusters": 7}, "n_samples=6 should be >= n_clusters=7"),
-    ({"n_clusters": 2, "batch_size": 0}, "batch_size"),
-    ({"n_clusters": 2, "max_no_improvement": -1}, "max_no_improvement"),
-    ({"n_clusters": 2, "reassignment_ratio": -0.1}, "reassignment_ratio"),
-    ({"n_clusters": 2, "max_iter": 0}, "max_iter"),
-    ({"n_clusters": 2, "init": np.zeros((3, 2))}, r"init has shape \(3, 2\)"),
-    ({"n_clusters": 2, "init_size": 0}, "init_size"),
-])
+@pytest.mark.parametrize(
+    "params,match",
+    [
+        ({"n_clusters": 7}, "n_samples=6 should be >= n_clusters=7"),
+        ({"n_clusters": 2, "batch_size": 0}, "batch_size"),
+        ({"n_clusters": 2, "max_no_improvement": -1}, "max_no_improvement"),
+        ({"n_clusters": 2, "reassignment_ratio": -0.1}, "reassignment_ratio"),
+        ({"n_clusters": 2, "max_iter": 0}, "max_iter"),
+        ({"n_clusters": 2, "init": np.zeros((3, 2))}, r"init has shape \(3, 2\)"),
+        ({"n_clusters": 2, "init_size": 0}, "init_size"),
+    ],
+)
 def test_bad_params(params, match):
     x = np.arange(12.0).reshape(6, 2)
     with pytest.raises(ValueError, match=match):
@@ -135,11 +149,14 @@ def test_bad_params(params, match):
         MiniBatchKMeans(**params).partial_fit(x)
 
 
-@pytest.mark.parametrize("x,match", [
-    (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN or infinity"),
-    (np.zeros((0, 2)), "sample"),
-    (np.arange(5.0), "2-D"),
-])
+@pytest.mark.parametrize(
+    "x,match",
+    [
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN or infinity"),
+        (np.zeros((0, 2)), "sample"),
+        (np.arange(5.0), "2-D"),
+    ],
+)
 def test_bad_x(x, match):
     with pytest.raises(ValueError, match=match):
         MiniBatchKMeans(1).fit(x)

@@ -102,8 +102,10 @@ def test_t_vs_normal(tmp_path):
     fig = plots.t_vs_normal(dof=2.74)
     render(fig, tmp_path)
     ax = fig.axes[0]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["t-dist (dof=2.74)",
-                                                                    "normal-dist"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "t-dist (dof=2.74)",
+        "normal-dist",
+    ]
     t_line, normal_line = ax.get_lines()
     assert normal_line.get_ydata().max() == pytest.approx(1 / np.sqrt(2 * np.pi), rel=1e-9)
     assert t_line.get_ydata().max() < normal_line.get_ydata().max()  # heavier tails, lower peak
@@ -190,14 +192,17 @@ def test_reconstructions(data, tmp_path):
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("embedding, labels, match", [
-    (np.zeros((10, 3)), np.zeros(10, int), r"shape \(N, 2\)"),
-    (np.zeros((0, 2)), np.zeros(0, int), r"shape \(N, 2\)"),
-    (np.zeros((10, 2)), np.zeros(9, int), "labels must have shape"),
-    (np.zeros((10, 2)), np.full(10, 10), r"\[0, 10\)"),
-    (np.zeros((10, 2)), np.full(10, -1), r"\[0, 10\)"),
-    (np.full((10, 2), np.nan), np.zeros(10, int), "NaN"),
-])
+@pytest.mark.parametrize(
+    "embedding, labels, match",
+    [
+        (np.zeros((10, 3)), np.zeros(10, int), r"shape \(N, 2\)"),
+        (np.zeros((0, 2)), np.zeros(0, int), r"shape \(N, 2\)"),
+        (np.zeros((10, 2)), np.zeros(9, int), "labels must have shape"),
+        (np.zeros((10, 2)), np.full(10, 10), r"\[0, 10\)"),
+        (np.zeros((10, 2)), np.full(10, -1), r"\[0, 10\)"),
+        (np.full((10, 2), np.nan), np.zeros(10, int), "NaN"),
+    ],
+)
 def test_tsne_scatter_rejects_bad_input(embedding, labels, match):
     with pytest.raises(ValueError, match=match):
         plots.tsne_scatter(embedding, labels)

@@ -44,8 +44,9 @@ def checkpoint_value(result):
 
 def test_full_export(data, tmp_path):
     latents, images, labels, clusters = data
-    result = projector.export_projector(tmp_path, latents, {"label": labels, "cluster": clusters},
-                                        images=images)
+    result = projector.export_projector(
+        tmp_path, latents, {"label": labels, "cluster": clusters}, images=images
+    )
     for path in (result.config_path, result.metadata_path, result.sprite_path):
         assert os.path.isfile(path)
     assert result.config_path == str(tmp_path / "projector_config.pbtxt")
@@ -88,7 +89,9 @@ def test_latents_only_and_custom_tensor_name(data, tmp_path):
     result = projector.export_projector(tmp_path / "new" / "dir", latents, tensor_name="latents")
     assert result.metadata_path is None and result.sprite_path is None
     assert sorted(os.listdir(tmp_path / "new" / "dir")) == [
-        "checkpoint", "embedding.ckpt-1.data-00000-of-00001", "embedding.ckpt-1.index",
+        "checkpoint",
+        "embedding.ckpt-1.data-00000-of-00001",
+        "embedding.ckpt-1.index",
         "projector_config.pbtxt",
     ]
     (embedding,) = read_config(result.config_path).embeddings
@@ -102,8 +105,9 @@ def test_latents_only_and_custom_tensor_name(data, tmp_path):
 def test_float_images_and_string_metadata(data, tmp_path):
     latents, images, _, _ = data
     names = np.array([f"digit {i}" for i in range(N)])
-    result = projector.export_projector(tmp_path, latents, {"name": names, "id": range(N)},
-                                        images=(images / 255.0)[..., np.newaxis])
+    result = projector.export_projector(
+        tmp_path, latents, {"name": names, "id": range(N)}, images=(images / 255.0)[..., np.newaxis]
+    )
     sprite = read_png(result.sprite_path)[..., 0]
     np.testing.assert_array_equal(sprite[:28, 28:56], images[1])
     assert read_lines(result.metadata_path)[:2] == ["name\tid", "digit 0\t0"]
@@ -143,20 +147,23 @@ def test_mnist_sized_export_fits_without_subsampling():
     np.testing.assert_array_equal(rows, np.arange(60_000))
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"latents": np.zeros(N)}, ValueError, "2-D"),
-    ({"latents": np.full((N, 2), np.nan)}, ValueError, "NaN"),
-    ({"metadata": {"label": np.zeros(N - 1)}}, ValueError, r"shape \(50,\)"),
-    ({"metadata": {}}, ValueError, "non-empty mapping"),
-    ({"metadata": {"label": ["a\tb"] * N}}, ValueError, "tabs or newlines"),
-    ({"metadata": {"a\nb": np.zeros(N)}}, ValueError, "tabs or newlines"),
-    ({"images": np.zeros((N - 1, 28, 28))}, ValueError, r"shape \(50, H, W\)"),
-    ({"images": np.zeros((N, 28, 28, 3))}, ValueError, r"shape \(50, H, W\)"),
-    ({"images": np.full((N, 28, 28), 1.5)}, ValueError, r"\[0, 1\]"),
-    ({"images": np.full((N, 28, 28), 256)}, ValueError, r"\[0, 255\]"),
-    ({"images": np.zeros((N, 28, 9000), np.uint8)}, ValueError, "cannot fit"),
-    ({"tensor_name": "my embedding"}, ValueError, "identifier"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"latents": np.zeros(N)}, ValueError, "2-D"),
+        ({"latents": np.full((N, 2), np.nan)}, ValueError, "NaN"),
+        ({"metadata": {"label": np.zeros(N - 1)}}, ValueError, r"shape \(50,\)"),
+        ({"metadata": {}}, ValueError, "non-empty mapping"),
+        ({"metadata": {"label": ["a\tb"] * N}}, ValueError, "tabs or newlines"),
+        ({"metadata": {"a\nb": np.zeros(N)}}, ValueError, "tabs or newlines"),
+        ({"images": np.zeros((N - 1, 28, 28))}, ValueError, r"shape \(50, H, W\)"),
+        ({"images": np.zeros((N, 28, 28, 3))}, ValueError, r"shape \(50, H, W\)"),
+        ({"images": np.full((N, 28, 28), 1.5)}, ValueError, r"\[0, 1\]"),
+        ({"images": np.full((N, 28, 28), 256)}, ValueError, r"\[0, 255\]"),
+        ({"images": np.zeros((N, 28, 9000), np.uint8)}, ValueError, "cannot fit"),
+        ({"tensor_name": "my embedding"}, ValueError, "identifier"),
+    ],
+)
 def test_bad_input_raises_before_writing(data, tmp_path, kwargs, error, match):
     args = {"latents": data[0], **kwargs}
     with pytest.raises(error, match=match):

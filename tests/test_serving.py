@@ -53,9 +53,17 @@ def model(tmp_path_factory):
     km = KMeans(n_clusters=K, random_state=0).fit(latents)
     base = tmp_path_factory.mktemp("serving") / "clusterer"
     version_dir = export(base, encoder, km, version=3)
-    return SimpleNamespace(autoencoder=autoencoder, encoder=encoder, km=km, images=images,
-                           latents=latents, labels=km.predict(latents),
-                           distances=km.transform(latents), base=base, dir=version_dir)
+    return SimpleNamespace(
+        autoencoder=autoencoder,
+        encoder=encoder,
+        km=km,
+        images=images,
+        latents=latents,
+        labels=km.predict(latents),
+        distances=km.transform(latents),
+        base=base,
+        dir=version_dir,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -103,21 +111,25 @@ def test_layer_in_a_keras_model_saves_and_loads(model, tmp_path):
 
     clusterer.save(tmp_path / "clusterer.keras")
     reloaded = keras.models.load_model(tmp_path / "clusterer.keras")
-    np.testing.assert_array_equal(reloaded.get_layer("assign").centers.numpy(),
-                                  model.km.cluster_centers_)
+    np.testing.assert_array_equal(
+        reloaded.get_layer("assign").centers.numpy(), model.km.cluster_centers_
+    )
     out = reloaded.predict(model.latents[:50], verbose=0)
     np.testing.assert_array_equal(out["cluster"], model.labels[:50])
 
 
-@pytest.mark.parametrize("kwargs, input_shape, error, message", [
-    ({"n_clusters": 0}, (None, 2), ValueError, "n_clusters must be >= 1"),
-    ({"n_clusters": 2.5}, (None, 2), TypeError, "n_clusters must be an integer"),
-    ({"n_clusters": 3, "centers": np.zeros((2, 2))}, (None, 2), ValueError, "has 2 rows"),
-    ({"n_clusters": 1, "centers": [[np.nan, 0.0]]}, (None, 2), ValueError, "NaN"),
-    ({"n_clusters": 1, "centers": [["a", "b"]]}, (None, 2), TypeError, "numeric"),
-    ({"n_clusters": 2, "centers": np.zeros((2, 3))}, (None, 2), ValueError, "3 features"),
-    ({"n_clusters": 2}, (None, 4, 2), ValueError, r"shape \(batch, d\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs, input_shape, error, message",
+    [
+        ({"n_clusters": 0}, (None, 2), ValueError, "n_clusters must be >= 1"),
+        ({"n_clusters": 2.5}, (None, 2), TypeError, "n_clusters must be an integer"),
+        ({"n_clusters": 3, "centers": np.zeros((2, 2))}, (None, 2), ValueError, "has 2 rows"),
+        ({"n_clusters": 1, "centers": [[np.nan, 0.0]]}, (None, 2), ValueError, "NaN"),
+        ({"n_clusters": 1, "centers": [["a", "b"]]}, (None, 2), TypeError, "numeric"),
+        ({"n_clusters": 2, "centers": np.zeros((2, 3))}, (None, 2), ValueError, "3 features"),
+        ({"n_clusters": 2}, (None, 4, 2), ValueError, r"shape \(batch, d\)"),
+    ],
+)
 def test_layer_rejects_bad_arguments(kwargs, input_shape, error, message):
     with pytest.raises(error, match=message):
         KMeansAssign(**kwargs).build(input_shape)
@@ -244,9 +256,21 @@ _LOADER = textwrap.dedent("""
 def test_fresh_process_without_tfclust_gives_the_same_answers(model, tmp_path):
     np.save(tmp_path / "images.npy", model.images)
     proc = subprocess.run(
-        [sys.executable, "-c", _LOADER, model.dir, tmp_path / "images.npy",
-         tmp_path / "out.npz", json.dumps(BATCHES)],
-        capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            _LOADER,
+            model.dir,
+            tmp_path / "images.npy",
+            tmp_path / "out.npz",
+            json.dumps(BATCHES),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     assert len(out.files) == len(BATCHES) * 7
@@ -265,32 +289,63 @@ def test_fresh_process_without_tfclust_gives_the_same_answers(model, tmp_path):
 def _signature_tensors(show_output: str, signature: str) -> dict:
     """{"inputs['images']": ("DT_FLOAT", "(-1, 28, 28, 1)"), ...} of one signature."""
     block = show_output.split(f"signature_def['{signature}']:", 1)[1].split("signature_def[")[0]
-    found = re.findall(r"((?:in|out)puts\['\w+'\]) tensor_info:\s+dtype: (\w+)\s+shape: (.+)",
-                       block)
+    found = re.findall(
+        r"((?:in|out)puts\['\w+'\]) tensor_info:\s+dtype: (\w+)\s+shape: (.+)", block
+    )
     return {name: (dtype, shape.strip()) for name, dtype, shape in found}
 
 
 def test_saved_model_cli_show_and_run(model, tmp_path):
-    show = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", model.dir, "--all"],
-                          capture_output=True, text=True, env=ENV, timeout=300)
+    show = subprocess.run(
+        [SAVED_MODEL_CLI, "show", "--dir", model.dir, "--all"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert show.returncode == 0, show.stderr[-3000:]
     images = ("DT_FLOAT", "(-1, 28, 28, 1)")
-    assigned = {"outputs['latent']": ("DT_FLOAT", "(-1, 64)"),
-                "outputs['cluster']": ("DT_INT64", "(-1)"),
-                "outputs['distances']": ("DT_FLOAT", f"(-1, {K})")}
-    assert _signature_tensors(show.stdout, "serving_default") == {"inputs['images']": images,
-                                                                  **assigned}
+    assigned = {
+        "outputs['latent']": ("DT_FLOAT", "(-1, 64)"),
+        "outputs['cluster']": ("DT_INT64", "(-1)"),
+        "outputs['distances']": ("DT_FLOAT", f"(-1, {K})"),
+    }
+    assert _signature_tensors(show.stdout, "serving_default") == {
+        "inputs['images']": images,
+        **assigned,
+    }
     assert _signature_tensors(show.stdout, "serving_uint8") == {
-        "inputs['images']": ("DT_UINT8", "(-1, 28, 28)"), **assigned}
+        "inputs['images']": ("DT_UINT8", "(-1, 28, 28)"),
+        **assigned,
+    }
     assert _signature_tensors(show.stdout, "encode") == {
-        "inputs['images']": images, "outputs['latent']": ("DT_FLOAT", "(-1, 64)")}
+        "inputs['images']": images,
+        "outputs['latent']": ("DT_FLOAT", "(-1, 64)"),
+    }
 
     np.save(tmp_path / "x.npy", _float_images(model.images[:5]))
     run = subprocess.run(
-        [SAVED_MODEL_CLI, "run", "--dir", model.dir, "--tag_set", "serve", "--signature_def",
-         "serving_default", "--inputs", f"images={tmp_path / 'x.npy'}", "--outdir",
-         tmp_path / "out"], capture_output=True, text=True, env=ENV, timeout=300)
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            model.dir,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"images={tmp_path / 'x.npy'}",
+            "--outdir",
+            tmp_path / "out",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     np.testing.assert_array_equal(np.load(tmp_path / "out" / "cluster.npy"), model.labels[:5])
-    np.testing.assert_allclose(np.load(tmp_path / "out" / "latent.npy"), model.latents[:5],
-                               rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "out" / "latent.npy"), model.latents[:5], rtol=0, atol=1e-6
+    )

@@ -32,17 +32,31 @@ def test_descent_matches_sklearn_gradient_descent(
     x = digits[:200]
     p = affinities.joint_probabilities(tf.constant(x), 20.0)
     y0 = optimize.random_embedding(200, 2, seed=1, dtype=tf.float64)
-    settings = dict(momentum=momentum, learning_rate=learning_rate, min_grad_norm=1e-7,
-                    n_iter_without_progress=300)
+    settings = dict(
+        momentum=momentum,
+        learning_rate=learning_rate,
+        min_grad_norm=1e-7,
+        n_iter_without_progress=300,
+    )
     expected, kl_ref, last_ref = _t_sne._gradient_descent(
-        _t_sne._kl_divergence, y0.numpy().ravel().copy(), it=0, max_iter=stop, n_iter_check=50,
-        args=[exaggeration * squareform(p.numpy(), checks=False), 1, 200, 2], kwargs={},
+        _t_sne._kl_divergence,
+        y0.numpy().ravel().copy(),
+        it=0,
+        max_iter=stop,
+        n_iter_check=50,
+        args=[exaggeration * squareform(p.numpy(), checks=False), 1, 200, 2],
+        kwargs={},
         **settings,
     )
     objective = gradients.ExactObjective.for_problem(200, 2, tf.float64, memory_budget=2**18)
     assert objective.tile < 200
     result = optimize.gradient_descent(
-        objective, objective.operands(p), y0, start=0, stop=stop, exaggeration=exaggeration,
+        objective,
+        objective.operands(p),
+        y0,
+        start=0,
+        stop=stop,
+        exaggeration=exaggeration,
         **settings,
     )
     assert result.last_iter == last_ref == stop - 1
@@ -122,9 +136,7 @@ def test_max_iter_250_reports_the_final_kl(digits):
     ts = TSNE(perplexity=10.0, max_iter=250, method="exact", dtype="float64").fit(x)
     assert ts.n_iter_ == 250  # sklearn's convention when the second stage runs no iteration
     p = affinities.joint_probabilities(tf.constant(x), 10.0).numpy()
-    kl, _ = _t_sne._kl_divergence(
-        ts.embedding_.ravel(), squareform(p, checks=False), 1, 100, 2
-    )
+    kl, _ = _t_sne._kl_divergence(ts.embedding_.ravel(), squareform(p, checks=False), 1, 100, 2)
     np.testing.assert_allclose(ts.kl_divergence_, kl, rtol=1e-9)
 
 

@@ -27,9 +27,7 @@ def digits():
 def test_dense_p_matches_sklearn(digits, perplexity, budget):
     kwargs = {} if budget is None else {"memory_budget": budget}
     p = affinities.joint_probabilities(tf.constant(digits), perplexity, **kwargs).numpy()
-    expected = _t_sne._joint_probabilities(
-        pairwise_distances(digits, squared=True), perplexity, 0
-    )
+    expected = _t_sne._joint_probabilities(pairwise_distances(digits, squared=True), perplexity, 0)
     assert p.shape == (250, 250)
     np.testing.assert_array_equal(np.diag(p), 0.0)
     np.testing.assert_allclose(p, p.T, rtol=0, atol=0)

@@ -48,9 +48,11 @@ def test_padded_objective_equals_the_unpadded_one():
         got = objective.gradient(y_pad, e, *padded).numpy()
         np.testing.assert_allclose(got[:300], want, rtol=1e-8, atol=1e-14)
         np.testing.assert_array_equal(got[300:], 0.0)
-        np.testing.assert_allclose(float(objective.kl_divergence(y_pad, e, *padded)),
-                                   float(objective.kl_divergence(tf.constant(y), e, *plain)),
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            float(objective.kl_divergence(y_pad, e, *padded)),
+            float(objective.kl_divergence(tf.constant(y), e, *plain)),
+            rtol=1e-10,
+        )
 
 
 def test_one_program_per_bucket():

@@ -108,10 +108,15 @@ def test_gradient_and_kl_match_autodiff_of_the_exact_kl(digits_graph, dof, exagg
     grad_only, no_kl = run(args[0], args[1], tf.constant(False), *operands)
     np.testing.assert_array_equal(grad_only.numpy(), grad.numpy())
     assert float(no_kl) == 0.0
-    np.testing.assert_allclose(objective.gradient(*args, *operands).numpy(), grad.numpy(),
-                               rtol=1e-10, atol=1e-12 * np.abs(grad_ref).max())
-    np.testing.assert_allclose(float(objective.kl_divergence(*args, *operands)), float(kl),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        objective.gradient(*args, *operands).numpy(),
+        grad.numpy(),
+        rtol=1e-10,
+        atol=1e-12 * np.abs(grad_ref).max(),
+    )
+    np.testing.assert_allclose(
+        float(objective.kl_divergence(*args, *operands)), float(kl), rtol=1e-10
+    )
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from tfclust import _compile_cache
 
 _compile_cache.configure()
 
-compiled = functools.partial(_compile_cache.guarded, jit_compile=True, reduce_retracing=False,
-                             autograph=False)
+compiled = functools.partial(
+    _compile_cache.guarded, jit_compile=True, reduce_retracing=False, autograph=False
+)
 """Decorator: ``tf.function(jit_compile=True, reduce_retracing=False, autograph=False)``, guarded
 against a faulty compilation cache (:func:`tfclust._compile_cache.guarded`)."""
 

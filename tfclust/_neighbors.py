@@ -42,8 +42,9 @@ def _knn(x, n_valid, k: int, tile: int):
     def block(args):
         rows, ids = args
         d2 = squared_distances(rows, x, x_sq)
-        d2 = tf.where((ids[:, None] == cols[None, :]) | excluded, tf.constant(math.inf, x.dtype),
-                      d2)
+        d2 = tf.where(
+            (ids[:, None] == cols[None, :]) | excluded, tf.constant(math.inf, x.dtype), d2
+        )
         # Selected on float32 keys: XLA's CPU top-k is fast for float32 only (float64 keys made
         # a 20,000-point kNN 70x slower). Recompute the selected distances directly: the
         # matmul form loses digits to cancellation exactly where neighbours are close.

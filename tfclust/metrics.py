@@ -67,13 +67,14 @@ def _contingency(y_true, y_pred) -> _Contingency:
     _, true_idx = np.unique(y_true, return_inverse=True)
     _, pred_idx = np.unique(y_pred, return_inverse=True)
     n_clusters = int(pred_idx.max()) + 1
-    cells, counts = np.unique(
-        true_idx.astype(np.int64) * n_clusters + pred_idx, return_counts=True
-    )
+    cells, counts = np.unique(true_idx.astype(np.int64) * n_clusters + pred_idx, return_counts=True)
     rows, cols = np.divmod(cells, n_clusters)
     return _Contingency(
-        rows, cols, counts.astype(np.int64),
-        np.bincount(true_idx).astype(np.int64), np.bincount(pred_idx).astype(np.int64),
+        rows,
+        cols,
+        counts.astype(np.int64),
+        np.bincount(true_idx).astype(np.int64),
+        np.bincount(pred_idx).astype(np.int64),
     )
 
 
@@ -114,8 +115,10 @@ def _mutual_info(table: _Contingency) -> float:
         return 0.0
     n = table.counts.sum()
     log_ratio = (
-        np.log(table.counts) + np.log(n)
-        - np.log(table.class_sizes[table.rows]) - np.log(table.cluster_sizes[table.cols])
+        np.log(table.counts)
+        + np.log(n)
+        - np.log(table.class_sizes[table.rows])
+        - np.log(table.cluster_sizes[table.cols])
     )
     return max(float(np.sum(table.counts / n * log_ratio)), 0.0)
 
@@ -219,8 +222,9 @@ def _check_embedding_pair(x, x_embedded) -> tuple[tf.Tensor, tf.Tensor]:
     return x, x_embedded
 
 
-def trustworthiness(X, X_embedded, n_neighbors: int = 10, *,
-                    memory_budget: int = DEFAULT_MEMORY_BUDGET) -> float:
+def trustworthiness(
+    X, X_embedded, n_neighbors: int = 10, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> float:
     """How well the embedding's neighbourhoods are neighbourhoods of the original data.
 
     Same definition as ``sklearn.manifold.trustworthiness`` (euclidean metric)::
@@ -259,8 +263,9 @@ def trustworthiness(X, X_embedded, n_neighbors: int = 10, *,
     return 1.0 - penalty * (2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)))
 
 
-def knn_accuracy(X_embedded, labels, n_neighbors: int = 10, *,
-                 memory_budget: int = DEFAULT_MEMORY_BUDGET) -> float:
+def knn_accuracy(
+    X_embedded, labels, n_neighbors: int = 10, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> float:
     """Leave-one-out k-nearest-neighbour label accuracy in an embedding.
 
     Each point's label is predicted by a majority vote of its ``n_neighbors`` nearest other
@@ -285,9 +290,7 @@ def knn_accuracy(X_embedded, labels, n_neighbors: int = 10, *,
     labels = _check_labels(labels, "labels")
     n = x.shape[0]
     if labels.shape[0] != n:
-        raise ValueError(
-            f"labels has {labels.shape[0]} entries but X_embedded has {n} samples"
-        )
+        raise ValueError(f"labels has {labels.shape[0]} entries but X_embedded has {n} samples")
     k = check_int(n_neighbors, name="n_neighbors", low=1)
     if k >= n:
         raise ValueError(f"n_neighbors ({k}) must be less than n_samples ({n})")

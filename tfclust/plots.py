@@ -79,8 +79,9 @@ def _as_images(images, name: str = "images") -> np.ndarray:
             )
         arr = arr.reshape(-1, side, side)
     if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape (N, H, W), (N, H, W, 1) or (N, H*W), "
-                         f"got {arr.shape}")
+        raise ValueError(
+            f"{name} must have shape (N, H, W), (N, H, W, 1) or (N, H*W), got {arr.shape}"
+        )
     if 0 in arr.shape:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
     return arr
@@ -102,8 +103,9 @@ def _as_class_labels(labels, n: int, n_classes: int, name: str = "labels") -> np
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise ValueError(f"{name} must lie in [0, {n_classes}), got values in "
-                         f"[{arr.min()}, {arr.max()}]")
+        raise ValueError(
+            f"{name} must lie in [0, {n_classes}), got values in [{arr.min()}, {arr.max()}]"
+        )
     return arr.astype(np.int64)
 
 
@@ -123,8 +125,7 @@ def _class_scatter(ax, embedding: np.ndarray, labels: np.ndarray | None, n_class
     if labels is None:
         return ax.scatter(embedding[:, 0], embedding[:, 1], marker=".", color="tab:grey")
     cmap, norm = _class_colors(n_classes)
-    return ax.scatter(embedding[:, 0], embedding[:, 1], marker=".", c=labels, cmap=cmap,
-                      norm=norm)
+    return ax.scatter(embedding[:, 0], embedding[:, 1], marker=".", c=labels, cmap=cmap, norm=norm)
 
 
 def _hide_frame(ax) -> None:
@@ -181,8 +182,9 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
         for ax in row[1:]:
             ax.set_axis_off()
         _hide_frame(row[0])
-        row[0].set_ylabel(f"{cluster}\n(n={members.size})", rotation=0, ha="right", va="center",
-                          fontsize=9)
+        row[0].set_ylabel(
+            f"{cluster}\n(n={members.size})", rotation=0, ha="right", va="center", fontsize=9
+        )
     return fig
 
 
@@ -232,8 +234,9 @@ def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = Non
     return fig
 
 
-def perplexity_grid(embeddings_by_perplexity: Mapping[float, np.ndarray], labels,
-                    n_classes: int = 10) -> Figure:
+def perplexity_grid(
+    embeddings_by_perplexity: Mapping[float, np.ndarray], labels, n_classes: int = 10
+) -> Figure:
     """One map per perplexity, two per row (3 x 2 for the tutorial's six), titled by perplexity.
 
     Args:
@@ -247,13 +250,16 @@ def perplexity_grid(embeddings_by_perplexity: Mapping[float, np.ndarray], labels
     """
     if not isinstance(embeddings_by_perplexity, Mapping) or not embeddings_by_perplexity:
         raise ValueError("embeddings_by_perplexity must be a non-empty mapping")
-    embeddings = {p: _as_embedding(e, f"embedding for perplexity {p}")
-                  for p, e in embeddings_by_perplexity.items()}
+    embeddings = {
+        p: _as_embedding(e, f"embedding for perplexity {p}")
+        for p, e in embeddings_by_perplexity.items()
+    }
     n = next(iter(embeddings.values())).shape[0]
     for perplexity, emb in embeddings.items():
         if emb.shape[0] != n:
-            raise ValueError(f"embedding for perplexity {perplexity} has {emb.shape[0]} points, "
-                             f"expected {n}")
+            raise ValueError(
+                f"embedding for perplexity {perplexity} has {emb.shape[0]} points, expected {n}"
+            )
     n_classes = check_int(n_classes, name="n_classes", low=1)
     labels = _as_class_labels(labels, n, n_classes)
     n_rows = math.ceil(len(embeddings) / 2)
@@ -262,14 +268,15 @@ def perplexity_grid(embeddings_by_perplexity: Mapping[float, np.ndarray], labels
     for ax, (perplexity, emb) in zip(axes, embeddings.items(), strict=False):
         points = _class_scatter(ax, emb, labels, n_classes)
         ax.set_title(f"perplexity: {perplexity:g}")
-    for ax in axes[len(embeddings):]:
+    for ax in axes[len(embeddings) :]:
         ax.set_axis_off()
     _class_colorbar(fig, points, axes, n_classes, shrink=0.8, aspect=50)
     return fig
 
 
-def tsne_thumbnails(embedding, images, n_thumbnails: int = 200, seed: int = 0,
-                    labels=None, n_classes: int = 10) -> Figure:
+def tsne_thumbnails(
+    embedding, images, n_thumbnails: int = 200, seed: int = 0, labels=None, n_classes: int = 10
+) -> Figure:
     """The 2-D map with ``n_thumbnails`` randomly chosen images drawn at their points.
 
     Args:
@@ -288,8 +295,9 @@ def tsne_thumbnails(embedding, images, n_thumbnails: int = 200, seed: int = 0,
     emb = _as_embedding(embedding)
     imgs = _as_images(images)
     if imgs.shape[0] != emb.shape[0]:
-        raise ValueError(f"images has {imgs.shape[0]} images but embedding has {emb.shape[0]} "
-                         "points")
+        raise ValueError(
+            f"images has {imgs.shape[0]} images but embedding has {emb.shape[0]} points"
+        )
     n_thumbnails = check_int(n_thumbnails, name="n_thumbnails", low=0)
     seed = check_int(seed, name="seed", low=0)
     n_classes = check_int(n_classes, name="n_classes", low=1)
@@ -311,8 +319,9 @@ def tsne_thumbnails(embedding, images, n_thumbnails: int = 200, seed: int = 0,
     return fig
 
 
-def loss_curve(history_losses: Sequence[float], val_losses: Sequence[float] | None = None
-               ) -> Figure:
+def loss_curve(
+    history_losses: Sequence[float], val_losses: Sequence[float] | None = None
+) -> Figure:
     """Training (and validation) loss per epoch; log-scaled y axis when every loss is > 0.
 
     Args:

@@ -74,8 +74,10 @@ def _check_metadata(metadata: Mapping[str, Sequence] | None, n: int) -> dict[str
         cells = [v.decode() if isinstance(v, bytes) else str(v) for v in arr.tolist()]
         for text in [str(name), *cells]:
             if "\t" in text or "\n" in text or "\r" in text:
-                raise ValueError(f"metadata column {name!r}: names and values may not contain "
-                                 f"tabs or newlines, got {text!r}")
+                raise ValueError(
+                    f"metadata column {name!r}: names and values may not contain "
+                    f"tabs or newlines, got {text!r}"
+                )
         columns[str(name)] = cells
     return columns
 
@@ -88,8 +90,9 @@ def _check_sprite_images(images, n: int) -> np.ndarray | None:
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3 or arr.shape[0] != n or 0 in arr.shape:
-        raise ValueError(f"images must have shape ({n}, H, W) or ({n}, H, W, 1), "
-                         f"got {np.shape(images)}")
+        raise ValueError(
+            f"images must have shape ({n}, H, W) or ({n}, H, W, 1), got {np.shape(images)}"
+        )
     if arr.dtype.kind == "f":
         if not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
             raise ValueError("float images must have finite values in [0, 1]")
@@ -110,8 +113,10 @@ def _sprite(images: np.ndarray) -> np.ndarray:
     side = math.ceil(math.sqrt(n))
     grid = np.zeros((side * side, height, width), dtype=np.uint8)
     grid[:n] = images
-    return grid.reshape(side, side, height, width).transpose(0, 2, 1, 3).reshape(
-        side * height, side * width
+    return (
+        grid.reshape(side, side, height, width)
+        .transpose(0, 2, 1, 3)
+        .reshape(side * height, side * width)
     )
 
 
@@ -121,15 +126,17 @@ def _exported_rows(n: int, image_shape: tuple[int, int] | None, seed: int) -> np
         return np.arange(n)
     per_side = SPRITE_MAX_PIXELS // max(image_shape)
     if per_side == 0:
-        raise ValueError(f"images of {image_shape} pixels cannot fit in a "
-                         f"{SPRITE_MAX_PIXELS} px sprite")
+        raise ValueError(
+            f"images of {image_shape} pixels cannot fit in a {SPRITE_MAX_PIXELS} px sprite"
+        )
     if n <= per_side * per_side:
         return np.arange(n)
     keep = per_side * per_side
     warnings.warn(
         f"{n} thumbnails exceed TensorBoard's {SPRITE_MAX_PIXELS} x {SPRITE_MAX_PIXELS} px sprite "
         f"limit; exporting a random subset of {keep} points (see ProjectorExport.indices)",
-        UserWarning, stacklevel=3,
+        UserWarning,
+        stacklevel=3,
     )
     return np.sort(np.random.default_rng(seed).choice(n, size=keep, replace=False))
 
@@ -142,9 +149,15 @@ def _write_metadata(path: str, columns: dict[str, list[str]], rows: np.ndarray) 
         f.write("\n".join(lines) + "\n")
 
 
-def export_projector(log_dir: str | os.PathLike, latents, metadata: Mapping[str, Sequence] |
-                     None = None, images=None, tensor_name: str = "embedding", *,
-                     seed: int = 0) -> ProjectorExport:
+def export_projector(
+    log_dir: str | os.PathLike,
+    latents,
+    metadata: Mapping[str, Sequence] | None = None,
+    images=None,
+    tensor_name: str = "embedding",
+    *,
+    seed: int = 0,
+) -> ProjectorExport:
     """Write what TensorBoard's Embedding Projector needs to show ``latents``.
 
     Use a directory of its own for ``log_dir`` (e.g. ``runs/mnist/projector``): the embedding is

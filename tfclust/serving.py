@@ -73,20 +73,25 @@ class KMeansAssign(keras.layers.Layer):
         if centers is not None:
             centers = _check_centers(centers)
             if centers.shape[0] != self.n_clusters:
-                raise ValueError(f"centers has {centers.shape[0]} rows, expected n_clusters="
-                                 f"{self.n_clusters}")
+                raise ValueError(
+                    f"centers has {centers.shape[0]} rows, expected n_clusters={self.n_clusters}"
+                )
             self._initial_centers = centers
 
     def build(self, input_shape):
         if len(input_shape) != 2 or input_shape[-1] is None:
-            raise ValueError(f"KMeansAssign expects latents of shape (batch, d) with d known, got "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"KMeansAssign expects latents of shape (batch, d) with d known, got "
+                f"{tuple(input_shape)}"
+            )
         d = int(input_shape[-1])
         if self._initial_centers is not None and self._initial_centers.shape[1] != d:
-            raise ValueError(f"centers have {self._initial_centers.shape[1]} features but the "
-                             f"latents have {d}")
-        self.centers = self.add_weight(name="centers", shape=(self.n_clusters, d),
-                                       initializer="zeros", trainable=False)
+            raise ValueError(
+                f"centers have {self._initial_centers.shape[1]} features but the latents have {d}"
+            )
+        self.centers = self.add_weight(
+            name="centers", shape=(self.n_clusters, d), initializer="zeros", trainable=False
+        )
         if self._initial_centers is not None:
             self.centers.assign(self._initial_centers)
 
@@ -158,8 +163,9 @@ def _check_encoder(encoder) -> tuple[int, int, int]:
     return in_shape[1], in_shape[2], out_shape[1]
 
 
-def export(path: str | os.PathLike, encoder: keras.Model, kmeans, version: int = 1,
-           overwrite: bool = False) -> str:
+def export(
+    path: str | os.PathLike, encoder: keras.Model, kmeans, version: int = 1, overwrite: bool = False
+) -> str:
     """Write the encoder and the K-means centres as a SavedModel for TF Serving.
 
     The model goes to ``<path>/<version>/`` with the signatures listed in this module's
@@ -189,8 +195,10 @@ def export(path: str | os.PathLike, encoder: keras.Model, kmeans, version: int =
     height, width, latent_dim = _check_encoder(encoder)
     centers = _centers_of(kmeans)
     if centers.shape[1] != latent_dim:
-        raise ValueError(f"the centres have {centers.shape[1]} features but the encoder's latents "
-                         f"have {latent_dim}")
+        raise ValueError(
+            f"the centres have {centers.shape[1]} features but the encoder's latents "
+            f"have {latent_dim}"
+        )
     base = os.fspath(path)
     target = os.path.join(base, str(version))
     if os.path.exists(target) and not overwrite:
@@ -210,8 +218,11 @@ def export(path: str | os.PathLike, encoder: keras.Model, kmeans, version: int =
         ]
         with tf.control_dependencies(checks):
             # The convolutions fail on an empty batch; answer it with empty outputs.
-            return tf.cond(tf.shape(images)[0] > 0, lambda: encoder(images, training=False),
-                           lambda: tf.zeros([0, latent_dim], tf.float32))
+            return tf.cond(
+                tf.shape(images)[0] > 0,
+                lambda: encoder(images, training=False),
+                lambda: tf.zeros([0, latent_dim], tf.float32),
+            )
 
     def assign_images(images):
         latent = encode_images(images)
@@ -252,8 +263,13 @@ def export(path: str | os.PathLike, encoder: keras.Model, kmeans, version: int =
     return target
 
 
-def export_from_files(model_path: str | os.PathLike, centers_path: str | os.PathLike,
-                      out: str | os.PathLike, version: int = 1, overwrite: bool = False) -> str:
+def export_from_files(
+    model_path: str | os.PathLike,
+    centers_path: str | os.PathLike,
+    out: str | os.PathLike,
+    version: int = 1,
+    overwrite: bool = False,
+) -> str:
     """:func:`export` from a saved autoencoder (``.keras``) and a centres ``.npy``.
 
     Args:

@@ -64,7 +64,8 @@ def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
 
     first = tf.argmin(
         tf.reduce_sum(tf.square(c[:, tf.newaxis] - c[tf.newaxis, :groups]), axis=2),
-        axis=1, output_type=tf.int32,
+        axis=1,
+        output_type=tf.int32,
     )
     return tf.while_loop(lambda i, _: i < _GROUPING_ITERS, step, (0, first))[1]
 
@@ -115,8 +116,11 @@ def _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: 
         return _bound_rows(xs - mean, xs_sq, c, c_sq, groups, n_groups_)
 
     tile = min(chunk, n + 1)
-    spec = (tf.TensorSpec([tile], tf.int32), tf.TensorSpec([tile], x_ext.dtype),
-            tf.TensorSpec([tile, n_groups_], x_ext.dtype))
+    spec = (
+        tf.TensorSpec([tile], tf.int32),
+        tf.TensorSpec([tile], x_ext.dtype),
+        tf.TensorSpec([tile, n_groups_], x_ext.dtype),
+    )
     bounds = map_row_tiles(fn, (x_ext, x_sq_ext), tile, spec)
     labels = bounds[0][:n]
     w = w_ext[:n]
@@ -139,8 +143,22 @@ def _running_count(mask):
     return tf.reshape(within + before[:, tf.newaxis], [-1])[:n]
 
 
-def _restart_pass(x_ext, w_ext, n_valid, mean, x_sq_ext, c, groups, n_groups_: int, bounds,
-                  drift, group_drift, sums, counts, chunk: int):
+def _restart_pass(
+    x_ext,
+    w_ext,
+    n_valid,
+    mean,
+    x_sq_ext,
+    c,
+    groups,
+    n_groups_: int,
+    bounds,
+    drift,
+    group_drift,
+    sums,
+    counts,
+    chunk: int,
+):
     """Re-assign the rows of one restart that may have changed cluster.
 
     Args:
@@ -195,9 +213,11 @@ def _restart_pass(x_ext, w_ext, n_valid, mean, x_sq_ext, c, groups, n_groups_: i
         old = tf.gather(labels, ids)
         moved = (lab != old) & (ids < n_valid)
         at = ids[:, tf.newaxis]
-        bounds = (tf.tensor_scatter_nd_update(bounds[0], at, lab),
-                  tf.tensor_scatter_nd_update(bounds[1], at, up - tf.gather(drift, lab)),
-                  tf.tensor_scatter_nd_update(bounds[2], at, low + group_drift))
+        bounds = (
+            tf.tensor_scatter_nd_update(bounds[0], at, lab),
+            tf.tensor_scatter_nd_update(bounds[1], at, up - tf.gather(drift, lab)),
+            tf.tensor_scatter_nd_update(bounds[2], at, low + group_drift),
+        )
         # Rows that changed cluster leave the old sums and join the new ones (a cond that skips
         # this when nothing moved costs more than it saves).
         weight = tf.cast(moved, dtype) * tf.gather(w_ext, ids)
@@ -207,16 +227,20 @@ def _restart_pass(x_ext, w_ext, n_valid, mean, x_sq_ext, c, groups, n_groups_: i
             counts += tf.reduce_sum(shift, axis=1)
         else:
             moved_xs = xs * weight[:, tf.newaxis]
-            sums += (tf.math.unsorted_segment_sum(moved_xs, lab, k)
-                     - tf.math.unsorted_segment_sum(moved_xs, old, k))
-            counts += (tf.math.unsorted_segment_sum(weight, lab, k)
-                       - tf.math.unsorted_segment_sum(weight, old, k))
+            sums += tf.math.unsorted_segment_sum(moved_xs, lab, k) - tf.math.unsorted_segment_sum(
+                moved_xs, old, k
+            )
+            counts += tf.math.unsorted_segment_sum(weight, lab, k) - tf.math.unsorted_segment_sum(
+                weight, old, k
+            )
         return start + size, bounds, sums, counts, changed | tf.reduce_any(moved)
 
     # Whole chunks only: the last one is padded with the dummy row, which no sum counts.
-    state = tf.while_loop(lambda start, *_: start < n_unsure,
-                          lambda *s: chunk_step(chunk, *s),
-                          (tf.constant(0), bounds, sums, counts, tf.constant(False)))
+    state = tf.while_loop(
+        lambda start, *_: start < n_unsure,
+        lambda *s: chunk_step(chunk, *s),
+        (tf.constant(0), bounds, sums, counts, tf.constant(False)),
+    )
     return state[1:]
 
 
@@ -259,26 +283,58 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
 
     def body(st: _RestartState):
         bounds, sums, counts, changed = _restart_pass(
-            x_ext, w_ext, n_valid, mean, x_sq_ext, st.centers, groups, g, st.bounds, st.drift,
-            st.group_drift, st.sums, st.counts, chunk,
+            x_ext,
+            w_ext,
+            n_valid,
+            mean,
+            x_sq_ext,
+            st.centers,
+            groups,
+            g,
+            st.bounds,
+            st.drift,
+            st.group_drift,
+            st.sums,
+            st.counts,
+            chunk,
         )
         # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
         # the label-consistent sums carried to the next iteration stay as they are.
         new_sums, new_counts = sums, counts
         if k > 1:
+
             def relocate():
-                far = _far_rows(x_ext[:n] - mean, w_ext[:n], tf.range(n) < n_valid, st.centers,
-                                bounds[0][:n], min(k - 1, n))
-                s, cnt = relocate_empty(sums[tf.newaxis], counts[tf.newaxis], far[1][tf.newaxis],
-                                        far[2][tf.newaxis], far[0][tf.newaxis],
-                                        far[3][tf.newaxis], ~st.done)
+                far = _far_rows(
+                    x_ext[:n] - mean,
+                    w_ext[:n],
+                    tf.range(n) < n_valid,
+                    st.centers,
+                    bounds[0][:n],
+                    min(k - 1, n),
+                )
+                s, cnt = relocate_empty(
+                    sums[tf.newaxis],
+                    counts[tf.newaxis],
+                    far[1][tf.newaxis],
+                    far[2][tf.newaxis],
+                    far[0][tf.newaxis],
+                    far[3][tf.newaxis],
+                    ~st.done,
+                )
                 return s[0], cnt[0]
 
-            new_sums, new_counts = tf.cond(tf.reduce_any(counts == 0), relocate,
-                                           lambda: (sums, counts))
+            new_sums, new_counts = tf.cond(
+                tf.reduce_any(counts == 0), relocate, lambda: (sums, counts)
+            )
         c, done, n_iter, strict, _ = converge_step(
-            st.i, st.centers[tf.newaxis], average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
-            changed[tf.newaxis] | (st.i == 0), st.done, st.n_iter, st.strict, tol,
+            st.i,
+            st.centers[tf.newaxis],
+            average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
+            changed[tf.newaxis] | (st.i == 0),
+            st.done,
+            st.n_iter,
+            st.strict,
+            tol,
         )
         c = c[0]
         delta = tf.norm(c - st.centers, axis=1)  # (k,)
@@ -286,14 +342,36 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
             group_delta = tf.reduce_max(delta, keepdims=True)
         else:
             group_delta = tf.maximum(tf.math.unsorted_segment_max(delta, groups, g), 0.0)
-        return (_RestartState(st.i + 1, c, bounds, st.drift + delta, st.group_drift + group_delta,
-                              sums, counts, done, n_iter, strict),)
+        return (
+            _RestartState(
+                st.i + 1,
+                c,
+                bounds,
+                st.drift + delta,
+                st.group_drift + group_delta,
+                sums,
+                counts,
+                done,
+                n_iter,
+                strict,
+            ),
+        )
 
     # The first iteration's assignment is dense; its pass in the loop then finds no row unsure
     # (bar rounding slack) and goes straight to the update.
     bounds, sums, counts = _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, g, chunk)
-    state = _RestartState(tf.constant(0), c, bounds, tf.zeros([k], c.dtype),
-                          tf.zeros([g], c.dtype), sums, counts, no, tf.zeros([1], tf.int32), no)
+    state = _RestartState(
+        tf.constant(0),
+        c,
+        bounds,
+        tf.zeros([k], c.dtype),
+        tf.zeros([g], c.dtype),
+        sums,
+        counts,
+        no,
+        tf.zeros([1], tf.int32),
+        no,
+    )
     (out,) = tf.while_loop(lambda st: (st.i < max_iter) & ~st.done[0], body, (state,))
     return out.centers, out.n_iter[0]
 
@@ -316,11 +394,16 @@ def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk
     x_sq_ext = tf.reduce_sum(tf.square(x_ext - mean), axis=1)
 
     def body(q, centers, n_iter):
-        c, it = _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, centers[q], tol, max_iter,
-                             chunk)
-        return (q + 1, tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]),
-                tf.tensor_scatter_nd_update(n_iter, [[q]], it[tf.newaxis]))
+        c, it = _one_restart(
+            x_ext, w_ext, n_valid, mean, x_sq_ext, centers[q], tol, max_iter, chunk
+        )
+        return (
+            q + 1,
+            tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]),
+            tf.tensor_scatter_nd_update(n_iter, [[q]], it[tf.newaxis]),
+        )
 
-    _, centers, n_iter = tf.while_loop(lambda q, *_: q < r, body,
-                                       (tf.constant(0), centers, tf.zeros([r], tf.int32)))
+    _, centers, n_iter = tf.while_loop(
+        lambda q, *_: q < r, body, (tf.constant(0), centers, tf.zeros([r], tf.int32))
+    )
     return centers, n_iter

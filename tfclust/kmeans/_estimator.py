@@ -86,7 +86,8 @@ class _BaseKMeans:
             if kind == "array" and n_init != 1:
                 warnings.warn(
                     f"Explicit initial center position passed: performing only one init in "
-                    f"{type(self).__name__} instead of n_init={n_init}.", RuntimeWarning,
+                    f"{type(self).__name__} instead of n_init={n_init}.",
+                    RuntimeWarning,
                     stacklevel=3,
                 )
                 n_init = 1
@@ -133,8 +134,9 @@ class _BaseKMeans:
         return x, tf.constant(self.cluster_centers_)
 
     def _tile(self, n):
-        return tile_rows(n, self.n_clusters, self.cluster_centers_.dtype.itemsize,
-                         self.memory_budget)
+        return tile_rows(
+            n, self.n_clusters, self.cluster_centers_.dtype.itemsize, self.memory_budget
+        )
 
     def _labels_inertia(self, x, centers, sample_weight=None):
         """Labels (n,) int32 numpy array and weighted inertia (float) of the rows ``x`` (n, d)."""
@@ -208,9 +210,21 @@ class KMeans(_BaseKMeans):
     programs persist on disk across processes (see ``docs/compilation_cache.md``).
     """
 
-    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300, tol=1e-4,
-                 verbose=0, random_state=None, dtype="float32",
-                 memory_budget=DEFAULT_MEMORY_BUDGET, init_size=None, algorithm="auto"):
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        verbose=0,
+        random_state=None,
+        dtype="float32",
+        memory_budget=DEFAULT_MEMORY_BUDGET,
+        init_size=None,
+        algorithm="auto",
+    ):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -258,11 +272,21 @@ class KMeans(_BaseKMeans):
                     "sample_weight is not supported when fitting a tf.data.Dataset or under a "
                     "multi-replica strategy"
                 )
-            logger.info("KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
-                        self.n_clusters, n_init, kind)
+            logger.info(
+                "KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
+                self.n_clusters,
+                n_init,
+                kind,
+            )
             result = _streaming.fit_dataset(
-                self, X, kind=kind, init_array=init_array, n_init=n_init, dtype=dtype,
-                seed=seed_t, strategy=strategy if distributed else None,
+                self,
+                X,
+                kind=kind,
+                init_array=init_array,
+                n_init=n_init,
+                dtype=dtype,
+                seed=seed_t,
+                strategy=strategy if distributed else None,
             )
         else:
             x = check_array(X, name="X", dtype=dtype)
@@ -270,31 +294,55 @@ class KMeans(_BaseKMeans):
             self._check_enough_samples(n)
             self._check_init_shape(init_array, d)
             w = check_sample_weight(sample_weight, n, dtype)
-            logger.info("KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
-                        n, d, self.n_clusters, n_init, kind, dtype.name)
+            logger.info(
+                "KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
+                n,
+                d,
+                self.n_clusters,
+                n_init,
+                kind,
+                dtype.name,
+            )
             # One compiled program per size bucket: the padding rows have zero weight.
             n_pad = padded_size(n)
             tile = tile_rows(n_pad, n_init * self.n_clusters, dtype.size, self.memory_budget)
             n_local_trials = self._n_local_trials
             algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
             out = _lloyd.fit_in_memory(
-                pad_rows(x, n_pad), pad_rows(w, n_pad), tf.constant(n, tf.int32), init_array,
-                seed_t, tf.constant(self.tol, dtype), tf.constant(self.max_iter, tf.int32),
-                n_clusters=self.n_clusters, n_restarts=n_init, init=kind, tile=tile,
-                init_tile=seeding_tile_rows(n_pad, n_init * n_local_trials, dtype.size,
-                                            self.memory_budget),
-                n_local_trials=n_local_trials, algorithm=algorithm,
-                chunk=min(_MAX_CHUNK_ROWS, tile_rows(n_pad, self.n_clusters, dtype.size,
-                                                     self.memory_budget)),
+                pad_rows(x, n_pad),
+                pad_rows(w, n_pad),
+                tf.constant(n, tf.int32),
+                init_array,
+                seed_t,
+                tf.constant(self.tol, dtype),
+                tf.constant(self.max_iter, tf.int32),
+                n_clusters=self.n_clusters,
+                n_restarts=n_init,
+                init=kind,
+                tile=tile,
+                init_tile=seeding_tile_rows(
+                    n_pad, n_init * n_local_trials, dtype.size, self.memory_budget
+                ),
+                n_local_trials=n_local_trials,
+                algorithm=algorithm,
+                chunk=min(
+                    _MAX_CHUNK_ROWS,
+                    tile_rows(n_pad, self.n_clusters, dtype.size, self.memory_budget),
+                ),
             )
             result = {key: value.numpy() for key, value in out.items()}
             result["labels"] = result["labels"][:n]
         self._store(result)
-        logger.info("KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s", self.inertia_,
-                    self.n_iter_, time.perf_counter() - start)
+        logger.info(
+            "KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s",
+            self.inertia_,
+            self.n_iter_,
+            time.perf_counter() - start,
+        )
         if self.verbose:
-            for r, (inertia, n_iter) in enumerate(zip(result["inertia_all"],
-                                                      result["n_iter_all"], strict=True)):
+            for r, (inertia, n_iter) in enumerate(
+                zip(result["inertia_all"], result["n_iter_all"], strict=True)
+            ):
                 logger.info("restart %d: inertia %.6g after %d iterations", r, inertia, n_iter)
         return self
 
@@ -309,5 +357,6 @@ class KMeans(_BaseKMeans):
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({self.n_clusters}). Possibly due to duplicate points in X.",
-                RuntimeWarning, stacklevel=3,
+                RuntimeWarning,
+                stacklevel=3,
             )

@@ -19,8 +19,9 @@ def _uniform(shape, seed, step, dtype):
     )
 
 
-def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_trials: int,
-                    n_valid: int):
+def kmeans_plusplus(
+    xb, wb, seed, n_clusters: int, n_restarts: int, n_local_trials: int, n_valid: int
+):
     """Greedy k-means++ (Arthur & Vassilvitskii; scikit-learn's ``_kmeans_plusplus``).
 
     The first centre is a row drawn with probability proportional to its weight; each further
@@ -51,9 +52,7 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
         fall below ``v`` (R, L), numpy's searchsorted(cumsum(w * closest), v) (side="left"): the
         candidates drawn for the next centre."""
         running = tf.cumsum(wt[:, tf.newaxis] * ct, axis=0) + offset
-        below = tf.reduce_sum(
-            tf.cast(running[:, :, tf.newaxis] < v[tf.newaxis], tf.int32), axis=0
-        )
+        below = tf.reduce_sum(tf.cast(running[:, :, tf.newaxis] < v[tf.newaxis], tf.int32), axis=0)
         return running[-1], below
 
     def update_closest(closest, new_x, v):
@@ -95,8 +94,11 @@ def kmeans_plusplus(xb, wb, seed, n_clusters: int, n_restarts: int, n_local_tria
         if n_tiles == 1:
             nearer, pots = nearer_and_pots(0)
         else:
-            (pots,) = fold_tiles(n_tiles, lambda t, pots: (pots + nearer_and_pots(t)[1],),
-                                 (tf.zeros([r, trials], dtype),))
+            (pots,) = fold_tiles(
+                n_tiles,
+                lambda t, pots: (pots + nearer_and_pots(t)[1],),
+                (tf.zeros([r, trials], dtype),),
+            )
         best = tf.argmin(pots, axis=1, output_type=tf.int32)
         new_pot = tf.gather(pots, best, batch_dims=1)
         best_x = tf.gather(x_flat, tf.gather(cand, best, batch_dims=1))  # (R, d)
@@ -132,7 +134,10 @@ def random_rows(xb, wb, seed, n_clusters: int, n_restarts: int):
     u = _uniform([n_restarts, w_flat.shape[0]], seed, 0, xb.dtype)
     tiny = tf.constant(1e-30, xb.dtype)
     gumbel = -tf.math.log(-tf.math.log(tf.maximum(u, tiny)) + tiny)
-    keys = tf.where(w_flat > 0, tf.math.log(tf.maximum(w_flat, tiny)) + gumbel,
-                    tf.constant(-float("inf"), xb.dtype))
+    keys = tf.where(
+        w_flat > 0,
+        tf.math.log(tf.maximum(w_flat, tiny)) + gumbel,
+        tf.constant(-float("inf"), xb.dtype),
+    )
     _, idx = tf.math.top_k(keys, n_clusters)
     return tf.gather(x_flat, idx)

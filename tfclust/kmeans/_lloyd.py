@@ -105,8 +105,14 @@ def lloyd(xb, valid, wb, xsq, centers, tol, max_iter):
         return i + 1, centers, labels_old, done, n_iter, strict
 
     no = tf.zeros([r], tf.bool)
-    state = (tf.constant(0), centers, -tf.ones(valid3.shape[:2] + [r], tf.int32), no,
-             tf.zeros([r], tf.int32), no)
+    state = (
+        tf.constant(0),
+        centers,
+        -tf.ones(valid3.shape[:2] + [r], tf.int32),
+        no,
+        tf.zeros([r], tf.int32),
+        no,
+    )
     _, centers, _, _, n_iter, _ = tf.while_loop(
         lambda i, c, lo, done, *_: (i < max_iter) & tf.reduce_any(~done), body, state
     )
@@ -139,18 +145,35 @@ def _tiled(x, w, valid_rows, tile):
 
 
 @compiled
-def seed_centers(x, seed, *, n_clusters: int, n_restarts: int, init: str, tile: int,
-                 n_local_trials: int):
+def seed_centers(
+    x, seed, *, n_clusters: int, n_restarts: int, init: str, tile: int, n_local_trials: int
+):
     """(R, k, d) initial centres drawn from the rows of ``x`` (N, d) by ``init``."""
     xb, valid = pad_to_tiles(x, tile)
-    return _seed(xb, tf.cast(valid, x.dtype), seed, x.shape[0], n_clusters, n_restarts, init,
-                 n_local_trials)
+    return _seed(
+        xb, tf.cast(valid, x.dtype), seed, x.shape[0], n_clusters, n_restarts, init, n_local_trials
+    )
 
 
 @compiled
-def fit_in_memory(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, *,
-                  n_clusters: int, n_restarts: int, init: str, tile: int, init_tile: int,
-                  n_local_trials: int, algorithm: str, chunk: int):
+def fit_in_memory(
+    x,
+    sample_weight,
+    n_valid,
+    init_centers,
+    seed,
+    tol,
+    max_iter,
+    *,
+    n_clusters: int,
+    n_restarts: int,
+    init: str,
+    tile: int,
+    init_tile: int,
+    n_local_trials: int,
+    algorithm: str,
+    chunk: int,
+):
     """Fit K-means with R restarts in one compiled program; see ``KMeans.fit``.
 
     Args:
@@ -187,12 +210,14 @@ def fit_in_memory(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, 
     else:
         # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
         xb_init, wb_init, _ = _tiled(xc, sample_weight, valid_rows, init_tile)
-        centers = _seed(xb_init, wb_init, seed, n_valid, n_clusters, n_restarts, init,
-                        n_local_trials)
+        centers = _seed(
+            xb_init, wb_init, seed, n_valid, n_clusters, n_restarts, init, n_local_trials
+        )
 
     if algorithm == "elkan":
-        centers, n_iter = lloyd_bounded(x, sample_weight, n_valid, mean, centers, abs_tol,
-                                        max_iter, chunk)
+        centers, n_iter = lloyd_bounded(
+            x, sample_weight, n_valid, mean, centers, abs_tol, max_iter, chunk
+        )
     else:
         centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter)
 

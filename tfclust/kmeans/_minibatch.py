@@ -51,8 +51,9 @@ def _reassign_light(xb, centers, weight_sums, reassignment_ratio, seed):
     _, rows = tf.math.top_k(tf.random.stateless_uniform([b], seed), n_draw)
     slot = tf.clip_by_value(tf.cumsum(tf.cast(light, tf.int32)) - 1, 0, n_draw - 1)
     centers = tf.where(light[:, tf.newaxis], tf.gather(xb, tf.gather(rows, slot)), centers)
-    floor = tf.reduce_min(tf.where(light, tf.constant(float("inf"), weight_sums.dtype),
-                                   weight_sums))
+    floor = tf.reduce_min(
+        tf.where(light, tf.constant(float("inf"), weight_sums.dtype), weight_sums)
+    )
     floor = tf.where(tf.math.is_inf(floor), tf.reduce_min(weight_sums), floor)
     return centers, tf.where(light, floor, weight_sums)
 
@@ -92,8 +93,17 @@ def partial_fit_step(xb, centers, weight_sums, reassign, reassignment_ratio, see
 
 
 @compiled
-def init_minibatch(x, n_valid, seed, *, n_clusters: int, n_init: int, init: str, init_size: int,
-                   n_local_trials: int):
+def init_minibatch(
+    x,
+    n_valid,
+    seed,
+    *,
+    n_clusters: int,
+    n_init: int,
+    init: str,
+    init_size: int,
+    n_local_trials: int,
+):
     """The best of ``n_init`` seedings drawn on ``init_size`` random rows of ``x`` (n, d), of
     which the first ``n_valid`` (int32 scalar) are real and the rest padding.
 
@@ -101,15 +111,18 @@ def init_minibatch(x, n_valid, seed, *, n_clusters: int, n_init: int, init: str,
     all inits, seeded side by side) and scored on another one; the lowest inertia wins.
     Returns (k, d) centres.
     """
-    subset = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n_valid,
-                                                      tf.int32))
-    valid = tf.gather(x, tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n_valid,
-                                                     tf.int32))
+    subset = tf.gather(
+        x, tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n_valid, tf.int32)
+    )
+    valid = tf.gather(
+        x, tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n_valid, tf.int32)
+    )
     xb, mask = pad_to_tiles(subset, init_size)
     wb = tf.cast(mask, x.dtype)
     if init == "k-means++":
-        centers = kmeans_plusplus(xb, wb, _fold(seed, 2), n_clusters, n_init, n_local_trials,
-                                  init_size)
+        centers = kmeans_plusplus(
+            xb, wb, _fold(seed, 2), n_clusters, n_init, n_local_trials, init_size
+        )
     else:
         centers = random_rows(xb, wb, _fold(seed, 2), n_clusters, n_init)
     c_sq = tf.reduce_sum(tf.square(centers), axis=-1)
@@ -119,8 +132,18 @@ def init_minibatch(x, n_valid, seed, *, n_clusters: int, n_init: int, init: str,
 
 
 @compiled
-def fit_minibatch(x, n_valid, centers, seed, n_steps, tol, max_no_improvement,
-                  reassignment_ratio, *, batch_size: int):
+def fit_minibatch(
+    x,
+    n_valid,
+    centers,
+    seed,
+    n_steps,
+    tol,
+    max_no_improvement,
+    reassignment_ratio,
+    *,
+    batch_size: int,
+):
     """Up to ``n_steps`` mini-batch steps from ``centers`` (k, d) on the first ``n_valid``
     (int32 scalar) rows of ``x`` (n, d); the rest is padding.
 
@@ -138,15 +161,18 @@ def fit_minibatch(x, n_valid, centers, seed, n_steps, tol, max_no_improvement,
     alpha = tf.minimum(batch_size * 2.0 / tf.cast(n_valid + 1, dtype), 1.0)
 
     def body(i, centers, weight_sums, since, ewa, ewa_min, stale, done):
-        rows = tf.random.stateless_uniform([batch_size], _fold(seed, 2 * i), 0, n_valid,
-                                           tf.int32)
+        rows = tf.random.stateless_uniform([batch_size], _fold(seed, 2 * i), 0, n_valid, tf.int32)
         since += batch_size
-        reassign = (tf.reduce_any(weight_sums == 0)
-                    | (since >= REASSIGN_EVERY_ROWS_PER_CLUSTER * k))
+        reassign = tf.reduce_any(weight_sums == 0) | (since >= REASSIGN_EVERY_ROWS_PER_CLUSTER * k)
         since = tf.where(reassign, 0, since)
         new_centers, weight_sums, inertia = _step(
-            tf.gather(x, rows), centers, weight_sums, reassign, reassignment_ratio,
-            _fold(seed, 2 * i + 1))
+            tf.gather(x, rows),
+            centers,
+            weight_sums,
+            reassign,
+            reassignment_ratio,
+            _fold(seed, 2 * i + 1),
+        )
         change = tf.reduce_sum(tf.square(new_centers - centers))
         # scikit-learn's _mini_batch_convergence: the first step only warms up; the smoothed
         # inertia starts at the second step's batch inertia.
@@ -156,12 +182,22 @@ def fit_minibatch(x, n_valid, centers, seed, n_steps, tol, max_no_improvement,
         improved = second | (ewa < ewa_min)
         ewa_min = tf.where(first, ewa_min, tf.where(improved, ewa, ewa_min))
         stale = tf.where(first, stale, tf.where(improved, 0, stale + 1))
-        done = ~first & (((tol > 0) & (change <= tol))
-                         | ((max_no_improvement >= 0) & (stale >= max_no_improvement)))
+        done = ~first & (
+            ((tol > 0) & (change <= tol))
+            | ((max_no_improvement >= 0) & (stale >= max_no_improvement))
+        )
         return i + 1, new_centers, weight_sums, since, ewa, ewa_min, stale, done
 
     zero = tf.zeros((), dtype)
-    state = (tf.constant(0), centers, tf.zeros([k], dtype), tf.constant(0), zero, zero,
-             tf.constant(0), tf.constant(False))
+    state = (
+        tf.constant(0),
+        centers,
+        tf.zeros([k], dtype),
+        tf.constant(0),
+        zero,
+        zero,
+        tf.constant(0),
+        tf.constant(False),
+    )
     out = tf.while_loop(lambda i, *s: (i < n_steps) & ~s[-1], body, state)
     return {"centers": out[1], "weight_sums": out[2], "n_steps": out[0], "ewa_inertia": out[4]}

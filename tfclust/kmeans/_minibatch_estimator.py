@@ -56,10 +56,24 @@ class MiniBatchKMeans(_BaseKMeans):
 
     _default_n_init = 3
 
-    def __init__(self, n_clusters=8, *, init="k-means++", max_iter=100, batch_size=1024,
-                 verbose=0, compute_labels=True, random_state=None, tol=0.0,
-                 max_no_improvement=10, init_size=None, n_init="auto", reassignment_ratio=0.01,
-                 dtype="float32", memory_budget=DEFAULT_MEMORY_BUDGET):
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        max_iter=100,
+        batch_size=1024,
+        verbose=0,
+        compute_labels=True,
+        random_state=None,
+        tol=0.0,
+        max_no_improvement=10,
+        init_size=None,
+        n_init="auto",
+        reassignment_ratio=0.01,
+        dtype="float32",
+        memory_budget=DEFAULT_MEMORY_BUDGET,
+    ):
         self.n_clusters = n_clusters
         self.init = init
         self.max_iter = max_iter
@@ -111,9 +125,14 @@ class MiniBatchKMeans(_BaseKMeans):
             return init_array - self._offset
         n = centred.shape[0]
         return _minibatch.init_minibatch(
-            pad_rows(centred, padded_size(n)), tf.constant(n, tf.int32), seed,
-            n_clusters=self.n_clusters, n_init=n_init, init=kind,
-            init_size=self._init_size(n, self._batch_size), n_local_trials=self._n_local_trials,
+            pad_rows(centred, padded_size(n)),
+            tf.constant(n, tf.int32),
+            seed,
+            n_clusters=self.n_clusters,
+            n_init=n_init,
+            init=kind,
+            init_size=self._init_size(n, self._batch_size),
+            n_local_trials=self._n_local_trials,
         )
 
     def fit(self, X, y=None):
@@ -130,13 +149,17 @@ class MiniBatchKMeans(_BaseKMeans):
         centers = self._initial_centers(centred, kind, init_array, n_init, fold(self._seed, 0))
         abs_tol = float(tf.reduce_mean(tf.math.reduce_variance(x, axis=0))) * self.tol
         out = _minibatch.fit_minibatch(
-            pad_rows(centred, padded_size(n)), tf.constant(n, tf.int32), centers,
+            pad_rows(centred, padded_size(n)),
+            tf.constant(n, tf.int32),
+            centers,
             fold(self._seed, 1),
             tf.constant(self.max_iter * n // batch_size, tf.int32),
             tf.constant(abs_tol, x.dtype),
-            tf.constant(-1 if self.max_no_improvement is None else self.max_no_improvement,
-                        tf.int32),
-            tf.constant(self.reassignment_ratio, x.dtype), batch_size=batch_size,
+            tf.constant(
+                -1 if self.max_no_improvement is None else self.max_no_improvement, tf.int32
+            ),
+            tf.constant(self.reassignment_ratio, x.dtype),
+            batch_size=batch_size,
         )
         self.cluster_centers_ = (out["centers"] + self._offset).numpy()
         self._counts = out["weight_sums"].numpy()  # partial_fit goes on from these
@@ -146,10 +169,17 @@ class MiniBatchKMeans(_BaseKMeans):
             self._store_labels(x)
         else:
             self.inertia_ = float(out["ewa_inertia"]) * n
-        logger.log(logging.INFO if self.verbose else logging.DEBUG,
-                   "MiniBatchKMeans fit: %d x %d, k=%d, %d steps of %d rows, inertia %.6g, "
-                   "%.3f s", n, d, self.n_clusters, self.n_steps_, batch_size,
-                   getattr(self, "inertia_", float("nan")), time.perf_counter() - start)
+        logger.log(
+            logging.INFO if self.verbose else logging.DEBUG,
+            "MiniBatchKMeans fit: %d x %d, k=%d, %d steps of %d rows, inertia %.6g, %.3f s",
+            n,
+            d,
+            self.n_clusters,
+            self.n_steps_,
+            batch_size,
+            getattr(self, "inertia_", float("nan")),
+            time.perf_counter() - start,
+        )
         return self
 
     def _store_labels(self, x):
@@ -164,8 +194,7 @@ class MiniBatchKMeans(_BaseKMeans):
         """
         if getattr(self, "cluster_centers_", None) is None:
             x, kind, init_array, n_init = self._begin(X)
-            centers = self._initial_centers(x - self._offset, kind, init_array, n_init,
-                                            self._seed)
+            centers = self._initial_centers(x - self._offset, kind, init_array, n_init, self._seed)
             self.cluster_centers_ = (centers + self._offset).numpy()
             self._counts = np.zeros(self.n_clusters, self.cluster_centers_.dtype)
             self.n_steps_ = 0
@@ -174,12 +203,15 @@ class MiniBatchKMeans(_BaseKMeans):
         self._n_since_last_reassign += self._batch_size
         reassign = bool((self._counts == 0).any()) or (
             self._n_since_last_reassign
-            >= _minibatch.REASSIGN_EVERY_ROWS_PER_CLUSTER * self.n_clusters)
+            >= _minibatch.REASSIGN_EVERY_ROWS_PER_CLUSTER * self.n_clusters
+        )
         if reassign:
             self._n_since_last_reassign = 0
         centers, counts, _ = _minibatch.partial_fit_step(
-            x - self._offset, tf.constant(self.cluster_centers_) - self._offset,
-            tf.constant(self._counts), tf.constant(reassign),
+            x - self._offset,
+            tf.constant(self.cluster_centers_) - self._offset,
+            tf.constant(self._counts),
+            tf.constant(reassign),
             tf.constant(self.reassignment_ratio, x.dtype),
             tf.random.experimental.stateless_fold_in(self._seed, self.n_steps_ + 1),
         )

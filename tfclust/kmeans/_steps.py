@@ -106,9 +106,7 @@ def relocate_empty(sums, counts, far_x, far_label, far_dist, far_weight, active)
     m = far_x.shape[1]
     empty = counts == 0
     rank = tf.cumsum(tf.cast(empty, tf.int32), axis=1) - 1
-    movable = (
-        empty & (rank < m) & (far_dist[:, :1] > 0) & active[:, tf.newaxis]
-    )
+    movable = empty & (rank < m) & (far_dist[:, :1] > 0) & active[:, tf.newaxis]
     idx = tf.clip_by_value(rank, 0, m - 1)
     pw = tf.gather(far_weight, idx, batch_dims=1)  # (R, k)
     px = tf.gather(far_x, idx, batch_dims=1) * pw[..., tf.newaxis]  # (R, k, d), weighted

@@ -116,8 +116,11 @@ def _step_far(x, mean, centers, m: int):
 def _merge_far(a, b, m):
     d = tf.concat([a[0], b[0]], axis=1)
     far_d, idx = tf.math.top_k(d, m)
-    return (far_d, tf.gather(tf.concat([a[1], b[1]], axis=1), idx, batch_dims=1),
-            tf.gather(tf.concat([a[2], b[2]], axis=1), idx, batch_dims=1))
+    return (
+        far_d,
+        tf.gather(tf.concat([a[1], b[1]], axis=1), idx, batch_dims=1),
+        tf.gather(tf.concat([a[2], b[2]], axis=1), idx, batch_dims=1),
+    )
 
 
 @compiled
@@ -141,8 +144,7 @@ def _step_labels(x, mean, centers):
 
 @compiled
 def _update(i, centers, sums, counts, changed, done, n_iter, strict, tol):
-    return converge_step(i, centers, average(sums, counts), changed > 0, done, n_iter, strict,
-                         tol)
+    return converge_step(i, centers, average(sums, counts), changed > 0, done, n_iter, strict, tol)
 
 
 class _Passes:
@@ -172,8 +174,11 @@ class _Passes:
     @tf.function
     def _sum_pass(self, ds, mean, centers, prev):
         r, k, d = centers.shape
-        acc = (tf.zeros([r, k, d], centers.dtype), tf.zeros([r, k], centers.dtype),
-               tf.zeros([r], centers.dtype))
+        acc = (
+            tf.zeros([r, k, d], centers.dtype),
+            tf.zeros([r, k], centers.dtype),
+            tf.zeros([r], centers.dtype),
+        )
         for batch in ds:
             out = self._run(_step_sums, batch, mean, centers, prev)
             acc = tuple(a + o for a, o in zip(acc, out, strict=True))
@@ -189,15 +194,19 @@ class _Passes:
     @tf.function
     def _far_pass(self, ds, mean, centers, m):
         r, _, d = centers.shape
-        acc = (tf.fill([r, m], tf.constant(-1.0, centers.dtype)),
-               tf.zeros([r, m, d], centers.dtype), tf.zeros([r, m], tf.int32))
+        acc = (
+            tf.fill([r, m], tf.constant(-1.0, centers.dtype)),
+            tf.zeros([r, m, d], centers.dtype),
+            tf.zeros([r, m], tf.int32),
+        )
         for batch in ds:
             if self.strategy is None:
                 acc = _merge_far(acc, _step_far(batch, mean, centers, m), m)
             else:
                 per = self.strategy.run(_step_far.function, args=(batch, mean, centers, m))
-                for local in zip(*(self.strategy.experimental_local_results(p) for p in per),
-                                 strict=True):
+                for local in zip(
+                    *(self.strategy.experimental_local_results(p) for p in per), strict=True
+                ):
                     acc = _merge_far(acc, tuple(tf.identity(t) for t in local), m)
         return acc
 
@@ -237,8 +246,13 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
         size = min(n, est.init_size or max(10_000, 20 * k))
         sample = np.concatenate([b.numpy() for b in ds.unbatch().take(size).batch(size)])
         centers = seed_centers(
-            tf.constant(sample) - mean, seed, n_clusters=k, n_restarts=n_init, init=kind,
-            tile=size, n_local_trials=2 + int(math.log(k)),
+            tf.constant(sample) - mean,
+            seed,
+            n_clusters=k,
+            n_restarts=n_init,
+            init=kind,
+            tile=size,
+            n_local_trials=2 + int(math.log(k)),
         )
     passes = _Passes(ds, strategy)
     r = n_init
@@ -261,8 +275,11 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
             tf.constant(i), centers, sums, counts, changed, done, n_iter, strict, tol
         )
         if est.verbose:
-            logger.info("pass %d: %d restart(s) still running", i, int(tf.reduce_sum(
-                tf.cast(~done, tf.int32))))
+            logger.info(
+                "pass %d: %d restart(s) still running",
+                i,
+                int(tf.reduce_sum(tf.cast(~done, tf.int32))),
+            )
         if bool(tf.reduce_all(done)):
             break
 

@@ -34,7 +34,6 @@ _METHODS = ("fft", "exact")
 _FFT_COMPONENTS = (1, 2)
 
 
-
 class TSNE:
     """t-distributed Stochastic Neighbor Embedding, compiled with XLA.
 
@@ -176,14 +175,16 @@ class TSNE:
                     f"method='fft' supports n_components 1 and 2, got n_components="
                     f"{self.n_components}; use method='exact'"
                 )
-            if not (isinstance(self.n_interpolation_points, str)
-                    and self.n_interpolation_points == "auto"):
+            if not (
+                isinstance(self.n_interpolation_points, str)
+                and self.n_interpolation_points == "auto"
+            ):
                 check_int(self.n_interpolation_points, name="n_interpolation_points", low=1)
             check_int(self.min_num_intervals, name="min_num_intervals", low=1)
-            check_int(self.max_num_intervals, name="max_num_intervals",
-                      low=self.min_num_intervals)
-            check_float(self.ints_in_interval, name="ints_in_interval", low=0.0,
-                        low_inclusive=False)
+            check_int(self.max_num_intervals, name="max_num_intervals", low=self.min_num_intervals)
+            check_float(
+                self.ints_in_interval, name="ints_in_interval", low=0.0, low_inclusive=False
+            )
         elif self.dof != 1.0:
             raise ValueError(f"dof={self.dof} needs method='fft' (method='exact' uses dof 1)")
         if isinstance(self.init, str):
@@ -226,14 +227,14 @@ class TSNE:
         n = x.shape[0]
         if self.method == "exact":
             p = joint_probabilities(x, perplexity, self.memory_budget)
-            objective = ExactObjective.for_problem(n, self.n_components, x.dtype,
-                                                   self.memory_budget)
+            objective = ExactObjective.for_problem(
+                n, self.n_components, x.dtype, self.memory_budget
+            )
             return objective, objective.operands(p), n
         tic = time.perf_counter()
         k = n_neighbors_for_perplexity(n, perplexity)
         neighbors, sq_distances = nearest_neighbors(x, k, self.memory_budget)
-        logger.info("[t-SNE] Computed %d nearest neighbors in %.3fs", k,
-                    time.perf_counter() - tic)
+        logger.info("[t-SNE] Computed %d nearest neighbors in %.3fs", k, time.perf_counter() - tic)
         # Rows and neighbours padded to their size buckets: the padding rows and columns are
         # edges from a point to itself without probability, which change no force or sum.
         n_pad, k_pad = padded_size(n), padded_size(k)
@@ -286,11 +287,16 @@ class TSNE:
             learning_rate = float(self.learning_rate)
 
         t0 = time.perf_counter()
-        logger.info("TSNE fit start: %d x %d, perplexity=%g, method=%s, dtype=%s", n, n_features,
-                    self.perplexity, self.method, dtype.name)
+        logger.info(
+            "TSNE fit start: %d x %d, perplexity=%g, method=%s, dtype=%s",
+            n,
+            n_features,
+            self.perplexity,
+            self.method,
+            dtype.name,
+        )
         objective, operands, n_rows = self._objective(x)
-        logger.info("[t-SNE] Computed joint probabilities in %.3fs",
-                    time.perf_counter() - t0)
+        logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
         level = logging.INFO if self.verbose else logging.DEBUG
         result = tsne_descent(
             objective,
@@ -310,8 +316,12 @@ class TSNE:
         self.n_iter_ = int(result.last_iter)
         self.learning_rate_ = float(learning_rate)
         self.n_features_in_ = int(n_features)
-        logger.info("TSNE fit end: KL divergence %.6f after %d iterations, %.3f s",
-                    self.kl_divergence_, self.n_iter_ + 1, time.perf_counter() - t0)
+        logger.info(
+            "TSNE fit end: KL divergence %.6f after %d iterations, %.3f s",
+            self.kl_divergence_,
+            self.n_iter_ + 1,
+            time.perf_counter() - t0,
+        )
         return self
 
     def fit_transform(self, X, y=None):

@@ -60,8 +60,7 @@ def _is_smooth(n: int) -> bool:
     return n == 1
 
 
-def interval_ladder(min_num_intervals: int, max_num_intervals: int,
-                    growth: float = LADDER_GROWTH):
+def interval_ladder(min_num_intervals: int, max_num_intervals: int, growth: float = LADDER_GROWTH):
     """The static box counts among which :func:`fft_repulsion` chooses at run time.
 
     Starts at ``min_num_intervals`` rounded up to a 7-smooth number, then each rung is the
@@ -191,8 +190,9 @@ def _convolve(charges: tf.Tensor, force_hat: tf.Tensor, z_hat: tf.Tensor, m: int
         twice = twice[:, tf.newaxis]
     energy = tf.reduce_sum(tf.cast(twice, power.dtype) * z_hat * power) / (2 * m) ** dim
     # Times an imaginary spectrum i K: (a + ib) i K = -b K + i a K.
-    products = tf.complex(-tf.math.imag(charges_hat) * force_hat,
-                          tf.math.real(charges_hat) * force_hat)  # (d, ...)
+    products = tf.complex(
+        -tf.math.imag(charges_hat) * force_hat, tf.math.real(charges_hat) * force_hat
+    )  # (d, ...)
     if dim == 1:
         return tf.signal.irfft(products, fft_length=[2 * m])[:, :m], energy
     cols = tf.signal.ifft(products)[:, :, :m]  # (2, m+1, m): [component, v, x]
@@ -259,7 +259,15 @@ def _self_interaction(weights: tf.Tensor, kernel_fn, spacing) -> tf.Tensor:
 
 
 def _repulsion_on_grid(
-    y, charge, lo, extent, *, n_boxes: int, n_interp: int, n_taps: int, dof: float,
+    y,
+    charge,
+    lo,
+    extent,
+    *,
+    n_boxes: int,
+    n_interp: int,
+    n_taps: int,
+    dof: float,
     z_exponent: float,
 ):
     """Repulsion and Z on a grid of exactly ``n_boxes`` intervals per axis (static).
@@ -443,6 +451,5 @@ def fft_repulsion(
     # sqrt(ladder_growth) of the nominal width instead of always narrower, which at n = 5,000
     # cut the time by 15% and changed the final KL divergence by 0.1%.
     mids = [math.sqrt(a * b) for a, b in zip(ladder[:-1], ladder[1:], strict=True)]
-    index = tf.reduce_sum(
-        tf.cast(tf.constant(mids, y.dtype) < side / ints_in_interval, tf.int32))
+    index = tf.reduce_sum(tf.cast(tf.constant(mids, y.dtype) < side / ints_in_interval, tf.int32))
     return tf.switch_case(index, branches)

@@ -177,8 +177,9 @@ class ExactObjective:
         """The objective for N points in d dimensions with tiles under ``memory_budget`` bytes."""
         row_bytes = n_samples * (n_components + 4) * tf.as_dtype(dtype).size
         budget = min(int(memory_budget), _TILE_CAP_BYTES)
-        return cls(dof=degrees_of_freedom(n_components),
-                   tile=rows_per_tile(n_samples, row_bytes, budget))
+        return cls(
+            dof=degrees_of_freedom(n_components), tile=rows_per_tile(n_samples, row_bytes, budget)
+        )
 
     def operands(self, p):
         """``(p_padded,)``: P's rows zero-padded to a multiple of ``tile``."""

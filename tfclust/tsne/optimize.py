@@ -187,7 +187,11 @@ def gradient_descent(
         logger.log(
             log_level,
             "[t-SNE] Iteration %d: error = %.7f, gradient norm = %.7f (%d iterations in %.3fs)",
-            end, kl, grad_norm, n_done, toc - tic,
+            end,
+            kl,
+            grad_norm,
+            n_done,
+            toc - tic,
         )
         tic = toc
         if kl < best_error:
@@ -196,12 +200,15 @@ def gradient_descent(
             logger.log(
                 log_level,
                 "[t-SNE] Iteration %d: did not make any progress during the last %d episodes. "
-                "Finished.", end, n_iter_without_progress,
+                "Finished.",
+                end,
+                n_iter_without_progress,
             )
             break
         if grad_norm <= min_grad_norm:
-            logger.log(log_level, "[t-SNE] Iteration %d: gradient norm %f. Finished.", end,
-                       grad_norm)
+            logger.log(
+                log_level, "[t-SNE] Iteration %d: gradient norm %f. Finished.", end, grad_norm
+            )
             break
     return DescentResult(y, kl, last)
 
@@ -241,19 +248,34 @@ def tsne_descent(
     Returns:
       :class:`DescentResult` with ``last_iter`` as scikit-learn's ``n_iter_``.
     """
-    common = dict(
-        learning_rate=learning_rate, min_grad_norm=min_grad_norm, log_level=log_level
+    common = dict(learning_rate=learning_rate, min_grad_norm=min_grad_norm, log_level=log_level)
+    y, kl, last = gradient_descent(
+        objective,
+        operands,
+        y0,
+        start=0,
+        stop=min(EXPLORATION_ITER, max_iter),
+        momentum=0.5,
+        exaggeration=early_exaggeration,
+        n_iter_without_progress=EXPLORATION_ITER,
+        **common,
+    )
+    logger.log(
+        summary_level,
+        "[t-SNE] KL divergence after %d iterations with early exaggeration: %f",
+        last + 1,
+        kl,
     )
     y, kl, last = gradient_descent(
-        objective, operands, y0, start=0, stop=min(EXPLORATION_ITER, max_iter), momentum=0.5,
-        exaggeration=early_exaggeration, n_iter_without_progress=EXPLORATION_ITER, **common,
-    )
-    logger.log(summary_level,
-               "[t-SNE] KL divergence after %d iterations with early exaggeration: %f",
-               last + 1, kl)
-    y, kl, last = gradient_descent(
-        objective, operands, y, start=last + 1, stop=max_iter, momentum=0.8,
-        exaggeration=exaggeration, n_iter_without_progress=n_iter_without_progress, **common,
+        objective,
+        operands,
+        y,
+        start=last + 1,
+        stop=max_iter,
+        momentum=0.8,
+        exaggeration=exaggeration,
+        n_iter_without_progress=n_iter_without_progress,
+        **common,
     )
     if kl is None or exaggeration != 1.0:
         kl_program = _kl_program(objective, *_shape_key(y, operands))
