@@ -9,25 +9,11 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
-from cluster_helpers import initial_centers
+from cluster_helpers import RTOL, assert_same_fit, initial_centers
 from sklearn.cluster import KMeans as SKMeans
 
 from tfclust._validation import NotFittedError
 from tfclust.kmeans import KMeans
-
-RTOL = 1e-6
-
-
-def _assert_same_fit(ours, ref):
-    np.testing.assert_array_equal(ours.labels_, ref.labels_)
-    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=RTOL)
-    np.testing.assert_allclose(
-        ours.cluster_centers_,
-        ref.cluster_centers_,
-        rtol=RTOL,
-        atol=RTOL * np.abs(ref.cluster_centers_).max(),
-    )
-    assert ours.n_iter_ == ref.n_iter_
 
 
 @pytest.mark.parametrize("algorithm", ["lloyd", "elkan"])
@@ -40,7 +26,7 @@ def test_same_init_matches_sklearn(request, data, k, algorithm):
     init = initial_centers(x, k, seed=1)
     ref = SKMeans(k, init=init, n_init=1).fit(x)
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(x)
-    _assert_same_fit(ours, ref)
+    assert_same_fit(ours, ref)
     assert ours.cluster_centers_.dtype == np.float64
 
 
@@ -52,7 +38,7 @@ def test_empty_cluster_is_relocated_like_sklearn(request, data, k, algorithm):
     init[[1, 4]] = 1e3  # two centres that win no point on the first iteration
     ref = SKMeans(k, init=init, n_init=1).fit(x)
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(x)
-    _assert_same_fit(ours, ref)
+    assert_same_fit(ours, ref)
     assert np.isfinite(ours.cluster_centers_).all()
 
 
@@ -60,7 +46,7 @@ def test_tiled_fit_equals_untiled(blobs):
     init = initial_centers(blobs, 6, seed=1)
     ref = KMeans(6, init=init, dtype="float64").fit(blobs)
     tiled = KMeans(6, init=init, dtype="float64", memory_budget=4096).fit(blobs)  # ~21 tiles
-    _assert_same_fit(tiled, ref)
+    assert_same_fit(tiled, ref)
 
 
 def test_kmeans_plusplus_seeds_equal_in_one_tile_and_many(blobs):
@@ -144,7 +130,7 @@ def test_streaming_fit_equals_in_memory(blobs):
     labels = np.zeros(len(blobs), np.int64)
     ds = tf.data.Dataset.from_tensor_slices((blobs, labels)).batch(128)  # uneven last batch
     ours = KMeans(6, init=init, dtype="float64").fit(ds)
-    _assert_same_fit(ours, ref)
+    assert_same_fit(ours, ref)
 
 
 def test_streaming_kmeans_plusplus(blobs):

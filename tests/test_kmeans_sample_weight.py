@@ -3,13 +3,11 @@ shares one compiled program, and the padding rows change nothing."""
 
 import numpy as np
 import pytest
-from cluster_helpers import initial_centers
+from cluster_helpers import RTOL, assert_same_fit, initial_centers
 from sklearn.cluster import KMeans as SKMeans
 
 from tfclust._tiling import padded_size
 from tfclust.kmeans import KMeans, _lloyd
-
-RTOL = 1e-6
 
 
 def _weights(n, seed=0):
@@ -23,15 +21,7 @@ def test_weighted_fit_matches_sklearn(blobs, algorithm, k):
     w = _weights(len(blobs))
     ref = SKMeans(k, init=init, n_init=1).fit(blobs, sample_weight=w)
     ours = KMeans(k, init=init, dtype="float64", algorithm=algorithm).fit(blobs, sample_weight=w)
-    np.testing.assert_array_equal(ours.labels_, ref.labels_)
-    np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=RTOL)
-    np.testing.assert_allclose(
-        ours.cluster_centers_,
-        ref.cluster_centers_,
-        rtol=RTOL,
-        atol=RTOL * np.abs(ref.cluster_centers_).max(),
-    )
-    assert ours.n_iter_ == ref.n_iter_
+    assert_same_fit(ours, ref)
     np.testing.assert_allclose(-ours.score(blobs, sample_weight=w), ref.inertia_, rtol=RTOL)
 
 
