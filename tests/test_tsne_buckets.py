@@ -2,6 +2,8 @@
 ``padded_size(k)`` change no force, Z or KL divergence, and every N (and k) of a bucket shares
 one compiled program."""
 
+import logging
+
 import numpy as np
 import tensorflow as tf
 
@@ -81,3 +83,23 @@ def test_operands_default_charge_is_ones():
     neighbors = tf.constant([[1], [0]], tf.int32)
     ops = gradients.FFTObjective.operands(neighbors, tf.constant([[1.0], [1.0]]))
     np.testing.assert_array_equal(ops[3].numpy(), [1.0, 1.0])
+
+
+def test_programs_of_different_buckets_are_not_retracing():
+    """Seven neighbour counts are seven programs, not seven traces of one (TensorFlow's
+    retracing warning counts per Python code object)."""
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    tf.get_logger().addHandler(handler)
+    try:
+        x = tf.constant(_points(300).astype(np.float32))
+        for k in (5, 10, 20, 30, 40, 60, 80):
+            nearest_neighbors(x, k)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]

@@ -25,6 +25,8 @@ against a faulty compilation cache (:func:`tfclust._compile_cache.guarded`)."""
 @functools.cache
 def specialised(fn, *key):
     """``compiled(fn)``, one per ``key`` (the static sizes it is called with): programs that are
-    meant to differ, such as one per size bucket, then never count as retracing of one another
-    (TensorFlow warns about frequent retracing of one ``tf.function``)."""
-    return compiled(fn)
+    meant to differ, such as one per size bucket, then never count as retracing of one another.
+
+    TensorFlow counts traces per Python code object, so each program wraps ``fn`` in a
+    ``functools.partial`` of its own (which has none)."""
+    return compiled(functools.partial(fn))
