@@ -208,20 +208,6 @@ def load_data(case: str, quick: bool):
     return np.ascontiguousarray(np.load(path)[: spec["n"]])
 
 
-def inertia(x, centers) -> float:
-    """Sum of squared distances to the closest centre, float64, in chunks."""
-    import numpy as np
-
-    x64, c64 = x.astype(np.float64), centers.astype(np.float64)
-    c_sq = (c64**2).sum(axis=1)
-    total = 0.0
-    for start in range(0, len(x64), 8192):
-        xs = x64[start : start + 8192]
-        d2 = (xs**2).sum(axis=1)[:, None] - 2 * xs @ c64.T + c_sq[None]
-        total += float(np.maximum(d2.min(axis=1), 0).sum())
-    return total
-
-
 def make_fit(case: str, impl: str, quick: bool):
     """Import the estimator (timed by the caller as the import) and return fit(x) -> quality."""
     kind = CASES[case]["kind"]
@@ -247,7 +233,9 @@ def make_fit(case: str, impl: str, quick: bool):
             }
 
         def quality(x, centers):
-            return {"inertia": inertia(x, centers)}
+            import common  # numpy only: the peer's process imports no TensorFlow
+
+            return {"inertia": common.inertia(x, centers)}
 
         return fit, quality
     if kind == "tsne":

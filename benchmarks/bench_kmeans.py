@@ -53,18 +53,6 @@ def load(data: str, n: int) -> np.ndarray:
     return (tiled + noise).astype(np.float32)
 
 
-def inertia(x: np.ndarray, centers: np.ndarray) -> float:
-    """Sum of squared distances to the closest centre, float64, in chunks."""
-    x64, c64 = x.astype(np.float64), centers.astype(np.float64)
-    c_sq = (c64**2).sum(axis=1)
-    total = 0.0
-    for start in range(0, len(x64), 8192):
-        xs = x64[start : start + 8192]
-        d2 = (xs**2).sum(axis=1)[:, None] - 2 * xs @ c64.T + c_sq[None]
-        total += np.maximum(d2.min(axis=1), 0).sum()
-    return total
-
-
 def runners(k: int, n_init: int, faiss_iter: int, minibatch: bool):
     """name -> fit(x, seed) returning (centers, n_iter)."""
     from sklearn.cluster import KMeans as SKMeans
@@ -149,7 +137,7 @@ def main(argv=None):
                 "cold_s": cold[name],
                 "warm_s": float(np.median(warm[name])),
                 "warm_all_s": warm[name],
-                "inertia": float(np.mean([inertia(x, c) for c, _ in fits[name]])),
+                "inertia": float(np.mean([common.inertia(x, c) for c, _ in fits[name]])),
                 "n_iter": float(np.mean([it for _, it in fits[name]])),
             }
             print(

@@ -54,6 +54,18 @@ def latents(n: int = 60000, dataset: str = "fashion_mnist", epochs: int = 20, se
     return z[:n], y[:n]
 
 
+def inertia(x: np.ndarray, centers: np.ndarray) -> float:
+    """Sum of squared distances to the closest centre, float64, in chunks."""
+    x64, c64 = x.astype(np.float64), centers.astype(np.float64)
+    c_sq = (c64**2).sum(axis=1)
+    total = 0.0
+    for start in range(0, len(x64), 8192):
+        xs = x64[start : start + 8192]
+        d2 = (xs**2).sum(axis=1)[:, None] - 2 * xs @ c64.T + c_sq[None]
+        total += np.maximum(d2.min(axis=1), 0).sum()
+    return total
+
+
 def median_time(fn, repeat: int = 3):
     """Run ``fn()`` ``repeat`` times; return (median wall seconds, the last result)."""
     times, result = [], None
