@@ -371,6 +371,18 @@ def _cache_size(path: str | None) -> dict | None:
     return {"files": files, "bytes": size}
 
 
+def _run_timed(cmd, cache, record: dict):
+    """Run ``cmd`` in a fresh process with ``cache``; add its wall time, the load after it, its
+    return code and notable stderr to ``record``; return the completed process."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=_env(cache), capture_output=True, text=True, cwd=ROOT)
+    record["process_wall_s"] = time.perf_counter() - start
+    record["load_after"] = list(os.getloadavg())
+    record["returncode"] = proc.returncode
+    record["stderr_notable"] = _notable(proc.stderr)
+    return proc
+
+
 def run_worker(case: str, impl: str, cache: str | None, label: str, args) -> dict:
     """One fresh worker process; returns its record (with wall time, load, notable stderr)."""
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", case, "--impl", impl]
@@ -379,12 +391,7 @@ def run_worker(case: str, impl: str, cache: str | None, label: str, args) -> dic
     if case == "tsne60k" and args.no_second_60k:
         cmd.append("--no-second")
     record = {"impl": impl, "cache": label, "load_before": list(os.getloadavg())}
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=_env(cache), capture_output=True, text=True, cwd=ROOT)
-    record["process_wall_s"] = time.perf_counter() - start
-    record["load_after"] = list(os.getloadavg())
-    record["returncode"] = proc.returncode
-    record["stderr_notable"] = _notable(proc.stderr)
+    proc = _run_timed(cmd, cache, record)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(MARK)]
     if proc.returncode != 0 or not lines:
         record["error"] = (proc.stderr or proc.stdout)[-3000:]
@@ -433,12 +440,7 @@ def run_cli(cache: str, label: str, args) -> dict:
         "command": " ".join(cmd[1:]),
         "load_before": list(os.getloadavg()),
     }
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, env=_env(cache), capture_output=True, text=True, cwd=ROOT)
-    record["process_wall_s"] = time.perf_counter() - start
-    record["load_after"] = list(os.getloadavg())
-    record["returncode"] = proc.returncode
-    record["stderr_notable"] = _notable(proc.stderr)
+    proc = _run_timed(cmd, cache, record)
     record["cache_after"] = _cache_size(cache)
     try:
         with open(os.path.join(out, "metrics.json")) as f:
@@ -619,7 +621,7 @@ def _fmt(value) -> str:
 
 def markdown(rows: list[dict], columns: list[str]) -> str:
     cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
 
     def line(values):
         return "| " + " | ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)) + " |"
