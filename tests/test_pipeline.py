@@ -159,7 +159,8 @@ def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
     def broken(job, config, state):
         raise RuntimeError("K-means exploded")
 
-    monkeypatch.setitem(pipeline._STAGE_FUNCTIONS, "kmeans", broken)
+    spec = pipeline.STAGE_SPECS["kmeans"]
+    monkeypatch.setitem(pipeline.STAGE_SPECS, "kmeans", spec._replace(run=broken))
     config = pipeline.RunConfig(
         dataset="mnist",
         data_dir=str(tmp_path),
@@ -203,7 +204,11 @@ def _offline_run_argv(tmp_path, monkeypatch, *flags):
         (["--tsne-samples", "999"], "tsne_samples=999 but the data set has only 30"),
         (["--n-clusters", "0"], "n_clusters must be >= 1"),
         (["--perplexity", "0"], "perplexity must be > 0"),
-        (["--tsne-samples", "20", "--sweep-perplexities", "5,40"], "below sweep_samples"),
+        (["--tsne-samples", "0", "--sweep-perplexities", "5,40"], "below sweep_samples"),
+        (["--tsne-samples", "12", "--perplexity", "3"], "at least 21"),
+        (["--tsne-samples", "1", "--perplexity", "0.5"], "at least 21"),
+        (["--tsne-samples", "25", "--perplexity", "30"], "must be below the number of t-SNE"),
+        (["--sweep-samples", "20", "--sweep-perplexities", "5,20"], "[20.0] must be below"),
     ],
 )
 def test_bad_flags_fail_before_training(flags, message, tmp_path, monkeypatch, capsys):
@@ -224,7 +229,7 @@ def test_model_of_the_wrong_shape_is_rejected(tmp_path, monkeypatch, capsys):
         "--model",
         path,
         "--tsne-samples",
-        "20",
+        "0",
         "--sweep-perplexities",
         "none",
     )

@@ -194,7 +194,7 @@ def test_export_rejects_bad_arguments(model, tmp_path):
         export(tmp_path, encoder, centers, version=0)
     with pytest.raises(TypeError, match="version must be an integer"):
         export(tmp_path, encoder, centers, version="2")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(FileExistsError, match="exists; replace it"):
         export(model.base, encoder, centers, version=3)
     assert not os.listdir(tmp_path)
 
@@ -224,7 +224,7 @@ def test_load_centers_rejects_bad_files(tmp_path):
     with pytest.raises(ValueError, match="2-D"):
         load_centers(tmp_path / "flat.npy")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}]), allow_pickle=True)
-    with pytest.raises(ValueError, match="not a .npy array of centres"):
+    with pytest.raises(ValueError, match="holds Python objects"):
         load_centers(tmp_path / "objects.npy")
 
 
@@ -349,3 +349,18 @@ def test_saved_model_cli_show_and_run(model, tmp_path):
     np.testing.assert_allclose(
         np.load(tmp_path / "out" / "latent.npy"), model.latents[:5], rtol=0, atol=1e-6
     )
+
+
+def test_export_is_world_readable_and_clears_a_killed_exports_leftovers(model, tmp_path):
+    leftover = tmp_path / ".1.partial-123-abcdef12"  # what a SIGKILL during an export leaves
+    (leftover / "variables").mkdir(parents=True)
+    old_umask = os.umask(0o022)
+    try:
+        version_dir = export(tmp_path, model.encoder, model.km)
+    finally:
+        os.umask(old_umask)
+    assert sorted(os.listdir(tmp_path)) == ["1"]
+    for folder, _dirs, files in os.walk(version_dir):
+        assert os.stat(folder).st_mode & 0o777 == 0o755, folder
+        for name in files:
+            assert os.stat(os.path.join(folder, name)).st_mode & 0o044 == 0o044, name

@@ -13,6 +13,13 @@ import tensorflow as tf
 
 _FLOAT_DTYPES = {"float32": tf.float32, "float64": tf.float64}
 
+INT32_MAX = 2**31 - 1
+"""Largest value of an integer parameter that reaches int32 TensorFlow code (loop bounds,
+counters, sizes): larger values would wrap around, so the checks refuse them."""
+
+SEED_MAX = 2**32 - 1
+"""Largest ``random_state``: as numpy's ``RandomState``, seeds are 0 .. 2**32 - 1."""
+
 
 class NotFittedError(ValueError, AttributeError):
     """Raised when an estimator is used before ``fit``; as ``sklearn.exceptions.NotFittedError``."""
@@ -68,7 +75,8 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
         shape = np_arr.shape
         arr = None
         if len(shape) == 2:
-            arr = tf.convert_to_tensor(np_arr.astype(dtype.as_numpy_dtype, copy=False))
+            with np.errstate(over="ignore"):  # values beyond the dtype: reported below
+                arr = tf.convert_to_tensor(np_arr.astype(dtype.as_numpy_dtype, copy=False))
     if len(shape) != 2:
         hint = (
             " Reshape your data with X.reshape(-1, 1) or X.reshape(1, -1)."
@@ -83,6 +91,13 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
     if shape[1] < 1:
         raise ValueError(f"{name} has 0 features; at least 1 is required")
     if not bool(tf.reduce_all(tf.math.is_finite(arr))):
+        source = np.asarray(x) if isinstance(x, tf.Tensor | tf.Variable) else np_arr
+        if source.dtype.kind == "f" and np.all(np.isfinite(source)):
+            raise ValueError(
+                f"{name} has values beyond the {dtype.name} range "
+                f"(+-{np.finfo(dtype.as_numpy_dtype).max:.3g}); scale the data down or use "
+                "dtype='float64'"
+            )
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
 
@@ -148,12 +163,48 @@ def check_float(
 
 
 def check_random_state(random_state) -> int:
-    """Turn ``random_state`` (None or an int) into a seed for stateless TF random ops.
+    """Turn ``random_state`` (None or an int, numpy integers included) into a seed in
+    0 .. 2**32 - 1 for stateless TF random ops (see :func:`stateless_seed`).
 
-    ``None`` draws fresh entropy, as scikit-learn's ``None`` does; an int gives reproducible
-    results on the same device.
+    As numpy's ``RandomState``, every seed of 0 .. 2**32 - 1 is valid and distinct seeds give
+    distinct streams; ``None`` draws fresh entropy, as scikit-learn's ``None`` does. An int gives
+    reproducible results on the same device.
     """
     if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-    seed = check_int(random_state, name="random_state", low=0)
-    return seed % (2**31 - 1)
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    return check_int(random_state, name="random_state", low=0, high=SEED_MAX)
+
+
+def stateless_seed(seed: int, salt: int = 0) -> tf.Tensor:
+    """(2,) int32 seed of TF's stateless random ops from a :func:`check_random_state` seed.
+
+    The 32 bits of ``seed`` become the first element (as a two's-complement int32, so no two
+    seeds collide), ``salt`` (an int32) the second.
+    """
+    seed = check_int(seed, name="random_state", low=0, high=SEED_MAX)
+    signed = seed - 2**32 if seed > INT32_MAX else seed
+    return tf.constant([signed, salt], tf.int32)
+
+
+def power_of_two_scale(max_abs: float, n_terms: int, dtype, *, always: bool = False) -> float:
+    """A power of two ``s`` such that data of largest magnitude ``max_abs`` times ``s`` have
+    finite, normal squared distances in ``dtype``; 1.0 when the data need no scaling.
+
+    Scaling by a power of two is exact (no rounding), so labels, neighbours and ranks computed on
+    the scaled data are those of the data; sums of squares scale back by ``1 / s**2``. Data are
+    rescaled, to ``max_abs * s`` in [0.5, 1), when sums of ``n_terms`` squared differences (each
+    up to ``(2 max_abs)**2``) could overflow, or when ``max_abs`` is so small that squares would
+    lose digits to underflow; or always, if ``always``.
+    """
+    finfo = np.finfo(resolve_dtype(dtype).as_numpy_dtype)
+    high = np.sqrt(float(finfo.max) / (16.0 * max(int(n_terms), 1)))
+    low = float(finfo.tiny) ** 0.25
+    max_abs = float(max_abs)
+    if max_abs == 0.0 or not np.isfinite(max_abs) or (not always and low <= max_abs <= high):
+        return 1.0
+    return float(np.ldexp(1.0, -int(np.frexp(max_abs)[1])))
+
+
+def max_abs(x) -> float:
+    """Largest absolute value of the tensor/array ``x`` (0.0 if empty), as a Python float."""
+    return float(tf.reduce_max(tf.abs(x))) if int(tf.size(x)) else 0.0

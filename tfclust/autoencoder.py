@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import logging
 import os
+import zipfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfclust._validation import check_int
+from tfclust._files import atomic_path
+from tfclust._validation import check_float, check_int
 from tfclust.data.pipeline import check_images, images_pipeline
 
 logger = logging.getLogger("tfclust.autoencoder")
 
 IMAGE_SHAPE = (28, 28, 1)
+MAX_PARAMETERS = 2**31 - 1
+"""Largest model :func:`build_autoencoder` builds (about 8 GiB of float32 weights)."""
+TRAINING_BYTES_PER_PARAMETER = 16
+"""Memory that training needs per parameter: float32 weights, gradients and Adam's two moments."""
+_SEEDED_LAYERS = ("conv1", "conv2", "latent", "expand", "deconv1", "deconv2")
 
 
 def build_autoencoder(
@@ -37,46 +44,123 @@ def build_autoencoder(
       filters: channels of the two strided convolutions.
       activation: activation of every layer but the last (which is a sigmoid).
       image_shape: (H, W, 1), H and W divisible by 4.
-      seed: seeds Keras' random state so the initial weights are reproducible.
+      seed: makes the initial weights reproducible: each layer's Glorot-uniform initializer gets
+        its own seed derived from it. No global random state (numpy, ``random``, TensorFlow,
+        Keras) is read or changed. None (the default) draws fresh weights.
 
     Returns:
       ``(autoencoder, encoder, decoder)``: ``encoder`` maps float32 images (N, H, W, 1) in [0, 1]
       to float32 latents (N, latent_dim); ``decoder`` maps latents back to images;
       ``autoencoder`` is ``decoder(encoder(x))`` and shares their weights.
+
+    Raises:
+      ValueError: a bad size, or a model too large to train: more than :data:`MAX_PARAMETERS`
+        parameters, or needing more than the machine's physical memory at
+        :data:`TRAINING_BYTES_PER_PARAMETER` bytes per parameter. Checked before building.
     """
     latent_dim = check_int(latent_dim, name="latent_dim", low=1)
-    if len(filters) != 2:
-        raise ValueError(f"filters must hold two channel counts, got {filters!r}")
-    f1, f2 = (check_int(f, name="filters", low=1) for f in filters)
-    h, w, c = image_shape
-    if c != 1 or h % 4 or w % 4 or h < 4 or w < 4:
+    try:
+        f1, f2 = (check_int(f, name="filters", low=1) for f in filters)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"filters must hold two channel counts >= 1, got {filters!r}") from err
+    try:
+        h, w, c = (check_int(v, name="image_shape", low=1) for v in image_shape)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"image_shape must be (H, W, 1), got {image_shape!r}") from err
+    if c != 1 or h % 4 or w % 4:
         raise ValueError(
             f"image_shape must be (H, W, 1) with H, W divisible by 4, got {image_shape}"
         )
-    if seed is not None:
-        keras.utils.set_random_seed(check_int(seed, name="seed", low=0))
+    _check_model_size(count_parameters(latent_dim, (f1, f2), (h, w, c)), latent_dim, (f1, f2))
+    init = _initializers(seed)
 
     layers = keras.layers
-    image = keras.Input(shape=image_shape, name="image")
-    x = layers.Conv2D(f1, 2, strides=2, activation=activation, name="conv1")(image)
-    x = layers.Conv2D(f2, 2, strides=2, activation=activation, name="conv2")(x)
+    image = keras.Input(shape=(h, w, c), name="image")
+    x = layers.Conv2D(f1, 2, strides=2, activation=activation, name="conv1", **init["conv1"])(image)
+    x = layers.Conv2D(f2, 2, strides=2, activation=activation, name="conv2", **init["conv2"])(x)
     x = layers.Flatten(name="flatten")(x)
-    latent = layers.Dense(latent_dim, activation=activation, name="latent")(x)
+    latent = layers.Dense(latent_dim, activation=activation, name="latent", **init["latent"])(x)
     encoder = keras.Model(image, latent, name="encoder")
 
     code = keras.Input(shape=(latent_dim,), name="latent_input")
-    y = layers.Dense((h // 4) * (w // 4) * f2, activation=activation, name="expand")(code)
+    y = layers.Dense(
+        (h // 4) * (w // 4) * f2, activation=activation, name="expand", **init["expand"]
+    )(code)
     y = layers.Reshape((h // 4, w // 4, f2), name="reshape")(y)
     y = layers.Conv2DTranspose(
-        f1, 2, strides=2, padding="same", activation=activation, name="deconv1"
+        f1, 2, strides=2, padding="same", activation=activation, name="deconv1", **init["deconv1"]
     )(y)
     reconstruction = layers.Conv2DTranspose(
-        1, 2, strides=2, padding="same", activation="sigmoid", name="deconv2"
+        1, 2, strides=2, padding="same", activation="sigmoid", name="deconv2", **init["deconv2"]
     )(y)
     decoder = keras.Model(code, reconstruction, name="decoder")
 
     autoencoder = keras.Model(image, decoder(encoder(image)), name="autoencoder")
     return autoencoder, encoder, decoder
+
+
+def count_parameters(
+    latent_dim: int = 64,
+    filters: tuple[int, int] = (32, 64),
+    image_shape: tuple[int, int, int] = IMAGE_SHAPE,
+) -> int:
+    """Parameters of :func:`build_autoencoder`'s model, from the shapes alone (exact, Python int).
+
+    421,377 with the defaults.
+    """
+    f1, f2 = filters
+    h, w, c = image_shape
+    flat = (h // 4) * (w // 4) * f2
+    return (
+        (2 * 2 * c * f1 + f1)  # conv1
+        + (2 * 2 * f1 * f2 + f2)  # conv2
+        + (flat * latent_dim + latent_dim)  # latent
+        + (latent_dim * flat + flat)  # expand
+        + (2 * 2 * f2 * f1 + f1)  # deconv1
+        + (2 * 2 * f1 * c + c)  # deconv2
+    )
+
+
+def _check_model_size(n_params: int, latent_dim: int, filters: tuple[int, int]) -> None:
+    """Refuse, before building, a model that would exhaust memory (a ResourceExhaustedError)."""
+    what = f"an autoencoder with latent_dim={latent_dim} and filters={filters}"
+    if n_params > MAX_PARAMETERS:
+        raise ValueError(
+            f"{what} would have {n_params:,} parameters, more than the {MAX_PARAMETERS:,} "
+            "supported; use a smaller latent_dim or fewer filters"
+        )
+    needed, memory = n_params * TRAINING_BYTES_PER_PARAMETER, _physical_memory()
+    if memory is not None and needed > memory:
+        raise ValueError(
+            f"{what} would have {n_params:,} parameters, and training it needs about "
+            f"{needed / 2**30:.1f} GiB ({TRAINING_BYTES_PER_PARAMETER} bytes per parameter) but "
+            f"this machine has {memory / 2**30:.1f} GiB of memory; use a smaller latent_dim or "
+            "fewer filters"
+        )
+
+
+def _physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _initializers(seed: int | None) -> dict[str, dict]:
+    """Per-layer ``kernel_initializer`` keyword arguments: seeded ones when ``seed`` is given.
+
+    The layers' seeds are drawn from ``np.random.SeedSequence(seed)``, a local generator, so the
+    global random state stays untouched and no two layers share a seed.
+    """
+    if seed is None:
+        return {layer: {} for layer in _SEEDED_LAYERS}
+    seed = check_int(seed, name="seed", low=0)
+    seeds = np.random.SeedSequence(seed).generate_state(len(_SEEDED_LAYERS)) >> 1  # int31
+    return {
+        layer: {"kernel_initializer": keras.initializers.GlorotUniform(seed=int(s))}
+        for layer, s in zip(_SEEDED_LAYERS, seeds, strict=True)
+    }
 
 
 def tutorial_model() -> keras.Sequential:
@@ -121,20 +205,36 @@ def train_autoencoder(
       autoencoder: the model from :func:`build_autoencoder` (or a loaded one).
       dataset: batches of ``(x, x)``, e.g. from ``tfclust.data.autoencoder_pipeline``.
       epochs: passes over ``dataset``.
-      learning_rate: Adam's step size (Keras' default 1e-3, as the tutorial's).
+      learning_rate: Adam's step size (Keras' default 1e-3, as the tutorial's); finite, > 0.
       validation_data: optional dataset of ``(x, x)`` evaluated after each epoch.
       callbacks: extra Keras callbacks (e.g. TensorBoard).
       verbose: Keras' progress bar setting.
 
     Returns:
       The Keras ``History``; ``history.history["loss"]`` holds the MSE per epoch.
+
+    Raises:
+      TypeError: ``autoencoder`` is not a Keras model, or the data are not ``tf.data`` datasets.
+      ValueError: ``epochs`` < 1, a ``learning_rate`` that is not finite and > 0, a bad
+        ``verbose``.
     """
+    if not isinstance(autoencoder, keras.Model):
+        raise TypeError(f"autoencoder must be a keras.Model, got {type(autoencoder).__name__}")
     epochs = check_int(epochs, name="epochs", low=1)
+    # Adam with a step of 0, a negative or a NaN one trains nothing or fills the weights with NaN.
+    learning_rate = check_float(learning_rate, name="learning_rate", low=0.0, low_inclusive=False)
     if not isinstance(dataset, tf.data.Dataset):
         raise TypeError(
             "dataset must be a tf.data.Dataset of (x, x) batches; build one with "
             "tfclust.data.autoencoder_pipeline(images)"
         )
+    if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
+        raise TypeError(
+            "validation_data must be None or a tf.data.Dataset of (x, x) batches, e.g. "
+            "tfclust.data.autoencoder_pipeline(images, shuffle=False)"
+        )
+    if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
     autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     # The dataset shuffles itself (with its own seed); Keras must not try to.
     return autoencoder.fit(
@@ -150,8 +250,27 @@ def train_autoencoder(
 def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
     """Latent vectors of ``images``: float32 (N, latent_dim), in input order.
 
-    ``images`` are uint8 (0..255) or float (0..1), shape (N, H, W) or (N, H, W, 1).
+    Args:
+      encoder: the encoder of :func:`build_autoencoder` or :func:`load_autoencoder` (a model
+        whose output is (N, latent_dim)); not the whole autoencoder.
+      images: uint8 (0..255) or float (0..1), shape (N, H, W) or (N, H, W, 1).
+      batch_size: images per ``predict`` batch.
+
+    Raises:
+      TypeError: ``encoder`` is not a Keras model, or images of a bad dtype.
+      ValueError: a model whose output is not (N, latent_dim), e.g. the full autoencoder, or
+        images that do not fit it.
     """
+    if not isinstance(encoder, keras.Model):
+        raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
+    output_shape = encoder.output_shape
+    if not isinstance(output_shape, tuple) or len(output_shape) != 2:
+        # The full autoencoder outputs images: they would silently become 784-d "latents".
+        raise ValueError(
+            f"encode() needs the encoder, whose output is (N, latent_dim), but model "
+            f"{encoder.name!r} outputs {output_shape}; pass the encoder returned by "
+            "build_autoencoder() or load_autoencoder(), not the whole autoencoder"
+        )
     arr = check_images(images)
     expected = tuple(encoder.input_shape[1:])
     if arr.shape[1:] != expected:
@@ -162,11 +281,13 @@ def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
 
 
 def save_autoencoder(autoencoder: keras.Model, path: str | os.PathLike) -> str:
-    """Save in Keras' native format; the path gets a ``.keras`` suffix if it has none."""
+    """Save in Keras' native format, atomically (a failed save leaves no file); the path gets a
+    ``.keras`` suffix if it has none."""
     path = os.fspath(path)
     if not path.endswith(".keras"):
         path += ".keras"
-    autoencoder.save(path)
+    with atomic_path(path) as tmp:
+        autoencoder.save(tmp)
     return path
 
 
@@ -177,12 +298,20 @@ def load_autoencoder(path: str | os.PathLike):
       ``(autoencoder, encoder, decoder)`` as :func:`build_autoencoder` does.
 
     Raises:
-      ValueError: the file is not a tfclust autoencoder (no ``encoder``/``decoder`` submodels).
+      FileNotFoundError: no file at ``path``.
+      ValueError: the file is not a valid Keras model file (corrupt, truncated, another format),
+        or not a tfclust autoencoder (no ``encoder``/``decoder`` submodels).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no saved autoencoder at {path}")
-    autoencoder = keras.models.load_model(path)
+    # Keras reports a corrupt .keras archive as "File not found"; check the zip ourselves.
+    if path.endswith(".keras") and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a valid Keras model file: not a zip archive")
+    try:
+        autoencoder = keras.models.load_model(path)
+    except Exception as err:  # Keras raises many types (ValueError, KeyError, OSError, zip errors)
+        raise ValueError(f"{path} is not a valid Keras model file: {err}") from err
     try:
         encoder, decoder = autoencoder.get_layer("encoder"), autoencoder.get_layer("decoder")
     except ValueError as err:

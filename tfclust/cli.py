@@ -50,6 +50,16 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default=None, help="output folder (default: a new timestamped folder under runs/)"
     )
+    existing = p.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out: reuse each stage that finished there with the same "
+        "settings and inputs, recompute the rest",
+    )
+    existing.add_argument(
+        "--overwrite", action="store_true", help="clear --out (a tfclust run folder) first"
+    )
 
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
@@ -183,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the outputs of an earlier embed in --out"
+    )
 
     p = sub.add_parser(
         "export",
@@ -240,6 +253,7 @@ def _embed(args: argparse.Namespace) -> str:
         max_iter=args.max_iter,
         method=args.method,
         seed=args.seed,
+        overwrite=args.overwrite,
     )
 
 
@@ -372,16 +386,29 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
             handler.addFilter(_tfclust_or_warning)
 
 
+def _one_line(err) -> str:
+    """A TensorFlow error as one line: its type and the first line of its message, without the
+    ``{{function_node ...}}`` prefix of errors raised inside a graph."""
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", err.message).strip()
+    return f"{type(err).__name__}: {message.splitlines()[0] if message else ''}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging(args.quiet, args.verbose_logs)
     _import_tensorflow(args.verbose_logs)
+    import tensorflow as tf
+
     from tfclust.data import DataUnavailableError
 
     try:
         out = _COMMANDS[args.command](args)
     except (ValueError, TypeError, OSError, DataUnavailableError) as err:
         print(f"tfclust {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as err:  # e.g. a full disk or too little memory, met inside TF
+        logging.getLogger("tfclust.cli").debug("TensorFlow error", exc_info=True)
+        print(f"tfclust {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     print(f"tfclust {args.command}: done; outputs in {out}")
     return 0

@@ -21,11 +21,21 @@ import tensorflow as tf
 from tfclust._compile import compiled
 from tfclust._neighbors import nearest_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
-from tfclust._validation import check_array, check_int
+from tfclust._validation import INT32_MAX, check_array, check_int, max_abs, power_of_two_scale
 
 _DTYPE = tf.float64
 """Distances are computed in float64: near neighbours in a 2-D map lie far closer together than
 the coordinates' magnitude, and ``|x|^2 - 2 x.y + |y|^2`` in float32 would reorder them."""
+
+
+def _unit_scaled(x: tf.Tensor) -> tf.Tensor:
+    """``x`` times the power of two that brings its largest magnitude into [0.5, 1).
+
+    Exact (no rounding), so every ranking of distances is unchanged, and the embedding metrics
+    give the same result at any scale of the coordinates (1e-200 or 1e200 included): squared
+    distances neither overflow nor underflow, in float64 or in the float32 keys of the k-NN
+    search."""
+    return x * power_of_two_scale(max_abs(x), x.shape[1], x.dtype, always=True)
 
 
 class _Contingency(NamedTuple):
@@ -219,7 +229,7 @@ def _check_embedding_pair(x, x_embedded) -> tuple[tf.Tensor, tf.Tensor]:
             f"X and X_embedded have different numbers of samples: "
             f"{x.shape[0]} != {x_embedded.shape[0]}"
         )
-    return x, x_embedded
+    return _unit_scaled(x), _unit_scaled(x_embedded)
 
 
 def trustworthiness(
@@ -234,7 +244,9 @@ def trustworthiness(
     where ``r(i, j)`` is the rank of j among i's neighbours in the original space. Ranks are
     computed without an (n, n) matrix: for each row tile, distances to all points are compared
     with the distances to the embedded neighbours (XLA-compiled, float64), so 60,000 points fit
-    in the default memory budget.
+    in the default memory budget. Scale-invariant: each input is first multiplied by the power
+    of two that brings its largest magnitude into [0.5, 1) (exact), so coordinates of any
+    magnitude give the same result.
 
     Ties: a point tied in distance with others gets the lowest rank of the tie (scikit-learn's
     depends on ``argsort`` order), and embedded neighbours tied in distance are taken in index
@@ -254,7 +266,7 @@ def trustworthiness(
     """
     x, x_embedded = _check_embedding_pair(X, X_embedded)
     n = x.shape[0]
-    k = check_int(n_neighbors, name="n_neighbors", low=1)
+    k = check_int(n_neighbors, name="n_neighbors", low=1, high=INT32_MAX)
     if k >= n / 2:
         raise ValueError(f"n_neighbors ({k}) should be less than n_samples / 2 ({n / 2})")
     neighbors, _ = nearest_neighbors(x_embedded, k, memory_budget)
@@ -270,6 +282,7 @@ def knn_accuracy(
 
     Each point's label is predicted by a majority vote of its ``n_neighbors`` nearest other
     points (euclidean, exact, tiled top-k in XLA); the result is the fraction predicted right.
+    Scale-invariant, as :func:`trustworthiness`.
     Tie-breaks: neighbours equidistant from the point are taken in index order; labels with
     equal votes go to the smallest label (as ``KNeighborsClassifier`` with uniform weights,
     fitted on all the other points).
@@ -286,12 +299,12 @@ def knn_accuracy(
     Raises:
       ValueError: bad shapes, NaN/inf, length mismatch or k out of range.
     """
-    x = check_array(X_embedded, name="X_embedded", dtype=_DTYPE)
+    x = _unit_scaled(check_array(X_embedded, name="X_embedded", dtype=_DTYPE))
     labels = _check_labels(labels, "labels")
     n = x.shape[0]
     if labels.shape[0] != n:
         raise ValueError(f"labels has {labels.shape[0]} entries but X_embedded has {n} samples")
-    k = check_int(n_neighbors, name="n_neighbors", low=1)
+    k = check_int(n_neighbors, name="n_neighbors", low=1, high=INT32_MAX)
     if k >= n:
         raise ValueError(f"n_neighbors ({k}) must be less than n_samples ({n})")
     _, codes = np.unique(labels, return_inverse=True)

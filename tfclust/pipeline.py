@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
+import hashlib
 import json
 import logging
 import os
 import platform
 import time
+import zipfile
+from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfclust import _files
 from tfclust import autoencoder as ae_lib
 from tfclust._validation import check_float, check_int
 from tfclust.data import autoencoder_pipeline, load_dataset
+from tfclust.projector import (
+    CHECKPOINT_PREFIX,
+    METADATA_FILENAME,
+    PROJECTOR_FILENAME,
+    SPRITE_FILENAME,
+)
 
 logger = logging.getLogger("tfclust.pipeline")
 
@@ -64,6 +76,11 @@ class RunConfig:
     sweep_samples: int = 5000
     export: bool = False
     stop_after: str | None = None
+    resume: bool = False
+    """Continue the run in ``out``: reuse each stage that finished there with the same settings
+    and inputs, recompute the rest."""
+    overwrite: bool = False
+    """Clear ``out`` (a tfclust run folder) first."""
     verbose: int = 2
     """Keras' output while training: 0 silent, 1 progress bar, 2 one line per epoch."""
 
@@ -90,20 +107,22 @@ class RunConfig:
         check_int(self.n_clusters, name="n_clusters", low=1)
         check_int(self.n_init, name="n_init", low=1)
         check_int(self.kmeans_seed, name="kmeans_seed", low=0)
-        if self.tsne_samples != "all":
-            check_int(self.tsne_samples, name="tsne_samples", low=0)
         check_float(self.perplexity, name="perplexity", low=0, low_inclusive=False)
+        if self.tsne_samples != "all":
+            self._check_tsne_size(check_int(self.tsne_samples, name="tsne_samples", low=0))
         check_float(self.tsne_learning_rate, name="tsne_learning_rate", low=0, low_inclusive=False)
         check_int(self.tsne_max_iter, name="tsne_max_iter", low=250)
         check_int(self.tsne_seed, name="tsne_seed", low=0)
         for p in self.sweep_perplexities:
             check_float(p, name="sweep_perplexities", low=0, low_inclusive=False)
-        check_int(self.sweep_samples, name="sweep_samples", low=0)
+        self._check_sweep_size(check_int(self.sweep_samples, name="sweep_samples", low=0))
         check_int(self.verbose, name="verbose", low=0, high=2)
         if self.model is not None and not os.path.isfile(self.model):
             raise ValueError(f"--model {self.model}: no such file")
         if self.stop_after is not None and self.stop_after not in STAGES:
             raise ValueError(f"stop_after must be one of {STAGES}, got {self.stop_after!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other")
 
     def validate_sizes(self, n_samples: int) -> None:
         """Checks that need the data's size: done right after loading, before training."""
@@ -115,22 +134,33 @@ class RunConfig:
                     f"tsne_samples={self.tsne_samples} but the data set has only "
                     f"{n_samples} images (use 'all' for every image)"
                 )
-            tsne_n = self.tsne_n(n_samples)
-            if 0 < tsne_n <= self.perplexity:
-                raise ValueError(
-                    f"perplexity={self.perplexity} must be below the number of t-SNE samples "
-                    f"({tsne_n})"
-                )
+            self._check_tsne_size(self.tsne_n(n_samples))
         if self.runs("perplexity_sweep"):
-            sweep_n = min(self.sweep_samples, n_samples)
-            too_large = [p for p in self.sweep_perplexities if sweep_n and p >= sweep_n]
-            if too_large:
-                raise ValueError(
-                    f"sweep perplexities {too_large} must be below sweep_samples ({sweep_n})"
-                )
+            self._check_sweep_size(min(self.sweep_samples, n_samples))
+
+    def _check_tsne_size(self, n: int) -> None:
+        """The main t-SNE embeds ``n`` points: none, or enough for the perplexity and metrics."""
+        if 0 < n < MIN_TSNE_SAMPLES:
+            raise ValueError(
+                f"tsne_samples must be 0 or at least {MIN_TSNE_SAMPLES} (the t-SNE metrics use "
+                f"{METRIC_NEIGHBORS} neighbours), got {n}"
+            )
+        if n and self.perplexity >= n:
+            raise ValueError(
+                f"perplexity={self.perplexity} must be below the number of t-SNE samples ({n})"
+            )
+
+    def _check_sweep_size(self, n: int) -> None:
+        """The sweep embeds ``n`` points at each of its perplexities."""
+        too_large = [p for p in self.sweep_perplexities if n and p >= n]
+        if too_large:
+            raise ValueError(f"sweep perplexities {too_large} must be below sweep_samples ({n})")
 
     def runs(self, stage: str) -> bool:
-        """Whether ``stage`` is part of this run (it is unless ``stop_after`` comes earlier)."""
+        """Whether ``stage`` is part of this run (it is unless ``stop_after`` comes earlier, or
+        it is the export and ``export`` is False)."""
+        if stage == "export" and not self.export:
+            return False
         if self.stop_after is None:
             return True
         return STAGES.index(stage) <= STAGES.index(self.stop_after)
@@ -140,15 +170,59 @@ class RunConfig:
         return n_samples if self.tsne_samples == "all" else int(self.tsne_samples)
 
 
+METRICS = "metrics.json"
+"""Every run folder's record of its settings, stages and results."""
+
+METRIC_NEIGHBORS = 10
+"""k of the t-SNE quality metrics (trustworthiness and k-NN accuracy)."""
+
+MIN_TSNE_SAMPLES = 2 * METRIC_NEIGHBORS + 1
+"""The fewest t-SNE samples the metrics allow (trustworthiness needs k < n / 2)."""
+
+
 def default_out_dir() -> str:
     """A new timestamped folder under ``runs/``."""
     return os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
-def prepare_out_dir(path: str) -> str:
-    """Create ``path`` and check that it is writable; raises ``ValueError`` if not."""
+def prepare_out_dir(
+    path: str, *, marker: str, resume: bool = False, overwrite: bool = False
+) -> str:
+    """Create the output folder ``path`` or check that it may be used; returns ``path``.
+
+    A folder that exists and is not empty is refused, unless ``overwrite`` (its contents are
+    removed first) or ``resume`` (it is kept); both need ``marker``, the file every tfclust
+    output folder of this kind holds (``metrics.json`` for runs), so that no other folder is
+    ever cleared.
+
+    Raises:
+      ValueError: an empty path, a file, a non-empty folder without ``resume``/``overwrite``,
+        a folder without ``marker``, or a folder that cannot be written to.
+    """
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ValueError("the output folder must be a non-empty path")
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"output folder {path} is a file")
+    existing = os.listdir(path) if os.path.isdir(path) else []
+    if existing and not (resume or overwrite):
+        flags = (
+            "--resume to continue its run or --overwrite" if marker == METRICS else "--overwrite"
+        )
+        raise ValueError(
+            f"output folder {path} exists and is not empty; pass {flags} to replace it, "
+            "or choose another folder"
+        )
+    if existing and marker not in existing:
+        raise ValueError(
+            f"{path} has no {marker}, so it is not a tfclust output folder; it is left alone"
+        )
     try:
+        if existing and overwrite:
+            for name in existing:
+                _files.remove(os.path.join(path, name))
         os.makedirs(path, exist_ok=True)
+        _files.remove_partials(path)
         probe = os.path.join(path, ".write-test")
         with open(probe, "w"):
             pass
@@ -158,11 +232,33 @@ def prepare_out_dir(path: str) -> str:
     return path
 
 
-class Run:
-    """Records stage timings and results, and keeps ``metrics.json`` up to date."""
+class Stage(NamedTuple):
+    """One stage of a run: what it computes, what it reads back on ``--resume``, and what its
+    result depends on (``docs/run_folders.md``)."""
 
-    def __init__(self, out: str, config: RunConfig):
+    run: Callable[[Run, RunConfig, dict], None]
+    """Compute the stage, write its artefacts, add its results to ``state`` and the metrics."""
+    restore: Callable[[Run, RunConfig, dict], None] | None
+    """Put the results of an earlier run's stage into ``state`` from its artefacts (raises
+    ``OSError``/``ValueError`` if they are missing or damaged); None: always rerun."""
+    artefacts: tuple[str, ...]
+    """Files and folders the stage writes, relative to the run folder."""
+    inputs: tuple[str, ...]
+    """Stages whose results this one uses."""
+    settings: Callable[[RunConfig], dict]
+    """The settings the stage's result depends on."""
+    record: str
+    """The stage's key in ``metrics.json``."""
+
+
+class Run:
+    """A run folder: the metrics, written to ``metrics.json`` atomically, and each stage's
+    fingerprint, a hash of its settings and of its inputs' fingerprints."""
+
+    def __init__(self, out: str, config: RunConfig, earlier: dict | None = None):
         self.out = out
+        self.earlier = earlier or {}
+        self.fingerprints: dict[str, str] = {}
         self.metrics = {
             "out": out,
             "config": dataclasses.asdict(config),
@@ -178,60 +274,145 @@ class Run:
     def path(self, name: str) -> str:
         return os.path.join(self.out, name)
 
-    def stage(self, name: str):
-        return _Stage(self, name)
-
     def write(self) -> None:
-        with open(self.path("metrics.json"), "w") as f:
-            json.dump(self.metrics, f, indent=2, default=_json_default)
+        path = self.path(METRICS)
+        try:
+            _files.save_json(path, self.metrics)
+        except OSError as err:
+            raise OSError(err.errno, f"cannot write {path}: {err.strerror or err}") from err
+
+    def fingerprint(self, name: str, config: RunConfig, extra=None) -> str | None:
+        """The stage's fingerprint, or None if an input has none (it did not run)."""
+        stage = STAGE_SPECS[name]
+        inputs = {i: self.fingerprints.get(i) for i in stage.inputs}
+        if None in inputs.values():
+            return None
+        content = {"settings": stage.settings(config), "inputs": inputs, "extra": extra}
+        text = json.dumps(content, sort_keys=True, default=_files.json_default)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def earlier_record(self, name: str, fingerprint: str | None) -> dict | None:
+        """The earlier run's record of stage ``name`` if it finished with this fingerprint."""
+        record = self.earlier.get("stages", {}).get(name)
+        if fingerprint and record and record.get("ok") and record.get("fingerprint") == fingerprint:
+            return record
+        return None
+
+    def keep_earlier(self, name: str, record: dict) -> None:
+        """Take the earlier run's record and results of stage ``name``."""
+        self.metrics["stages"][name] = {**record, "resumed": True}
+        key = STAGE_SPECS[name].record
+        if key in self.earlier:
+            self.metrics[key] = self.earlier[key]
+
+    def clear(self, name: str) -> None:
+        """Remove stage ``name``'s artefacts and results (metrics first, so that a kill in
+        between never leaves metrics describing files that are gone)."""
+        self.metrics["stages"].pop(name, None)
+        self.metrics.pop(STAGE_SPECS[name].record, None)
+        self.write()
+        for artefact in STAGE_SPECS[name].artefacts:
+            _files.remove(self.path(artefact))
+
+    def execute(self, name: str, config: RunConfig, state: dict) -> None:
+        """Run stage ``name`` and record its time, outcome and fingerprint."""
+        self.clear(name)
+        self.metrics["stages"][name] = {"ok": False, "running": True}
+        self.write()
+        logger.info("stage %s ...", name)
+        start = time.perf_counter()
+        record = {}
+        try:
+            STAGE_SPECS[name].run(self, config, state)
+        except OSError as err:  # a full disk or a permission: say where
+            record = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+            where = err.filename or self.out
+            raise OSError(err.errno, f"stage {name}: {err.strerror or err} ({where})") from err
+        except BaseException as err:
+            record = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+            raise
+        else:
+            extra = state.pop("fingerprint_extra", None)
+            record = {"ok": True, "fingerprint": self.fingerprint(name, config, extra)}
+            self.fingerprints[name] = record["fingerprint"]
+        finally:
+            seconds = time.perf_counter() - start
+            self.metrics["stages"][name] = {"seconds": round(seconds, 3), **record}
+            try:
+                self.write()
+            except OSError as err:  # a full disk: the error that caused it is the one to report
+                logger.warning("could not update %s: %s", self.path(METRICS), err)
+            logger.info(
+                "stage %s %s in %.1f s", name, "done" if record["ok"] else "FAILED", seconds
+            )
 
 
-class _Stage:
-    def __init__(self, run: Run, name: str):
-        self.run, self.name = run, name
-
-    def __enter__(self):
-        logger.info("stage %s ...", self.name)
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        seconds = time.perf_counter() - self.start
-        record = {"seconds": round(seconds, 3), "ok": exc_type is None}
-        if exc is not None:
-            record["error"] = f"{exc_type.__name__}: {exc}"
-        self.run.metrics["stages"][self.name] = record
-        self.run.write()
-        logger.info(
-            "stage %s %s in %.1f s", self.name, "done" if exc is None else "FAILED", seconds
-        )
-        return False
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _read_earlier_metrics(out: str) -> dict:
+    """The metrics of the run in ``out`` (empty if there is none)."""
+    path = os.path.join(out, METRICS)
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            metrics = json.load(f)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot resume: {path} is unreadable ({err})") from err
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("stages"), dict):
+        raise ValueError(f"cannot resume: {path} is not a tfclust run's metrics")
+    return metrics
 
 
 def run(config: RunConfig) -> dict:
-    """Run the tutorial's stages with ``config``; returns the metrics written to metrics.json."""
+    """Run the tutorial's stages with ``config``; returns the metrics written to metrics.json.
+
+    With ``config.resume``, each stage that finished in the folder's earlier run with the same
+    settings and inputs is read back from its files instead of recomputed; every stage after
+    the first that differs is recomputed, and a stage's stale files are removed before it
+    runs.
+    """
     config.validate()
-    out = prepare_out_dir(config.out or default_out_dir())
-    job = Run(out, config)
+    out = prepare_out_dir(
+        default_out_dir() if config.out is None else config.out,
+        marker=METRICS,
+        resume=config.resume,
+        overwrite=config.overwrite,
+    )
+    job = Run(out, config, _read_earlier_metrics(out) if config.resume else None)
+    job.write()
     logger.info("writing outputs to %s", out)
     state = {}
-    for name in STAGES:
-        if name == "export" and not config.export:
+    for name, stage in STAGE_SPECS.items():
+        if not config.runs(name):  # after stop_after, or export=False
+            _keep_if_current(job, name, config)
             continue
-        with job.stage(name):
-            _STAGE_FUNCTIONS[name](job, config, state)
-        if name == config.stop_after:
-            break
+        record = job.earlier_record(name, job.fingerprint(name, config))
+        if record is not None and stage.restore is not None:
+            try:
+                stage.restore(job, config, state)
+            except (OSError, ValueError) as err:
+                logger.warning("stage %s: cannot reuse the earlier result (%s)", name, err)
+            else:
+                logger.info("stage %s: reusing the earlier run's result", name)
+                job.keep_earlier(name, record)
+                job.fingerprints[name] = record["fingerprint"]
+                continue
+        job.execute(name, config, state)
     job.write()
     return job.metrics
+
+
+def _keep_if_current(job: Run, name: str, config: RunConfig) -> None:
+    """For a stage this run skips: keep the earlier run's result if it is still current (same
+    settings and inputs), else remove it."""
+    fingerprint = job.fingerprint(name, config)
+    record = job.earlier_record(name, fingerprint)
+    if record is not None:
+        job.keep_earlier(name, record)
+        job.fingerprints[name] = fingerprint
+    elif job.earlier.get("stages", {}).get(name) is not None or any(
+        glob.glob(job.path(a)) for a in STAGE_SPECS[name].artefacts
+    ):
+        job.clear(name)
 
 
 def _load_data(job: Run, config: RunConfig, state: dict) -> None:
@@ -239,41 +420,54 @@ def _load_data(job: Run, config: RunConfig, state: dict) -> None:
     job.metrics["data"] = data.describe()
     config.validate_sizes(len(data.images))
     state["images"], state["labels"] = data
+    digest = hashlib.sha256(data.images.tobytes())
+    digest.update(data.labels.tobytes())
+    state["fingerprint_extra"] = digest.hexdigest()
 
 
 def _autoencoder(job: Run, config: RunConfig, state: dict) -> None:
     if config.model:
-        autoencoder, encoder, decoder = ae_lib.load_autoencoder(config.model)
-        if tuple(autoencoder.input_shape) != (None, *ae_lib.IMAGE_SHAPE):
-            raise ValueError(
-                f"--model {config.model} takes input {autoencoder.input_shape}, "
-                f"expected (None, 28, 28, 1)"
-            )
+        _restore_autoencoder(job, config, state)
         job.metrics["autoencoder"] = {"loaded_from": config.model}
-    else:
-        autoencoder, encoder, decoder = ae_lib.build_autoencoder(
-            config.latent_dim, seed=config.seed
+        return
+    autoencoder, encoder, decoder = ae_lib.build_autoencoder(config.latent_dim, seed=config.seed)
+    ds = autoencoder_pipeline(state["images"], batch_size=config.batch_size, seed=config.seed)
+    tensorboard = keras.callbacks.TensorBoard(log_dir=job.path("tensorboard"))
+    history = ae_lib.train_autoencoder(
+        autoencoder, ds, epochs=config.epochs, verbose=config.verbose, callbacks=[tensorboard]
+    )
+    losses = [float(v) for v in history.history["loss"]]
+    path = ae_lib.save_autoencoder(autoencoder, job.path("autoencoder.keras"))
+    job.metrics["autoencoder"] = {
+        "loss_per_epoch": losses,
+        "final_loss": losses[-1],
+        "saved_to": path,
+    }
+    state.update(autoencoder=autoencoder, encoder=encoder, decoder=decoder)
+
+
+def _restore_autoencoder(job: Run, config: RunConfig, state: dict) -> None:
+    path = config.model or job.path("autoencoder.keras")
+    autoencoder, encoder, decoder = ae_lib.load_autoencoder(path)
+    if tuple(autoencoder.input_shape) != (None, *ae_lib.IMAGE_SHAPE):
+        raise ValueError(
+            f"--model {path} takes input {autoencoder.input_shape}, expected (None, 28, 28, 1)"
         )
-        ds = autoencoder_pipeline(state["images"], batch_size=config.batch_size, seed=config.seed)
-        tensorboard = keras.callbacks.TensorBoard(log_dir=job.path("tensorboard"))
-        history = ae_lib.train_autoencoder(
-            autoencoder, ds, epochs=config.epochs, verbose=config.verbose, callbacks=[tensorboard]
-        )
-        losses = [float(v) for v in history.history["loss"]]
-        job.metrics["autoencoder"] = {
-            "loss_per_epoch": losses,
-            "final_loss": losses[-1],
-            "saved_to": job.path("autoencoder.keras"),
-        }
-        ae_lib.save_autoencoder(autoencoder, job.path("autoencoder.keras"))
     state.update(autoencoder=autoencoder, encoder=encoder, decoder=decoder)
 
 
 def _encode(job: Run, config: RunConfig, state: dict) -> None:
     latents = ae_lib.encode(state["encoder"], state["images"])
-    np.save(job.path("latents.npy"), latents)
-    np.save(job.path("labels.npy"), state["labels"])
+    _files.save_npy(job.path("latents.npy"), latents)
+    _files.save_npy(job.path("labels.npy"), state["labels"])
     job.metrics["latents"] = {"shape": list(latents.shape), "file": job.path("latents.npy")}
+    state["latents"] = latents
+
+
+def _restore_latents(job: Run, config: RunConfig, state: dict) -> None:
+    latents = _files.load_npy(job.path("latents.npy"), "latents")
+    if latents.shape[0] != len(state["images"]):
+        raise ValueError(f"{job.path('latents.npy')} has {latents.shape[0]} rows")
     state["latents"] = latents
 
 
@@ -287,8 +481,8 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         random_state=config.kmeans_seed,
         verbose=1,
     ).fit(state["latents"])
-    np.save(job.path("kmeans_centers.npy"), km.cluster_centers_)
-    np.save(job.path("kmeans_labels.npy"), km.labels_)
+    _files.save_npy(job.path("kmeans_centers.npy"), km.cluster_centers_)
+    _files.save_npy(job.path("kmeans_labels.npy"), km.labels_)
     labels = state["labels"]
     job.metrics["kmeans"] = {
         "n_clusters": config.n_clusters,
@@ -300,7 +494,15 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         "nmi": normalized_mutual_info(labels, km.labels_),
         "ari": adjusted_rand_index(labels, km.labels_),
     }
-    state["kmeans"] = km
+    state["kmeans_centers"], state["kmeans_labels"] = km.cluster_centers_, km.labels_
+
+
+def _restore_kmeans(job: Run, config: RunConfig, state: dict) -> None:
+    centers = _files.load_npy(job.path("kmeans_centers.npy"), "K-means centres")
+    labels = _files.load_npy(job.path("kmeans_labels.npy"), "K-means labels")
+    if centers.shape[0] != config.n_clusters or labels.shape != (len(state["latents"]),):
+        raise ValueError("the saved K-means result does not match the run")
+    state["kmeans_centers"], state["kmeans_labels"] = centers, labels
 
 
 def _tsne_settings(config: RunConfig, n: int, perplexity: float) -> dict:
@@ -339,7 +541,7 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
         return
     latents, labels = state["latents"][:n], state["labels"][:n]
     tsne, embedding = _embed(latents, config.perplexity, config)
-    np.save(job.path("tsne_embedding.npy"), embedding)
+    _files.save_npy(job.path("tsne_embedding.npy"), embedding)
     job.metrics["tsne"] = {
         "n_samples": n,
         "perplexity": config.perplexity,
@@ -348,9 +550,20 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
         "method": tsne.method,
         "kl_divergence": float(tsne.kl_divergence_),
         "n_iter": int(tsne.n_iter_),
-        "trustworthiness_10": trustworthiness(latents, embedding, n_neighbors=10),
-        "knn_accuracy_10": knn_accuracy(embedding, labels, n_neighbors=10),
+        "trustworthiness_10": trustworthiness(latents, embedding, n_neighbors=METRIC_NEIGHBORS),
+        "knn_accuracy_10": knn_accuracy(embedding, labels, n_neighbors=METRIC_NEIGHBORS),
     }
+    state["embedding"] = embedding
+    state["tsne_settings"] = _tsne_settings(config, n, config.perplexity)
+
+
+def _restore_tsne(job: Run, config: RunConfig, state: dict) -> None:
+    n = config.tsne_n(len(state["latents"]))
+    if n == 0:
+        return
+    embedding = _files.load_npy(job.path("tsne_embedding.npy"), "t-SNE embedding")
+    if embedding.shape != (n, 2):
+        raise ValueError(f"the saved t-SNE embedding has shape {embedding.shape}")
     state["embedding"] = embedding
     state["tsne_settings"] = _tsne_settings(config, n, config.perplexity)
 
@@ -381,35 +594,61 @@ def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
                 "n_iter": int(tsne.n_iter_),
             }
         job.metrics["perplexity_sweep"] = records
-    np.savez(job.path("perplexity_sweep.npz"), **{f"{p:g}": e for p, e in sweep.items()})
+    _files.save_npz(job.path("perplexity_sweep.npz"), {f"{p:g}": e for p, e in sweep.items()})
     state["sweep"] = sweep
+
+
+def _restore_sweep(job: Run, config: RunConfig, state: dict) -> None:
+    n = min(config.sweep_samples, len(state["latents"]))
+    if n == 0 or not config.sweep_perplexities:
+        return
+    path = job.path("perplexity_sweep.npz")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            state["sweep"] = {p: saved[f"{p:g}"] for p in config.sweep_perplexities}
+    except (KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} is damaged or incomplete ({err})") from err
+
+
+def _coloured_by(labels: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Labels and number of colours for the class-coloured figures: the tutorial's 10 colours,
+    more if the labels need them, and grey points (labels None) past ``plots.MAX_CLASSES``."""
+    from tfclust.plots import MAX_CLASSES
+
+    n_classes = max(10, int(labels.max()) + 1) if labels.size else 10
+    if n_classes > MAX_CLASSES:
+        logger.warning("labels up to %d: the figures show the points uncoloured", n_classes - 1)
+        return None, 10
+    return labels, n_classes
 
 
 def _figures(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust import plots
 
-    images, labels = state["images"], state["labels"]
-    folder = job.path("figures")
-    os.makedirs(folder, exist_ok=True)
+    images = state["images"]
+    labels, n_classes = _coloured_by(state["labels"])
+    first = (lambda n: labels[:n]) if labels is not None else (lambda n: None)
     figures = {
-        "sample_image": plots.sample_image(images[0], label=labels[0]),
+        "sample_image": plots.sample_image(images[0], label=state["labels"][0]),
         "t_vs_normal": plots.t_vs_normal(2.74),
     }
-    if "kmeans" in state:
+    if "kmeans_labels" in state:
         figures["cluster_grid"] = plots.cluster_grid(
-            images, state["kmeans"].labels_, n_clusters=config.n_clusters
+            images, state["kmeans_labels"], n_clusters=config.n_clusters
         )
     if "embedding" in state:
         n = len(state["embedding"])
         figures["tsne_scatter"] = plots.tsne_scatter(
-            state["embedding"], labels[:n], title=f"t-SNE of {n} latents"
+            state["embedding"], first(n), n_classes=n_classes, title=f"t-SNE of {n} latents"
         )
         figures["tsne_thumbnails"] = plots.tsne_thumbnails(
-            state["embedding"], images[:n], labels=labels[:n]
+            state["embedding"], images[:n], labels=first(n), n_classes=n_classes
         )
     if "sweep" in state:
         n = len(next(iter(state["sweep"].values())))
-        figures["perplexity_sweep"] = plots.perplexity_grid(state["sweep"], labels[:n])
+        figures["perplexity_sweep"] = plots.perplexity_grid(
+            state["sweep"], first(n), n_classes=n_classes
+        )
     losses = job.metrics["autoencoder"].get("loss_per_epoch")
     if losses:
         figures["loss_curve"] = plots.loss_curve(losses)
@@ -417,43 +656,150 @@ def _figures(job: Run, config: RunConfig, state: dict) -> None:
     figures["reconstructions"] = plots.reconstructions(
         originals, state["autoencoder"].predict(originals, verbose=0)
     )
-    written = {}
-    for name, fig in figures.items():
-        written[name] = plots.save_figure(fig, os.path.join(folder, f"{name}.png"))
-    job.metrics["figures"] = written
+    folder = job.path("figures")
+    job.metrics["figures"] = {
+        name: plots.save_figure(fig, os.path.join(folder, f"{name}.png"))
+        for name, fig in figures.items()
+    }
+
+
+def _check_files(paths) -> None:
+    """The restore of a stage that only writes files: check that they exist."""
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"missing {', '.join(missing)}")
 
 
 def _projector(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust.projector import export_projector
 
-    n = max(config.tsne_n(len(state["latents"])), 1)
+    n = config.tsne_n(len(state["latents"]))
+    if n == 0:
+        job.metrics["projector"] = {"skipped": "no t-SNE samples (tsne_samples=0)"}
+        return
     metadata = {"label": state["labels"][:n]}
-    if "kmeans" in state:
-        metadata["cluster"] = state["kmeans"].labels_[:n]
-    export_projector(
-        job.path("tensorboard"), state["latents"][:n], metadata, images=state["images"][:n]
-    )
-    job.metrics["projector"] = {"log_dir": job.path("tensorboard"), "n_points": n}
+    if "kmeans_labels" in state:
+        metadata["cluster"] = state["kmeans_labels"][:n]
+    log_dir = job.path("tensorboard")
+    # written aside, then moved in file by file: the log folder also holds training's events
+    with _files.scratch_folder(job.out, "projector") as tmp:
+        export_projector(tmp, state["latents"][:n], metadata, images=state["images"][:n])
+        os.makedirs(log_dir, exist_ok=True)
+        for name in sorted(os.listdir(tmp)):
+            os.replace(os.path.join(tmp, name), os.path.join(log_dir, name))
+    job.metrics["projector"] = {
+        "log_dir": log_dir,
+        "config_path": os.path.join(log_dir, PROJECTOR_FILENAME),
+        "n_points": n,
+    }
 
 
 def _export(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust import serving
 
-    path = serving.export(job.path("serving"), state["encoder"], state["kmeans"], overwrite=True)
+    path = serving.export(
+        job.path("serving"), state["encoder"], state["kmeans_centers"], overwrite=True
+    )
     job.metrics["serving"] = {"saved_model": path}
 
 
-_STAGE_FUNCTIONS = {
-    "load_data": _load_data,
-    "autoencoder": _autoencoder,
-    "encode": _encode,
-    "kmeans": _kmeans,
-    "tsne": _tsne,
-    "perplexity_sweep": _perplexity_sweep,
-    "figures": _figures,
-    "projector": _projector,
-    "export": _export,
+def _settings(*names: str) -> Callable[[RunConfig], dict]:
+    return lambda config: {name: getattr(config, name) for name in names}
+
+
+def _autoencoder_settings(config: RunConfig) -> dict:
+    if config.model:
+        digest = hashlib.sha256()
+        with open(config.model, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return {"model": digest.hexdigest()}
+    return _settings("epochs", "batch_size", "latent_dim", "seed")(config)
+
+
+def _sweep_settings(config: RunConfig) -> dict:
+    return {
+        "tsne": _tsne_settings(config, config.sweep_samples, config.perplexity),
+        "perplexities": [float(p) for p in config.sweep_perplexities],
+    }
+
+
+STAGE_SPECS: dict[str, Stage] = {
+    "load_data": Stage(_load_data, None, (), (), _settings("dataset", "data_dir"), "data"),
+    "autoencoder": Stage(
+        _autoencoder,
+        _restore_autoencoder,
+        ("autoencoder.keras", "tensorboard/train", "tensorboard/validation"),
+        ("load_data",),
+        _autoencoder_settings,
+        "autoencoder",
+    ),
+    "encode": Stage(
+        _encode,
+        _restore_latents,
+        ("latents.npy", "labels.npy"),
+        ("autoencoder",),
+        _settings(),
+        "latents",
+    ),
+    "kmeans": Stage(
+        _kmeans,
+        _restore_kmeans,
+        ("kmeans_centers.npy", "kmeans_labels.npy"),
+        ("encode",),
+        _settings("n_clusters", "n_init", "kmeans_seed"),
+        "kmeans",
+    ),
+    "tsne": Stage(
+        _tsne,
+        _restore_tsne,
+        ("tsne_embedding.npy",),
+        ("encode",),
+        lambda config: _tsne_settings(config, config.tsne_samples, config.perplexity),
+        "tsne",
+    ),
+    "perplexity_sweep": Stage(
+        _perplexity_sweep,
+        _restore_sweep,
+        ("perplexity_sweep.npz",),
+        ("encode", "tsne"),
+        _sweep_settings,
+        "perplexity_sweep",
+    ),
+    "figures": Stage(
+        _figures,
+        lambda job, config, state: _check_files(job.earlier.get("figures", {}).values()),
+        ("figures",),
+        ("autoencoder", "kmeans", "tsne", "perplexity_sweep"),
+        _settings("n_clusters"),
+        "figures",
+    ),
+    "projector": Stage(
+        _projector,
+        lambda job, config, state: _check_files(
+            [job.earlier["projector"]["config_path"]] if config.tsne_samples else []
+        ),
+        (
+            "tensorboard/" + PROJECTOR_FILENAME,
+            "tensorboard/" + METADATA_FILENAME,
+            "tensorboard/" + SPRITE_FILENAME,
+            "tensorboard/checkpoint",
+            "tensorboard/" + CHECKPOINT_PREFIX + "-*",
+        ),
+        ("encode", "kmeans"),
+        _settings("tsne_samples"),
+        "projector",
+    ),
+    "export": Stage(
+        _export,
+        lambda job, config, state: _check_files([job.path("serving/1/saved_model.pb")]),
+        ("serving",),
+        ("autoencoder", "kmeans"),
+        _settings(),
+        "serving",
+    ),
 }
+"""The stages of a run, in order."""
 
 
 def summary(metrics: dict) -> str:
@@ -482,9 +828,26 @@ def summary(metrics: dict) -> str:
             f"trustworthiness {t['trustworthiness_10']:.3f}, "
             f"10-NN accuracy {t['knn_accuracy_10']:.3f}"
         )
-    stages = ", ".join(f"{name} {s['seconds']:.1f}s" for name, s in metrics["stages"].items())
+    stages = ", ".join(
+        f"{name} {s['seconds']:.1f}s" + (" (earlier run)" if s.get("resumed") else "")
+        for name, s in metrics["stages"].items()
+    )
     lines.append(f"stages: {stages}")
     return "\n".join(lines)
+
+
+def _class_labels(labels: np.ndarray, n: int, name: str) -> np.ndarray:
+    """The first ``n`` of saved class labels, checked: 1-D non-negative integers."""
+    if labels.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class ids, got shape {labels.shape}")
+    if len(labels) < n:
+        raise ValueError(f"{name} has {len(labels)} labels but there are {n} latents")
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integer class ids, got dtype {labels.dtype}")
+    labels = labels[:n]
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"{name} holds negative class ids ({labels.min()})")
+    return labels
 
 
 def embed_latents(
@@ -498,18 +861,22 @@ def embed_latents(
     max_iter: int = 750,
     method: str | None = None,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> str:
     """t-SNE of latents saved as .npy (``tfclust embed``); returns the output folder.
 
-    Writes ``embedding.npy`` (float32 (N, 2)), ``embed.json`` (sizes, settings, KL divergence,
-    wall time, and with labels the 10-NN label accuracy) and, with labels,
-    ``tsne_scatter.png``.
+    Writes ``embedding.npy`` (float32 (N, 2)), with labels ``tsne_scatter.png``, and last
+    ``embed.json`` (sizes, settings, KL divergence, wall time, and with labels the 10-NN label
+    accuracy). Everything is checked before the t-SNE starts. A folder that is not empty is
+    refused unless ``overwrite`` (and it holds an ``embed.json``).
     """
     from tfclust import plots
     from tfclust.metrics import knn_accuracy
     from tfclust.tsne import TSNE
 
-    latents = np.load(latents_path)
+    latents = _files.load_npy(latents_path, "--latents")
+    if latents.ndim != 2:
+        raise ValueError(f"--latents {latents_path} must be 2-D (N x d), got shape {latents.shape}")
     if samples != "all":
         check_int(samples, name="samples", low=2)
         if samples > len(latents):
@@ -517,10 +884,12 @@ def embed_latents(
         latents = latents[:samples]
     labels = None
     if labels_path is not None:
-        labels = np.load(labels_path)[: len(latents)]
-        if len(labels) != len(latents):
-            raise ValueError(f"{labels_path} has fewer labels than there are latents")
-    out = prepare_out_dir(out)
+        labels = _class_labels(_files.load_npy(labels_path, "--labels"), len(latents), "--labels")
+        if len(latents) <= METRIC_NEIGHBORS:
+            raise ValueError(
+                f"with --labels, embed more than {METRIC_NEIGHBORS} latents (the {METRIC_NEIGHBORS}"
+                f"-NN accuracy needs them), got {len(latents)}"
+            )
     kwargs = {"method": method} if method else {}
     tsne = TSNE(
         n_components=2,
@@ -531,10 +900,11 @@ def embed_latents(
         verbose=1,
         **kwargs,
     )
+    out = prepare_out_dir(out, marker=EMBED_RECORD, overwrite=overwrite)
     start = time.perf_counter()
     embedding = tsne.fit_transform(latents)
     seconds = time.perf_counter() - start
-    np.save(os.path.join(out, "embedding.npy"), embedding)
+    _files.save_npy(os.path.join(out, "embedding.npy"), embedding)
     record = {
         "latents": latents_path,
         "n_samples": len(latents),
@@ -548,12 +918,18 @@ def embed_latents(
         "seconds": round(seconds, 2),
     }
     if labels is not None:
-        record["knn_accuracy_10"] = knn_accuracy(embedding, labels, n_neighbors=10)
-        fig = plots.tsne_scatter(embedding, labels, title=f"t-SNE of {len(latents)} latents")
+        record["knn_accuracy_10"] = knn_accuracy(embedding, labels, n_neighbors=METRIC_NEIGHBORS)
+        coloured, n_classes = _coloured_by(labels)
+        fig = plots.tsne_scatter(
+            embedding, coloured, n_classes=n_classes, title=f"t-SNE of {len(latents)} latents"
+        )
         record["figure"] = plots.save_figure(fig, os.path.join(out, "tsne_scatter.png"))
-    with open(os.path.join(out, "embed.json"), "w") as f:
-        json.dump(record, f, indent=2, default=_json_default)
+    _files.save_json(os.path.join(out, EMBED_RECORD), record)
     logger.info(
         "t-SNE of %d latents: KL %.4f in %.1f s", len(latents), record["kl_divergence"], seconds
     )
     return out
+
+
+EMBED_RECORD = "embed.json"
+"""The record :func:`embed_latents` writes last."""

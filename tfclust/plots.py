@@ -23,7 +23,9 @@ from matplotlib.colors import BoundaryNorm, Colormap
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
+from tfclust._files import atomic_path
 from tfclust._validation import check_float, check_int
+from tfclust.data.pipeline import check_images
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -51,7 +53,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = 100) -> str:
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     return path
 
 
@@ -67,24 +70,17 @@ def _finite_array(values, name: str) -> np.ndarray:
 
 
 def _as_images(images, name: str = "images") -> np.ndarray:
-    """Validate a non-empty stack of grey images; returns (N, H, W) float64."""
-    arr = _finite_array(images, name)
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    elif arr.ndim == 2:
+    """Validate a non-empty stack of grey images (see :func:`tfclust.data.check_images`; rows of
+    H*W pixels are taken for square images); returns (N, H, W)."""
+    arr = np.asarray(images)
+    if arr.ndim == 2:
         side = math.isqrt(arr.shape[1])
         if side * side != arr.shape[1] or side == 0:
             raise ValueError(
                 f"{name} of shape {arr.shape}: rows of {arr.shape[1]} pixels are not square images"
             )
         arr = arr.reshape(-1, side, side)
-    if arr.ndim != 3:
-        raise ValueError(
-            f"{name} must have shape (N, H, W), (N, H, W, 1) or (N, H*W), got {arr.shape}"
-        )
-    if 0 in arr.shape:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return arr
+    return check_images(arr, name)[..., 0]
 
 
 def _as_embedding(embedding, name: str = "embedding") -> np.ndarray:
@@ -107,6 +103,17 @@ def _as_class_labels(labels, n: int, n_classes: int, name: str = "labels") -> np
             f"{name} must lie in [0, {n_classes}), got values in [{arr.min()}, {arr.max()}]"
         )
     return arr.astype(np.int64)
+
+
+MAX_CLASSES = 100
+"""The most classes a figure colours apart (beyond that, neighbouring colours are too close)."""
+
+MAX_GRID_ROWS = 50
+"""The most clusters :func:`cluster_grid` shows (60 inches tall at 1.2 inches per row)."""
+
+
+def _check_n_classes(n_classes) -> int:
+    return check_int(n_classes, name="n_classes", low=1, high=MAX_CLASSES)
 
 
 def _class_colors(n_classes: int) -> tuple[Colormap, BoundaryNorm]:
@@ -162,8 +169,9 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
     Args:
       images: (N, H, W), (N, H, W, 1) or (N, H*W) grey images.
       cluster_labels: (N,) integer cluster ids in ``[0, n_clusters)``.
-      n_clusters: number of rows.
-      per_cluster: number of columns.
+      n_clusters: number of clusters; with more than :data:`MAX_GRID_ROWS`, only the
+        ``MAX_GRID_ROWS`` largest are shown (in order of cluster id) and the title says so.
+      per_cluster: number of columns, 1 to 100.
 
     Returns:
       A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames; each
@@ -171,11 +179,13 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
     """
     imgs = _as_images(images)
     n_clusters = check_int(n_clusters, name="n_clusters", low=1)
-    per_cluster = check_int(per_cluster, name="per_cluster", low=1)
+    per_cluster = check_int(per_cluster, name="per_cluster", low=1, high=100)
     labels = _as_class_labels(cluster_labels, imgs.shape[0], n_clusters, "cluster_labels")
-    fig = _figure(1.2 * per_cluster, 1.2 * n_clusters)
-    axes = fig.subplots(n_clusters, per_cluster, squeeze=False)
-    for cluster, row in enumerate(axes):
+    sizes = np.bincount(labels, minlength=n_clusters)
+    shown = np.sort(np.argsort(-sizes, kind="stable")[:MAX_GRID_ROWS])
+    fig = _figure(1.2 * per_cluster, 1.2 * len(shown))
+    axes = fig.subplots(len(shown), per_cluster, squeeze=False)
+    for cluster, row in zip(shown, axes, strict=True):
         members = np.flatnonzero(labels == cluster)
         for ax, index in zip(row, members[:per_cluster], strict=False):
             ax.imshow(imgs[index], cmap="gray")
@@ -185,6 +195,8 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
         row[0].set_ylabel(
             f"{cluster}\n(n={members.size})", rotation=0, ha="right", va="center", fontsize=9
         )
+    if len(shown) < n_clusters:
+        fig.suptitle(f"the {len(shown)} largest of {n_clusters} clusters")
     return fig
 
 
@@ -215,20 +227,22 @@ def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = Non
 
     Args:
       embedding: (N, 2) coordinates (e.g. t-SNE output).
-      labels: (N,) integer classes in ``[0, n_classes)``.
-      n_classes: number of discrete colours (rainbow colormap).
+      labels: (N,) integer classes in ``[0, n_classes)``, or None for grey points.
+      n_classes: number of discrete colours (rainbow colormap), at most :data:`MAX_CLASSES`.
       title: optional axes title.
 
     Returns:
       An 8 x 7 inch figure.
     """
     emb = _as_embedding(embedding)
-    n_classes = check_int(n_classes, name="n_classes", low=1)
-    labels = _as_class_labels(labels, emb.shape[0], n_classes)
+    n_classes = _check_n_classes(n_classes)
+    if labels is not None:
+        labels = _as_class_labels(labels, emb.shape[0], n_classes)
     fig = _figure(8.0, 7.0)
     ax = fig.add_subplot()
     points = _class_scatter(ax, emb, labels, n_classes)
-    _class_colorbar(fig, points, ax, n_classes)
+    if labels is not None:
+        _class_colorbar(fig, points, ax, n_classes)
     if title is not None:
         ax.set_title(title)
     return fig
@@ -242,8 +256,8 @@ def perplexity_grid(
     Args:
       embeddings_by_perplexity: perplexity -> (N, 2) embedding, all of the same N; shown in
         the mapping's order.
-      labels: (N,) integer classes in ``[0, n_classes)``.
-      n_classes: number of discrete colours.
+      labels: (N,) integer classes in ``[0, n_classes)``, or None for grey points.
+      n_classes: number of discrete colours, at most :data:`MAX_CLASSES`.
 
     Returns:
       A figure 8 inches wide and 4 inches per row, with one shared colour bar.
@@ -260,8 +274,9 @@ def perplexity_grid(
             raise ValueError(
                 f"embedding for perplexity {perplexity} has {emb.shape[0]} points, expected {n}"
             )
-    n_classes = check_int(n_classes, name="n_classes", low=1)
-    labels = _as_class_labels(labels, n, n_classes)
+    n_classes = _check_n_classes(n_classes)
+    if labels is not None:
+        labels = _as_class_labels(labels, n, n_classes)
     n_rows = math.ceil(len(embeddings) / 2)
     fig = _figure(8.0, 4.0 * n_rows)
     axes = fig.subplots(n_rows, 2, squeeze=False).ravel()
@@ -270,7 +285,8 @@ def perplexity_grid(
         ax.set_title(f"perplexity: {perplexity:g}")
     for ax in axes[len(embeddings) :]:
         ax.set_axis_off()
-    _class_colorbar(fig, points, axes, n_classes, shrink=0.8, aspect=50)
+    if labels is not None:
+        _class_colorbar(fig, points, axes, n_classes, shrink=0.8, aspect=50)
     return fig
 
 
@@ -300,7 +316,7 @@ def tsne_thumbnails(
         )
     n_thumbnails = check_int(n_thumbnails, name="n_thumbnails", low=0)
     seed = check_int(seed, name="seed", low=0)
-    n_classes = check_int(n_classes, name="n_classes", low=1)
+    n_classes = _check_n_classes(n_classes)
     if labels is not None:
         labels = _as_class_labels(labels, emb.shape[0], n_classes)
     fig = _figure(16.0, 16.0)

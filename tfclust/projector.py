@@ -29,6 +29,7 @@ from tensorboard.plugins import projector
 from tensorboard.plugins.projector.metadata import PROJECTOR_FILENAME
 
 from tfclust._validation import check_array, check_int
+from tfclust.data.pipeline import check_images
 
 SPRITE_MAX_PIXELS = 8192
 """TensorBoard's projector refuses sprite images wider or taller than this."""
@@ -86,22 +87,12 @@ def _check_sprite_images(images, n: int) -> np.ndarray | None:
     """Validate N grey images (uint8 in [0, 255] or floats in [0, 1]); returns (N, H, W) uint8."""
     if images is None:
         return None
-    arr = np.asarray(images)
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 3 or arr.shape[0] != n or 0 in arr.shape:
+    arr = check_images(images)[..., 0]
+    if arr.shape[0] != n:
         raise ValueError(
             f"images must have shape ({n}, H, W) or ({n}, H, W, 1), got {np.shape(images)}"
         )
-    if arr.dtype.kind == "f":
-        if not (np.all(np.isfinite(arr)) and arr.min() >= 0.0 and arr.max() <= 1.0):
-            raise ValueError("float images must have finite values in [0, 1]")
-        return np.round(arr * 255.0).astype(np.uint8)
-    if arr.dtype.kind in "iu":
-        if arr.min() < 0 or arr.max() > 255:
-            raise ValueError("integer images must have values in [0, 255]")
-        return arr.astype(np.uint8)
-    raise TypeError(f"images must be numeric, got dtype {arr.dtype}")
+    return arr if arr.dtype == np.uint8 else np.round(arr * 255.0).astype(np.uint8)
 
 
 def _sprite(images: np.ndarray) -> np.ndarray:

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfclust._files import PARTIAL_MARK, atomic_path, load_npy, remove, save_npy
 from tfclust._tiling import squared_distances
 from tfclust._validation import check_array, check_int, check_is_fitted
 from tfclust.autoencoder import load_autoencoder
@@ -135,20 +135,13 @@ def save_centers(kmeans, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     if not path.endswith(".npy"):
         path += ".npy"
-    np.save(path, _centers_of(kmeans))
-    return path
+    return save_npy(path, _centers_of(kmeans))
 
 
 def load_centers(path: str | os.PathLike) -> np.ndarray:
     """Load centres saved by :func:`save_centers`: float32 (k, d), validated."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no centres file at {path}")
-    try:
-        centers = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{path} is not a .npy array of centres ({err})") from err
-    return _check_centers(centers, name=path)
+    return _check_centers(load_npy(path, "centres file"), name=path)
 
 
 def _check_encoder(encoder) -> tuple[int, int, int]:
@@ -202,7 +195,10 @@ def export(
     base = os.fspath(path)
     target = os.path.join(base, str(version))
     if os.path.exists(target) and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (or another version)")
+        raise FileExistsError(
+            f"{target} exists; replace it (overwrite=True, on the command line --overwrite) "
+            "or choose another version"
+        )
 
     assign = KMeansAssign(centers.shape[0], centers, name="kmeans_assign")
     assign.build((None, latent_dim))
@@ -249,17 +245,13 @@ def export(
     archive.add_endpoint("encode", encode, input_signature=[float_spec])
 
     os.makedirs(base, exist_ok=True)
-    # TF Serving polls the base folder and loads any numeric subfolder it sees: write under a
-    # non-numeric temporary name and rename, so it never loads a half-written version.
-    tmp = tempfile.mkdtemp(prefix=f".{version}-", dir=base)
-    try:
+    # TF Serving loads any numeric subfolder it sees: the version is written under a hidden
+    # temporary name (created with the umask's mode, like any model folder) and renamed.
+    remove(os.path.join(base, f".{version}{PARTIAL_MARK}*"))  # left by a killed export
+    with atomic_path(target) as tmp:
         archive.write_out(tmp, verbose=False)
         if os.path.exists(target):
             shutil.rmtree(target)
-        os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

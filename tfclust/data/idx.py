@@ -7,12 +7,16 @@ dimension as a big-endian uint32, then the values in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 
 import numpy as np
 
 _UBYTE = 0x08
+_CHUNK = 1 << 20
+"""Bytes read at a time: a lying header or a gzip bomb never allocates more than the file holds."""
 
 
 def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
@@ -27,35 +31,74 @@ def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
 
     Raises:
       ValueError: a wrong magic number, type code or dimension count, or a length that does
-        not match the header (truncated or padded file). The message names the file.
+        not match the header (a truncated or padded file, or a header announcing more data than
+        the file holds). The message names the file and the sizes in bytes.
     """
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:  # gzip raises these for corrupt or truncated archives
+            return _read(f, path, ndim)
+    except (OSError, EOFError, zlib.error) as err:  # gzip raises these for corrupt archives
         raise ValueError(f"{path}: cannot read IDX file ({err})") from err
-    if len(raw) < 4:
-        raise ValueError(f"{path}: not an IDX file (only {len(raw)} bytes)")
-    zero0, zero1, type_code, file_ndim = raw[:4]
+
+
+def _read(f, path: str, ndim: int) -> np.ndarray:
+    head = f.read(4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: not an IDX file (only {len(head)} bytes)")
+    zero0, zero1, type_code, file_ndim = head
     if zero0 != 0 or zero1 != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number {raw[:4].hex()})")
+        raise ValueError(f"{path}: not an IDX file (bad magic number {head.hex()})")
     if type_code != _UBYTE:
         raise ValueError(
             f"{path}: IDX type code 0x{type_code:02x} is not supported (need 0x08, uint8)"
         )
     if file_ndim != ndim:
         raise ValueError(f"{path}: expected {ndim} dimension(s), the header says {file_ndim}")
-    header_len = 4 + 4 * ndim
-    if len(raw) < header_len:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
-    shape = struct.unpack(f">{ndim}I", raw[4:header_len])
-    expected = int(np.prod(shape, dtype=np.int64))
-    actual = len(raw) - header_len
-    if actual != expected:
+    shape = struct.unpack(f">{ndim}I", dims)
+    # Python ints: a product of uint32 dimensions overflows int64 (it once read "-4294967296").
+    expected = math.prod(shape)
+    size = _plain_size(f, path)
+    if size is not None and size - 4 - 4 * ndim < expected:
         raise ValueError(
-            f"{path}: header announces shape {shape} ({expected} bytes of data) but the file "
-            f"holds {actual} bytes: truncated or corrupt"
+            f"{path}: header announces shape {shape} ({_bytes(expected)} of data) but the file "
+            f"holds {_bytes(size - 4 - 4 * ndim)} after the header: truncated or corrupt"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(shape)
+    chunks, actual = [], 0
+    while actual <= expected:  # read one byte past the announced size to detect padding
+        chunk = f.read(min(_CHUNK, expected + 1 - actual))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        actual += len(chunk)
+    if actual < expected:
+        raise ValueError(
+            f"{path}: header announces shape {shape} ({_bytes(expected)} of data) but the file "
+            f"holds {_bytes(actual)} after the header: truncated or corrupt"
+        )
+    if actual > expected:
+        raise ValueError(
+            f"{path}: header announces shape {shape} ({_bytes(expected)} of data) but the file "
+            "holds more bytes after it: padded or corrupt"
+        )
+    return np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(shape)
+
+
+def _plain_size(f, path: str) -> int | None:
+    """The file's size on disk, or None for a gzip stream (whose size is known only once read)."""
+    if isinstance(f, gzip.GzipFile):
+        return None
+    return os.fstat(f.fileno()).st_size
+
+
+def _bytes(n: int) -> str:
+    """``n`` bytes as text, with a binary prefix when large: "281474976710656 bytes (256 TiB)"."""
+    if n < 1024:
+        return f"{n} bytes"
+    exponent = min((n.bit_length() - 1) // 10, 6)
+    unit = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")[exponent - 1]
+    return f"{n} bytes ({n / 1024**exponent:.3g} {unit})"

@@ -8,38 +8,59 @@ import tensorflow as tf
 from tfclust._validation import check_int
 
 
-def check_images(images, name: str = "images") -> np.ndarray:
+def check_images(
+    images, name: str = "images", *, size: tuple[int, int] | None = None, uint8_only: bool = False
+) -> np.ndarray:
     """Validate a batch of greyscale images and return it as a numpy array.
 
+    The one image validator of tfclust: the ``tf.data`` pipelines, ``encode`` and the data set
+    loaders all call it.
+
     Args:
-      images: uint8 values in 0..255 or floats in [0, 1], shape (N, H, W) or (N, H, W, 1).
-      name: the argument's name, for error messages.
+      images: uint8 values in 0..255 or floats in [0, 1], shape (N, H, W) or (N, H, W, 1);
+        a numpy array, ``tf.Tensor`` or nested list.
+      name: the argument's name (or the file's), for error messages.
+      size: the required (H, W); None (the default) accepts any positive size.
+      uint8_only: refuse float images too (data files hold uint8 pixels).
 
     Returns:
-      The images as numpy, shape (N, H, W, 1), dtype unchanged (uint8 or float).
+      The images as numpy, shape (N, H, W, 1), dtype unchanged (uint8 or float); no copy.
 
     Raises:
-      TypeError: a dtype that is neither uint8 nor floating point.
-      ValueError: wrong rank, no images, NaN/inf, or floats outside [0, 1].
+      TypeError: a dtype that is neither uint8 nor floating point (int32, bool, strings, ...).
+      ValueError: ragged input, wrong rank or size, no images, NaN/inf, or floats outside [0, 1].
     """
-    arr = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
-    if arr.dtype != np.uint8 and arr.dtype.kind != "f":
-        raise TypeError(f"{name} must be uint8 (0..255) or float (0..1), got dtype {arr.dtype}")
+    try:
+        arr = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
+    except ValueError as err:  # numpy refuses ragged nested lists
+        raise ValueError(f"{name} must be an array of equal-sized images ({err})") from err
+    expected = "uint8 (0..255)" if uint8_only else "uint8 (0..255) or float (0..1)"
+    if arr.dtype != np.uint8 and (uint8_only or arr.dtype.kind != "f"):
+        raise TypeError(f"{name} must be {expected}, got dtype {arr.dtype}")
     if arr.ndim == 3:
         arr = arr[..., np.newaxis]
     if arr.ndim != 4 or arr.shape[-1] != 1:
         raise ValueError(
             f"{name} must have shape (N, H, W) or (N, H, W, 1), got {np.shape(images)}"
         )
+    if size is not None and arr.shape[1:3] != tuple(size):
+        h, w = size
+        raise ValueError(
+            f"{name} have shape {np.shape(images)}, expected (N, {h}, {w}) or (N, {h}, {w}, 1)"
+        )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty")
+    if 0 in arr.shape[1:3]:
+        raise ValueError(f"{name} have zero height or width: shape {np.shape(images)}")
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinity")
-        if arr.min() < 0 or arr.max() > 1:
+        low, high = arr.min(), arr.max()
+        if low < 0 or high > 1:
+            # 0..255 floats are the usual mistake: say how to fix it.
             raise ValueError(
                 f"float {name} must lie in [0, 1] (divide uint8 pixels by 255), "
-                f"got values in [{arr.min():g}, {arr.max():g}]"
+                f"got values in [{low:g}, {high:g}]"
             )
     return arr
 

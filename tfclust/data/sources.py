@@ -5,7 +5,8 @@
 1. ``data_dir`` (or ``$TFCLUST_DATA_DIR``), and its sub-folder named after the data set: the IDX
    files (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``), a
    Keras-style ``<name>.npz`` (``x_train``, ``y_train``, ``x_test``, ``y_test``), or for the
-   sample ``mnist_5k.csv[.gz]``;
+   sample ``mnist_5k.csv[.gz]``. A folder named this way is the only source tried: when it is
+   missing, empty or lacks the files, ``load_dataset`` raises instead of falling back;
 2. Keras' download cache (``~/.keras/datasets``, where the tutorial's ``load_data()`` saved it);
 3. TensorFlow Datasets: its prepared cache, else a download when the network answers;
 4. for ``fashion_mnist``, the IDX files of Debian's package ``dataset-fashion-mnist``;
@@ -23,12 +24,15 @@ import socket
 import numpy as np
 
 from tfclust.data.idx import read_idx
+from tfclust.data.pipeline import check_images
 
 logger = logging.getLogger("tfclust.data")
 
 DATASETS = ("mnist", "fashion_mnist", "mnist_sample")
 """Names ``load_dataset`` accepts, besides ``"auto"``."""
 SPLITS = ("train", "test")
+MAX_LABEL = 2**31 - 1
+"""Largest label accepted (labels are class ids: whole numbers in 0..MAX_LABEL)."""
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 MNIST_SAMPLE_CSV = "mnist_5k.csv"
 DOWNLOAD_HOST = ("storage.googleapis.com", 443)
@@ -86,25 +90,40 @@ def load_dataset(
       name: ``"mnist"``, ``"fashion_mnist"``, ``"mnist_sample"`` (5,000 real MNIST training
         digits) or ``"auto"``: full MNIST where it can be had, else the sample, with a warning.
       split: ``"train"`` or ``"test"`` (the sample has only ``"train"``).
-      data_dir: a folder with local files; defaults to ``$TFCLUST_DATA_DIR``.
+      data_dir: a folder with local files; defaults to ``$TFCLUST_DATA_DIR`` (an empty variable
+        counts as unset). When a folder is named, it is the only place looked in.
 
     Returns:
       A :class:`LoadedDataset`: uint8 images (N, 28, 28) and int64 labels (N,), plus its source.
+      Labels may be any integers in 0..2**31-1 (a warning is logged when they leave 0..9).
 
     Raises:
-      ValueError: an unknown name or split, or a local file that is corrupt.
+      ValueError: an unknown name or split, or a local file that is corrupt (bad header, images
+        and labels of different lengths, NaN, fractional or negative labels, ...).
       DataUnavailableError: no source could serve the data; the message names each place tried
-        and how to provide the data.
+        and how to provide the data. With a ``data_dir`` (or ``$TFCLUST_DATA_DIR``): the folder
+        does not exist, is empty or lacks the files; the message names it and the files sought.
     """
+    folder = _resolve_data_dir(data_dir)
     if name == "auto":
+        if folder is not None:  # one clear error, not one per data set tried
+            wanted = f"{_wanted_files('mnist', split)}; or {_wanted_files('mnist_sample', split)}"
+            _require_folder(*folder, wanted)
         try:
             return load_dataset("mnist", split, data_dir)
-        except DataUnavailableError:
-            logger.warning(
-                "full MNIST is not available here (no local files, no network): "
-                "using the 5,000-digit MNIST sample instead"
-            )
-            return load_dataset("mnist_sample", split, data_dir)
+        except DataUnavailableError as err:
+            mnist_error = err
+        try:
+            data = load_dataset("mnist_sample", split, data_dir)
+        except DataUnavailableError as err:
+            raise DataUnavailableError(
+                f"neither full MNIST nor the MNIST sample can be loaded.\n{mnist_error}\n{err}"
+            ) from None
+        logger.warning(
+            "full MNIST is not available here (no local files, no network): "
+            "using the 5,000-digit MNIST sample instead"
+        )
+        return data
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {('auto',) + DATASETS}")
     if split not in SPLITS:
@@ -112,23 +131,88 @@ def load_dataset(
     if name == "mnist_sample" and split != "train":
         raise ValueError("the MNIST sample has only a 'train' split")
 
-    data_dir = data_dir if data_dir is not None else os.environ.get("TFCLUST_DATA_DIR")
-    attempts = []
-    for source in _sources(name, data_dir):
+    if folder is not None:
+        # A folder the user named must serve the data: silently using another source would
+        # hide a typo in the path and load data the user did not ask for.
+        images, labels, origin = _from_data_dir(name, split, *folder)
+        return _loaded(images, labels, name, split, origin)
+    attempts = ["data_dir: none given (data_dir=, CLI --data-dir, or $TFCLUST_DATA_DIR)"]
+    for source in _sources(name):
         try:
             images, labels, origin = source(name, split)
         except _Unavailable as why:
             attempts.append(str(why))
             continue
-        images, labels = _check_pair(images, labels, origin)
-        logger.info("loaded %s/%s: %d images from %s", name, split, len(images), origin)
-        return LoadedDataset(images, labels, name=name, split=split, source=origin)
+        return _loaded(images, labels, name, split, origin)
     raise DataUnavailableError(_explain(name, split, attempts))
 
 
-def _sources(name: str, data_dir):
-    if data_dir:
-        yield lambda n, s: _from_directory(n, s, os.fspath(data_dir), origin="data_dir")
+def _loaded(images, labels, name: str, split: str, origin: str) -> LoadedDataset:
+    images, labels = _check_pair(images, labels, origin, name)
+    logger.info("loaded %s/%s: %d images from %s", name, split, len(images), origin)
+    return LoadedDataset(images, labels, name=name, split=split, source=origin)
+
+
+def _resolve_data_dir(data_dir) -> tuple[str, str] | None:
+    """``(folder, where it was named)`` from the argument or ``$TFCLUST_DATA_DIR``, else None."""
+    if data_dir is None:
+        env = os.environ.get("TFCLUST_DATA_DIR")
+        return (env, "$TFCLUST_DATA_DIR") if env else None
+    try:
+        folder = os.fspath(data_dir)
+    except TypeError as err:
+        raise TypeError(f"data_dir must be a path or None, got {data_dir!r}") from err
+    if isinstance(folder, bytes):
+        folder = os.fsdecode(folder)
+    if not folder:
+        raise ValueError("data_dir is an empty string; pass None to use the default sources")
+    return folder, "data_dir"
+
+
+def _wanted_files(name: str, split: str) -> str:
+    """The files that serve ``name``/``split`` from a folder, for error messages."""
+    if name == "mnist_sample":
+        return f"{MNIST_SAMPLE_CSV}[.gz]"
+    prefix = _IDX_PREFIX[split]
+    return f"{prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz], or {name}.npz"
+
+
+def _named(folder: str, given_by: str) -> str:
+    return f"data_dir {folder}" if given_by == "data_dir" else f"{folder} (from {given_by})"
+
+
+def _require_folder(folder: str, given_by: str, wanted: str) -> None:
+    if not os.path.exists(folder):
+        raise DataUnavailableError(
+            f"{_named(folder, given_by)} does not exist (it should hold {wanted})"
+        )
+    if not os.path.isdir(folder):
+        raise DataUnavailableError(f"{_named(folder, given_by)} is not a folder")
+
+
+def _from_data_dir(name: str, split: str, folder: str, given_by: str):
+    """The named folder serves ``name``/``split``, else a DataUnavailableError that says why."""
+    wanted = _wanted_files(name, split)
+    _require_folder(folder, given_by, wanted)
+    try:
+        return _from_directory(name, split, folder, origin="data_dir")
+    except _Unavailable:
+        pass
+    try:
+        empty = not os.listdir(folder)
+    except OSError as err:
+        raise DataUnavailableError(f"{_named(folder, given_by)} cannot be listed ({err})") from err
+    state = "is empty" if empty else f"has no {name} files for split '{split}'"
+    option = "data_dir (CLI: --data-dir)" if given_by == "data_dir" else given_by
+    raise DataUnavailableError(
+        f"{_named(folder, given_by)} {state}: looked in {os.path.join(folder, name)} and "
+        f"{folder} for {wanted}. Put the files there, or leave out {option} to try the other "
+        "sources (Keras cache, TensorFlow Datasets, ...)."
+    )
+
+
+def _sources(name: str):
+    """The sources tried, in order, when no folder is named."""
     if name in _KERAS_CACHE:
         yield _from_keras_cache
         yield _from_tfds
@@ -260,17 +344,43 @@ def _read_npz(path: str, split: str):
         raise ValueError(f"{path}: cannot read the .npz archive ({err})") from err
 
 
-def _check_pair(images: np.ndarray, labels: np.ndarray, origin: str):
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{origin}: images have shape {images.shape}, expected (N, 28, 28)")
-    if images.dtype != np.uint8:
-        raise ValueError(f"{origin}: images have dtype {images.dtype}, expected uint8")
-    if labels.shape != (images.shape[0],):
-        raise ValueError(f"{origin}: {images.shape[0]} images but labels of shape {labels.shape}")
-    if images.shape[0] == 0:
-        raise ValueError(f"{origin}: the data set is empty")
-    return images, labels.astype(np.int64)
+def _check_pair(images, labels, origin: str, name: str):
+    """uint8 images (N, 28, 28) and int64 labels (N,) from a source's arrays, else a ValueError."""
+    try:
+        arr = check_images(images, f"{origin}: images", size=(28, 28), uint8_only=True)
+    except TypeError as err:  # a file's content, not an argument, has the wrong type
+        raise ValueError(str(err)) from err
+    return arr[..., 0], _check_labels(labels, arr.shape[0], origin, name)
+
+
+def _check_labels(labels, n_images: int, origin: str, name: str) -> np.ndarray:
+    """Labels as int64 (N,): whole numbers in 0..2**31-1; float files may hold whole values."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iuf":
+        raise ValueError(f"{origin}: labels have dtype {labels.dtype}, expected integers")
+    if labels.shape != (n_images,):
+        raise ValueError(f"{origin}: {n_images} images but labels of shape {labels.shape}")
+    if labels.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
+        if bad.size:
+            raise ValueError(
+                f"{origin}: labels must be whole numbers, but {bad.size} of {n_images} are not "
+                f"(label {bad[0]} is {labels[bad[0]].item()!r})"
+            )
+    low, high = labels.min(), labels.max()
+    if low < 0 or high > MAX_LABEL:
+        raise ValueError(
+            f"{origin}: labels must lie in 0..{MAX_LABEL}, got values in [{low:g}, {high:g}]"
+        )
+    if high > 9:
+        logger.warning(
+            "%s: labels reach %d, but %s has the classes 0..9; metrics will treat every value "
+            "as a class",
+            origin,
+            high,
+            name,
+        )
+    return labels.astype(np.int64)
 
 
 def _first_existing(folder: str, names: list[str]) -> str | None:

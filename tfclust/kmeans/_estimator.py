@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import types
 import warnings
 
 import numpy as np
@@ -13,13 +14,17 @@ import tensorflow as tf
 
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
 from .._validation import (
+    INT32_MAX,
     check_array,
     check_float,
     check_int,
     check_is_fitted,
     check_random_state,
     check_sample_weight,
+    max_abs,
+    power_of_two_scale,
     resolve_dtype,
+    stateless_seed,
 )
 from . import _lloyd, _streaming
 
@@ -45,6 +50,19 @@ def seeding_tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int
     return rows_per_tile(n_rows, width * itemsize * _TILE_COPIES, memory_budget)
 
 
+def n_local_trials(n_clusters: int) -> int:
+    """Candidates per k-means++ step: 2 + log(k), as scikit-learn."""
+    return 2 + int(math.log(n_clusters))
+
+
+def data_scale(x, n_features: int, dtype, *others) -> float:
+    """The power of two (1.0 if none is needed) by which the rows ``x`` (and the centres in
+    ``others``) are multiplied so that squared distances cannot overflow ``dtype``
+    (:func:`tfclust._validation.power_of_two_scale`); exact, so labels are unchanged."""
+    largest = max([max_abs(x), *(max_abs(o) for o in others if o is not None)])
+    return power_of_two_scale(largest, n_features, dtype)
+
+
 def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int:
     """Rows per tile for (rows x ``width``) temporaries under ``memory_budget`` bytes."""
     row_bytes = width * itemsize * _TILE_COPIES
@@ -59,63 +77,71 @@ class _BaseKMeans:
     _default_n_init = 10  # what n_init="auto" means for init="random", as in scikit-learn
 
     def _check_params(self):
-        """Validate the shared constructor arguments; return (init kind, init array or None,
-        n_init, dtype)."""
-        check_int(self.n_clusters, name="n_clusters", low=1)
-        check_int(self.max_iter, name="max_iter", low=1)
-        check_float(self.tol, name="tol", low=0.0)
-        check_int(self.verbose, name="verbose", low=0)
-        check_int(self.memory_budget, name="memory_budget", low=1)
-        if self.init_size is not None:
-            check_int(self.init_size, name="init_size", low=1)
-        dtype = resolve_dtype(self.dtype)
+        """Validate the shared constructor arguments; return them as a namespace of plain
+        Python values (``int(...)`` of numpy integers: kernels never see the raw attributes),
+        with ``kind`` (init kind), ``init_array`` (tensor or None), ``n_init``, ``dtype`` and
+        ``seed`` ((2,) int32 stateless seed)."""
+        p = types.SimpleNamespace(
+            n_clusters=check_int(self.n_clusters, name="n_clusters", low=1, high=INT32_MAX),
+            max_iter=check_int(self.max_iter, name="max_iter", low=1, high=INT32_MAX),
+            tol=check_float(self.tol, name="tol", low=0.0),
+            verbose=check_int(self.verbose, name="verbose", low=0),
+            memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
+            init_size=None
+            if self.init_size is None
+            else check_int(self.init_size, name="init_size", low=1, high=INT32_MAX),
+            dtype=resolve_dtype(self.dtype),
+        )
         if isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):
                 raise ValueError(
                     f"init must be 'k-means++', 'random' or an array of shape "
                     f"(n_clusters, n_features), got {self.init!r}"
                 )
-            kind, init_array = self.init, None
+            p.kind, p.init_array = self.init, None
         else:
-            kind = "array"
-            init_array = check_array(self.init, name="init", dtype=dtype)
-        if self.n_init == "auto":
-            n_init = self._default_n_init if kind == "random" else 1
+            p.kind = "array"
+            p.init_array = check_array(self.init, name="init", dtype=p.dtype)
+        if isinstance(self.n_init, str) and self.n_init == "auto":
+            p.n_init = self._default_n_init if p.kind == "random" else 1
         else:
-            n_init = check_int(self.n_init, name="n_init", low=1)
-            if kind == "array" and n_init != 1:
+            if isinstance(self.n_init, str):
+                raise ValueError(f"n_init must be 'auto' or an integer, got {self.n_init!r}")
+            p.n_init = check_int(self.n_init, name="n_init", low=1, high=INT32_MAX)
+            if p.kind == "array" and p.n_init != 1:
                 warnings.warn(
                     f"Explicit initial center position passed: performing only one init in "
-                    f"{type(self).__name__} instead of n_init={n_init}.",
+                    f"{type(self).__name__} instead of n_init={p.n_init}.",
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                n_init = 1
-        return kind, init_array, n_init, dtype
+                p.n_init = 1
+        p.seed = stateless_seed(check_random_state(self.random_state), 0x5EED)
+        p.n_local_trials = n_local_trials(p.n_clusters)
+        return p
 
-    def _check_init_shape(self, init_array, n_features):
-        if init_array is not None and tuple(init_array.shape) != (self.n_clusters, n_features):
+    @staticmethod
+    def _check_init_shape(p, n_features):
+        if p.init_array is not None and tuple(p.init_array.shape) != (p.n_clusters, n_features):
             raise ValueError(
-                f"init has shape {tuple(init_array.shape)} but must be (n_clusters, n_features) "
-                f"= ({self.n_clusters}, {n_features})"
+                f"init has shape {tuple(p.init_array.shape)} but must be (n_clusters, n_features) "
+                f"= ({p.n_clusters}, {n_features})"
             )
 
-    def _stateless_seed(self) -> tf.Tensor:
-        """(2,) int32 seed of the stateless random ops, from ``random_state``."""
-        return tf.constant([check_random_state(self.random_state), 0x5EED], tf.int32)
-
-    @property
-    def _n_local_trials(self) -> int:
-        """Candidates per k-means++ step: 2 + log(k), as scikit-learn."""
-        return 2 + int(math.log(self.n_clusters))
-
-    def _check_enough_samples(self, n):
-        if n < self.n_clusters:
-            raise ValueError(f"n_samples={n} should be >= n_clusters={self.n_clusters}.")
+    @staticmethod
+    def _check_enough_samples(p, n):
+        if n < p.n_clusters:
+            raise ValueError(f"n_samples={n} should be >= n_clusters={p.n_clusters}.")
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit and return ``labels_`` (n_samples,) int32."""
-        return self.fit(X, sample_weight=sample_weight).labels_
+        labels = self.fit(X, sample_weight=sample_weight).labels_
+        if labels is None:
+            raise ValueError(
+                "fit_predict: this fit set no labels_ (the dataset yields its rows in a different "
+                "order on each pass); call predict on the rows instead"
+            )
+        return labels
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit and return the (n_samples, k) distances to the centres."""
@@ -134,17 +160,23 @@ class _BaseKMeans:
         return x, tf.constant(self.cluster_centers_)
 
     def _tile(self, n):
-        return tile_rows(
-            n, self.n_clusters, self.cluster_centers_.dtype.itemsize, self.memory_budget
-        )
+        memory_budget = check_int(self.memory_budget, name="memory_budget", low=1)
+        k, itemsize = self.cluster_centers_.shape[0], self.cluster_centers_.dtype.itemsize
+        return tile_rows(n, k, itemsize, memory_budget)
 
     def _labels_inertia(self, x, centers, sample_weight=None):
-        """Labels (n,) int32 numpy array and weighted inertia (float) of the rows ``x`` (n, d)."""
+        """Labels (n,) int32 numpy array and weighted inertia (float) of the rows ``x`` (n, d).
+
+        Data whose squared distances would overflow are scaled by a power of two (exact: the
+        labels are those of the data) and the inertia scaled back, in float64 on the host."""
         n = x.shape[0]
         w = check_sample_weight(sample_weight, n, x.dtype)
+        scale = data_scale(x, x.shape[1], x.dtype, centers)
+        if scale != 1.0:
+            x, centers = x * scale, centers * scale
         n_pad = padded_size(n)
         labels, sq = _lloyd.assign_rows(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
-        return labels.numpy()[:n], float(tf.reduce_sum(sq[:n] * w))
+        return labels.numpy()[:n], float(tf.reduce_sum(sq[:n] * w)) / scale / scale
 
     def predict(self, X):
         """Index (n_samples,) int32 of the closest centre for each row of X (n_samples, d)."""
@@ -155,9 +187,13 @@ class _BaseKMeans:
         """Euclidean distances (n_samples, k) from each row of X to each centre."""
         x, centers = self._check_test_data(X)
         n = x.shape[0]
+        scale = data_scale(x, x.shape[1], x.dtype, centers)
+        if scale != 1.0:
+            x, centers = x * scale, centers * scale
         n_pad = padded_size(n)
         out = _lloyd.distances_to_centers(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
-        return out.numpy()[:n]
+        out = out.numpy()[:n]
+        return out if scale == 1.0 else out / out.dtype.type(scale)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of X's inertia: the sum of squared distances to the closest centre,
@@ -177,16 +213,19 @@ class KMeans(_BaseKMeans):
         an array of shape (k, n_features) of initial centres (then one run only).
       n_init: number of restarts, or ``"auto"`` (1 for k-means++ and an array, 10 for random).
         Restarts run in one compiled program; the lowest inertia wins.
-      max_iter: maximum Lloyd iterations per restart.
+      max_iter: maximum Lloyd iterations per restart, 1 .. 2**31 - 1 (a fit stops at
+        convergence, so a huge value is fine).
       tol: convergence tolerance, relative to the mean per-feature variance of X: a restart stops
         when the summed squared centre shift is within ``tol * mean(var(X, axis=0))``, or when no
         label changed.
       verbose: 0 is quiet; >0 logs each fit's restarts (inertia, iterations) at INFO level on the
         ``tfclust.kmeans`` logger and, on a ``tf.data.Dataset``, each pass. The compiled loop
         reports nothing per iteration (that would need a host round trip).
-      random_state: None (fresh entropy) or an int seed; the same seed gives the same result on
-        the same device.
-      dtype: ``"float32"`` (default) or ``"float64"``; input is cast to it.
+      random_state: None (fresh entropy) or an int seed in 0 .. 2**32 - 1; the same seed gives
+        the same result on the same device.
+      dtype: ``"float32"`` (default) or ``"float64"``; input is cast to it. Data so large (or
+        small) that squared distances would overflow (or underflow) the dtype are scaled by a
+        power of two inside (exact), so labels stay right and ``inertia_`` is computed correctly.
       memory_budget: bytes one distance tile (rows x n_init x k) may take.
       init_size: rows drawn for k-means++/random initialisation when fitting a
         ``tf.data.Dataset`` (the first ``init_size`` rows it yields); default
@@ -199,8 +238,9 @@ class KMeans(_BaseKMeans):
         the choice.
 
     Fitted attributes: ``cluster_centers_`` (k, n_features) numpy array of ``dtype``,
-    ``labels_`` (n_samples,) int32, ``inertia_`` (float, sum of squared distances to the
-    closest centre), ``n_iter_`` (int), ``n_features_in_``.
+    ``labels_`` (n_samples,) int32 (see ``fit`` for a ``tf.data.Dataset``), ``inertia_`` (float,
+    sum of squared distances to the closest centre; inf only if that exceeds the float64 range),
+    ``n_iter_`` (int), ``n_features_in_``.
 
     Under a multi-replica ``tf.distribute`` strategy (or when X is a ``tf.data.Dataset``) the fit
     runs exact Lloyd by passes over batches; see ``tfclust.kmeans._streaming``.
@@ -238,11 +278,13 @@ class KMeans(_BaseKMeans):
         self.algorithm = algorithm
 
     def _check_params(self):
-        if self.algorithm not in ("auto", "lloyd", "elkan"):
+        if not isinstance(self.algorithm, str) or self.algorithm not in ("auto", "lloyd", "elkan"):
             raise ValueError(
                 f"algorithm must be 'auto', 'lloyd' or 'elkan', got {self.algorithm!r}"
             )
-        return super()._check_params()
+        p = super()._check_params()
+        p.algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
+        return p
 
     # -- fitting ------------------------------------------------------------------------------
 
@@ -251,18 +293,25 @@ class KMeans(_BaseKMeans):
 
         Args:
           X: (n_samples, n_features) numpy array or ``tf.Tensor`` (integers are cast), or a
-            ``tf.data.Dataset`` yielding (batch, n_features) batches (or tuples whose first
-            element is such a batch).
+            finite ``tf.data.Dataset`` yielding (batch, n_features) batches (or tuples whose
+            first element is such a batch); an infinite one (``ds.repeat()``) is refused.
           y: ignored.
           sample_weight: (n_samples,) non-negative weights of the rows in the centres, the
             inertia and k-means++ (as scikit-learn's); default None, all ones. Not with a
             ``tf.data.Dataset`` or a multi-replica strategy.
 
+        With a ``tf.data.Dataset``, ``labels_`` come from one more pass after convergence, in
+        the order that pass yields the rows, which ``fit`` checks (by an order-sensitive
+        checksum of the rows) is the order of its first pass. A dataset that yields its rows
+        differently on each pass (``shuffle`` with ``reshuffle_each_iteration=True``, random
+        augmentation) has no such order: the fit then sets ``labels_ = None`` with a
+        ``RuntimeWarning``; use ``predict`` on the rows. ``cluster_centers_`` and ``inertia_``
+        do not depend on the order.
+
         Returns:
           self.
         """
-        kind, init_array, n_init, dtype = self._check_params()
-        seed_t = self._stateless_seed()
+        p = self._check_params()
         start = time.perf_counter()
         strategy = tf.distribute.get_strategy()
         distributed = tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1
@@ -274,89 +323,95 @@ class KMeans(_BaseKMeans):
                 )
             logger.info(
                 "KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
-                self.n_clusters,
-                n_init,
-                kind,
+                p.n_clusters,
+                p.n_init,
+                p.kind,
             )
             result = _streaming.fit_dataset(
-                self,
+                p,
                 X,
-                kind=kind,
-                init_array=init_array,
-                n_init=n_init,
-                dtype=dtype,
-                seed=seed_t,
+                check_init_shape=self._check_init_shape,
                 strategy=strategy if distributed else None,
             )
         else:
+            dtype = p.dtype
             x = check_array(X, name="X", dtype=dtype)
             n, d = x.shape
-            self._check_enough_samples(n)
-            self._check_init_shape(init_array, d)
+            self._check_enough_samples(p, n)
+            self._check_init_shape(p, d)
             w = check_sample_weight(sample_weight, n, dtype)
             logger.info(
                 "KMeans fit start: %d x %d, k=%d, n_init=%d, init=%s, dtype=%s",
                 n,
                 d,
-                self.n_clusters,
-                n_init,
-                kind,
+                p.n_clusters,
+                p.n_init,
+                p.kind,
                 dtype.name,
             )
+            # Squared distances must not overflow: scale huge (or tiny) data by a power of two.
+            scale = data_scale(x, d, dtype, p.init_array)
+            init_array = p.init_array
+            if scale != 1.0:
+                x = x * scale
+                init_array = None if init_array is None else init_array * scale
             # One compiled program per size bucket: the padding rows have zero weight.
             n_pad = padded_size(n)
-            tile = tile_rows(n_pad, n_init * self.n_clusters, dtype.size, self.memory_budget)
-            n_local_trials = self._n_local_trials
-            algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
+            k = p.n_clusters
+            tile = tile_rows(n_pad, p.n_init * k, dtype.size, p.memory_budget)
             out = _lloyd.fit_in_memory(
                 pad_rows(x, n_pad),
                 pad_rows(w, n_pad),
                 tf.constant(n, tf.int32),
                 init_array,
-                seed_t,
-                tf.constant(self.tol, dtype),
-                tf.constant(self.max_iter, tf.int32),
-                n_clusters=self.n_clusters,
-                n_restarts=n_init,
-                init=kind,
+                p.seed,
+                tf.constant(p.tol, dtype),
+                tf.constant(p.max_iter, tf.int32),
+                n_clusters=k,
+                n_restarts=p.n_init,
+                init=p.kind,
                 tile=tile,
                 init_tile=seeding_tile_rows(
-                    n_pad, n_init * n_local_trials, dtype.size, self.memory_budget
+                    n_pad, p.n_init * p.n_local_trials, dtype.size, p.memory_budget
                 ),
-                n_local_trials=n_local_trials,
-                algorithm=algorithm,
-                chunk=min(
-                    _MAX_CHUNK_ROWS,
-                    tile_rows(n_pad, self.n_clusters, dtype.size, self.memory_budget),
-                ),
+                n_local_trials=p.n_local_trials,
+                algorithm=p.algorithm,
+                chunk=min(_MAX_CHUNK_ROWS, tile_rows(n_pad, k, dtype.size, p.memory_budget)),
             )
             result = {key: value.numpy() for key, value in out.items()}
             result["labels"] = result["labels"][:n]
-        self._store(result)
+            if scale != 1.0:
+                result["centers"] = result["centers"] / result["centers"].dtype.type(scale)
+                result["inertia"] = float(result["inertia"]) / scale / scale
+                with np.errstate(over="ignore"):  # inf: beyond float64, as documented
+                    result["inertia_all"] = result["inertia_all"].astype(np.float64) / scale / scale
+        self._store(result, p.n_clusters)
         logger.info(
             "KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s",
             self.inertia_,
             self.n_iter_,
             time.perf_counter() - start,
         )
-        if self.verbose:
+        if p.verbose:
             for r, (inertia, n_iter) in enumerate(
                 zip(result["inertia_all"], result["n_iter_all"], strict=True)
             ):
                 logger.info("restart %d: inertia %.6g after %d iterations", r, inertia, n_iter)
         return self
 
-    def _store(self, result):
+    def _store(self, result, n_clusters):
         self.cluster_centers_ = result["centers"]
         self.labels_ = result["labels"]
         self.inertia_ = float(result["inertia"])
         self.n_iter_ = int(result["n_iter"])
         self.n_features_in_ = self.cluster_centers_.shape[1]
+        if self.labels_ is None:
+            return
         distinct = len(np.unique(self.labels_))
-        if distinct < self.n_clusters:
+        if distinct < n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
-                f"({self.n_clusters}). Possibly due to duplicate points in X.",
+                f"({n_clusters}). Possibly due to duplicate points in X.",
                 RuntimeWarning,
                 stacklevel=3,
             )

@@ -10,9 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
-from .._validation import check_array, check_float, check_int
+from .._validation import INT32_MAX, check_array, check_float, check_int
 from . import _minibatch
-from ._estimator import _BaseKMeans
+from ._estimator import _BaseKMeans, data_scale
 
 logger = logging.getLogger("tfclust.kmeans")
 
@@ -29,12 +29,12 @@ class MiniBatchKMeans(_BaseKMeans):
       n_clusters: number of clusters k.
       init: ``"k-means++"``, ``"random"``, or an array (k, n_features) of initial centres.
       max_iter: passes over the data: the fit runs at most ``max_iter * n_samples // batch_size``
-        steps.
+        steps (capped at 2**31 - 1); 1 .. 2**31 - 1.
       batch_size: rows per step (capped at n_samples).
       verbose: > 0 logs the fit's summary at INFO level on the ``tfclust.kmeans`` logger.
       compute_labels: whether ``fit`` ends with a full pass that sets ``labels_`` and
         ``inertia_``; otherwise ``inertia_`` is the smoothed batch inertia times n_samples.
-      random_state: None (fresh entropy) or an int seed.
+      random_state: None (fresh entropy) or an int seed in 0 .. 2**32 - 1.
       tol: stop when the summed squared centre change of a step is within ``tol`` times the
         mean per-feature variance of X; 0 (default) disables it.
       max_no_improvement: stop after this many steps without improving the smoothed batch
@@ -46,7 +46,8 @@ class MiniBatchKMeans(_BaseKMeans):
       reassignment_ratio: every ``10 * n_clusters`` rows seen (and whenever a centre has won
         nothing), the centres whose share of the rows won is below this fraction of the largest
         are moved to random batch rows. 0 disables it.
-      dtype: ``"float32"`` (default) or ``"float64"``.
+      dtype: ``"float32"`` (default) or ``"float64"``. Data whose squared distances would
+        overflow it are scaled by a power of two inside (exact), as in ``KMeans``.
       memory_budget: bytes one distance tile may take in the final labelling pass.
 
     Fitted attributes: ``cluster_centers_``, ``labels_`` and ``inertia_`` (if
@@ -90,50 +91,77 @@ class MiniBatchKMeans(_BaseKMeans):
         self.memory_budget = memory_budget
 
     def _check_params(self):
-        check_int(self.batch_size, name="batch_size", low=1)
-        if self.max_no_improvement is not None:
-            check_int(self.max_no_improvement, name="max_no_improvement", low=0)
-        check_float(self.reassignment_ratio, name="reassignment_ratio", low=0.0)
-        return super()._check_params()
+        batch_size = check_int(self.batch_size, name="batch_size", low=1, high=INT32_MAX)
+        max_no_improvement = (
+            None
+            if self.max_no_improvement is None
+            else check_int(
+                self.max_no_improvement, name="max_no_improvement", low=0, high=INT32_MAX
+            )
+        )
+        ratio = check_float(self.reassignment_ratio, name="reassignment_ratio", low=0.0)
+        if not isinstance(self.compute_labels, bool | np.bool_):
+            raise TypeError(f"compute_labels must be a bool, got {self.compute_labels!r}")
+        p = super()._check_params()
+        p.batch_size, p.max_no_improvement, p.reassignment_ratio = (
+            batch_size,
+            max_no_improvement,
+            ratio,
+        )
+        p.compute_labels = bool(self.compute_labels)
+        return p
 
-    def _init_size(self, n, batch_size):
-        size = self.init_size if self.init_size is not None else 3 * batch_size
-        return min(max(size, 3 * self.n_clusters), n)
+    @staticmethod
+    def _init_size(p, n, batch_size):
+        size = p.init_size if p.init_size is not None else 3 * batch_size
+        return min(max(size, 3 * p.n_clusters), n)
 
     def _begin(self, X):
         """Validate the parameters and X (for ``partial_fit``, the first batch), and set what a
-        fit and the ``partial_fit`` calls after it share: the seed, the batch size, and the
-        offset every batch is centred on (X's mean, for the matmul-form distances).
+        fit and the ``partial_fit`` calls after it share: the validated parameters, the seed,
+        the batch size, and the offset every batch is centred on (X's mean, for the matmul-form
+        distances).
 
-        Returns (x (n, d) tensor, init kind, init array or None, n_init).
+        Returns the rows x (n, d) as a tensor.
         """
-        kind, init_array, n_init, dtype = self._check_params()
-        x = check_array(X, name="X", dtype=dtype)
+        p = self._check_params()
+        x = check_array(X, name="X", dtype=p.dtype)
         n, d = x.shape
-        self._check_enough_samples(n)
-        self._check_init_shape(init_array, d)
-        self._seed = self._stateless_seed()
-        self._batch_size = min(self.batch_size, n)
-        self._offset = tf.reduce_mean(x, axis=0)
+        self._check_enough_samples(p, n)
+        self._check_init_shape(p, d)
+        self._p = p
+        self._seed = p.seed
+        self._batch_size = min(p.batch_size, n)
+        scale = data_scale(x, d, p.dtype, p.init_array)  # the mean of huge rows: no overflow
+        self._offset = tf.reduce_mean(x * scale, axis=0) / scale
         self._n_since_last_reassign = 0
         self.n_features_in_ = d
-        return x, kind, init_array, n_init
+        return x
 
-    def _initial_centers(self, centred, kind, init_array, n_init, seed):
-        """(k, d) initial centres, centred, for the centred rows ``centred`` (n, d)."""
-        if kind == "array":
-            return init_array - self._offset
+    def _initial_centers(self, centred, scale, seed):
+        """(k, d) initial centres, centred and scaled, for the centred, scaled rows ``centred``."""
+        p = self._p
+        if p.kind == "array":
+            return (p.init_array - self._offset) * scale
         n = centred.shape[0]
         return _minibatch.init_minibatch(
             pad_rows(centred, padded_size(n)),
             tf.constant(n, tf.int32),
             seed,
-            n_clusters=self.n_clusters,
-            n_init=n_init,
-            init=kind,
-            init_size=self._init_size(n, self._batch_size),
-            n_local_trials=self._n_local_trials,
+            n_clusters=p.n_clusters,
+            n_init=p.n_init,
+            init=p.kind,
+            init_size=self._init_size(p, n, self._batch_size),
+            n_local_trials=p.n_local_trials,
         )
+
+    def _centred_scale(self, centred, centers=None):
+        """The power of two by which the centred rows (and centred ``centers``) are scaled."""
+        p = self._p
+        others = [centers] if centers is not None else []
+        if p.init_array is not None and centers is None:
+            others.append(p.init_array - self._offset)
+        return data_scale(centred, centred.shape[1], centred.dtype, *others)
 
     def fit(self, X, y=None):
         """Compute the clustering by mini-batch steps over X (n_samples, n_features).
@@ -141,40 +169,46 @@ class MiniBatchKMeans(_BaseKMeans):
         Returns:
           self.
         """
-        x, kind, init_array, n_init = self._begin(X)
+        x = self._begin(X)
+        p = self._p
         n, d = x.shape
         start = time.perf_counter()
         batch_size, fold = self._batch_size, tf.random.experimental.stateless_fold_in
         centred = x - self._offset
-        centers = self._initial_centers(centred, kind, init_array, n_init, fold(self._seed, 0))
-        abs_tol = float(tf.reduce_mean(tf.math.reduce_variance(x, axis=0))) * self.tol
+        scale = self._centred_scale(centred)
+        if scale != 1.0:
+            centred = centred * scale
+        centers = self._initial_centers(centred, scale, fold(self._seed, 0))
+        scaled = x if scale == 1.0 else x * scale
+        abs_tol = float(tf.reduce_mean(tf.math.reduce_variance(scaled, axis=0))) * p.tol
+        # Steps are counted in int32 inside: a huge max_iter runs until the stopping rules.
+        n_steps = min(p.max_iter * n // batch_size, INT32_MAX)
         out = _minibatch.fit_minibatch(
             pad_rows(centred, padded_size(n)),
             tf.constant(n, tf.int32),
             centers,
             fold(self._seed, 1),
-            tf.constant(self.max_iter * n // batch_size, tf.int32),
+            tf.constant(n_steps, tf.int32),
             tf.constant(abs_tol, x.dtype),
-            tf.constant(
-                -1 if self.max_no_improvement is None else self.max_no_improvement, tf.int32
-            ),
-            tf.constant(self.reassignment_ratio, x.dtype),
+            tf.constant(-1 if p.max_no_improvement is None else p.max_no_improvement, tf.int32),
+            tf.constant(p.reassignment_ratio, x.dtype),
             batch_size=batch_size,
         )
-        self.cluster_centers_ = (out["centers"] + self._offset).numpy()
+        centers = out["centers"] if scale == 1.0 else out["centers"] / scale
+        self.cluster_centers_ = (centers + self._offset).numpy()
         self._counts = out["weight_sums"].numpy()  # partial_fit goes on from these
         self.n_steps_ = int(out["n_steps"])
         self.n_iter_ = math.ceil(self.n_steps_ * batch_size / n)
-        if self.compute_labels:
+        if p.compute_labels:
             self._store_labels(x)
         else:
-            self.inertia_ = float(out["ewa_inertia"]) * n
+            self.inertia_ = float(out["ewa_inertia"]) * n / scale / scale
         logger.log(
-            logging.INFO if self.verbose else logging.DEBUG,
+            logging.INFO if p.verbose else logging.DEBUG,
             "MiniBatchKMeans fit: %d x %d, k=%d, %d steps of %d rows, inertia %.6g, %.3f s",
             n,
             d,
-            self.n_clusters,
+            p.n_clusters,
             self.n_steps_,
             batch_size,
             getattr(self, "inertia_", float("nan")),
@@ -193,31 +227,37 @@ class MiniBatchKMeans(_BaseKMeans):
           self.
         """
         if getattr(self, "cluster_centers_", None) is None:
-            x, kind, init_array, n_init = self._begin(X)
-            centers = self._initial_centers(x - self._offset, kind, init_array, n_init, self._seed)
+            x = self._begin(X)
+            centred = x - self._offset
+            scale = self._centred_scale(centred)
+            centers = self._initial_centers(centred * scale, scale, self._seed) / scale
             self.cluster_centers_ = (centers + self._offset).numpy()
-            self._counts = np.zeros(self.n_clusters, self.cluster_centers_.dtype)
+            self._counts = np.zeros(self._p.n_clusters, self.cluster_centers_.dtype)
             self.n_steps_ = 0
         else:
             x, _ = self._check_test_data(X)
+        p = self._p
         self._n_since_last_reassign += self._batch_size
         reassign = bool((self._counts == 0).any()) or (
-            self._n_since_last_reassign
-            >= _minibatch.REASSIGN_EVERY_ROWS_PER_CLUSTER * self.n_clusters
+            self._n_since_last_reassign >= _minibatch.REASSIGN_EVERY_ROWS_PER_CLUSTER * p.n_clusters
         )
         if reassign:
             self._n_since_last_reassign = 0
+        centred = x - self._offset
+        centers = tf.constant(self.cluster_centers_) - self._offset
+        scale = self._centred_scale(centred, centers)
         centers, counts, _ = _minibatch.partial_fit_step(
-            x - self._offset,
-            tf.constant(self.cluster_centers_) - self._offset,
+            centred * scale if scale != 1.0 else centred,
+            centers * scale if scale != 1.0 else centers,
             tf.constant(self._counts),
             tf.constant(reassign),
-            tf.constant(self.reassignment_ratio, x.dtype),
+            tf.constant(p.reassignment_ratio, x.dtype),
             tf.random.experimental.stateless_fold_in(self._seed, self.n_steps_ + 1),
         )
+        centers = centers if scale == 1.0 else centers / scale
         self.cluster_centers_ = (centers + self._offset).numpy()
         self._counts = counts.numpy()
         self.n_steps_ += 1
-        if self.compute_labels:
+        if p.compute_labels:
             self._store_labels(x)
         return self

@@ -13,18 +13,22 @@ previous centres (one matmul against both) to tell whether any label changed; em
 relocation costs one extra pass, only in the iterations that need it.
 
 Memory: one batch of B rows needs about B x 2 x n_init x k values; choose the batch size with it.
+
+Labels: the first pass (moments) and the final labelling pass also take an order-sensitive
+checksum of the rows (:func:`_row_checksum`); if they differ, the dataset yields its rows
+differently on each pass, and no ``labels_`` can match its rows (see ``KMeans.fit``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from .._compile import compiled
-from .._validation import check_array
+from .._validation import check_array, power_of_two_scale
 from ._lloyd import seed_centers
 from ._steps import accumulate, assign, average, converge_step, relocate_empty
 
@@ -36,9 +40,15 @@ def _first(element):
     return element[0] if isinstance(element, tuple | list) else element
 
 
-def _as_batches(est, X, dtype, strategy, n_restarts):
-    """(B, d) batches of ``dtype``: from a Dataset, or from an array (under a strategy)."""
+def _as_batches(p, X, strategy):
+    """(B, d) batches of ``p.dtype``: from a Dataset, or from an array (under a strategy)."""
+    dtype = p.dtype
     if isinstance(X, tf.data.Dataset):
+        if int(X.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
+            raise ValueError(
+                "X is an infinite tf.data.Dataset (e.g. ds.repeat()); KMeans.fit makes several "
+                "passes over X and needs a finite dataset: drop the repeat() or add take(n)"
+            )
         spec = _first(X.element_spec)
         if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 2:
             raise ValueError(
@@ -52,26 +62,51 @@ def _as_batches(est, X, dtype, strategy, n_restarts):
         return X.map(lambda *e: tf.cast(_first(e), dtype))
     x = check_array(X, name="X", dtype=dtype)
     replicas = strategy.num_replicas_in_sync
-    per_replica = max(1, est.memory_budget // (2 * n_restarts * est.n_clusters * dtype.size * 4))
+    per_replica = max(1, p.memory_budget // (2 * p.n_init * p.n_clusters * dtype.size * 4))
     batch = replicas * min(per_replica, -(-x.shape[0] // replicas))
     return tf.data.Dataset.from_tensor_slices(x).batch(batch)
 
 
+_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, odd: a multiplicative hash constant
+
+
+def _row_checksum(batch, offset):
+    """Order-sensitive int64 checksum of the rows of a (B, d) float batch whose first row is row
+    ``offset`` (int64 scalar) of a pass: sum over rows of (position + 1) times a hash of the
+    row's bits. Exact integer arithmetic (wrapping), so any grouping of the sum agrees."""
+    d = batch.shape[1]
+    coeff = (
+        (np.arange(d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)) * np.uint64(_GOLDEN)
+    ).view(np.int64)
+    bits = tf.cast(tf.bitcast(batch, tf.int32 if batch.dtype.size == 4 else tf.int64), tf.int64)
+    h = tf.reduce_sum(bits * coeff, axis=1)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(29, tf.int64)))
+    pos = offset + tf.range(1, tf.shape(batch, out_type=tf.int64)[0] + 1, dtype=tf.int64)
+    return tf.reduce_sum(pos * h)
+
+
 @tf.function
 def _moments(ds):
-    """Rows, feature means, feature variances (float64, Chan's merge) and non-finite count."""
+    """Rows, feature means, feature variances (float64, Chan's merge), non-finite count, the
+    largest magnitude of the finite rows and the rows' :func:`_row_checksum`."""
     d = _first(ds.element_spec).shape[1]
     n = tf.zeros([], tf.float64)
     mean = tf.zeros([d], tf.float64)
     m2 = tf.zeros([d], tf.float64)
     bad = tf.zeros([], tf.int64)
+    largest = tf.zeros([], tf.float64)
+    seen = tf.zeros([], tf.int64)
+    checksum = tf.zeros([], tf.int64)
     for batch in ds:
+        checksum += _row_checksum(batch, seen)
+        seen += tf.shape(batch, out_type=tf.int64)[0]
         b = tf.cast(batch, tf.float64)
         finite = tf.reduce_all(tf.math.is_finite(b), axis=1)
         bad += tf.reduce_sum(tf.cast(~finite, tf.int64))
         b = tf.boolean_mask(b, finite)
         nb = tf.cast(tf.shape(b)[0], tf.float64)
         if nb > 0:
+            largest = tf.maximum(largest, tf.reduce_max(tf.abs(b)))
             mb = tf.reduce_mean(b, axis=0)
             m2b = tf.reduce_sum(tf.square(b - mb), axis=0)
             total = n + nb
@@ -79,7 +114,7 @@ def _moments(ds):
             mean += delta * nb / total
             m2 += m2b + tf.square(delta) * n * nb / total
             n = total
-    return n, mean, m2 / tf.maximum(n, 1.0), bad
+    return n, mean, m2 / tf.maximum(n, 1.0), bad, largest, checksum
 
 
 @compiled
@@ -133,9 +168,10 @@ def _step_inertia(x, mean, centers):
 
 
 @compiled
-def _step_labels(x, mean, centers):
-    """Labels (B,) and exact summed squared distance of a batch for one (k, d) set of centres."""
-    xc = x - mean
+def _step_labels(x, scale, mean, centers):
+    """Labels (B,) and exact summed squared distance of a batch ``x * scale`` for one (k, d) set
+    of centres (scaled, as ``mean``)."""
+    xc = x * scale - mean
     c = centers[tf.newaxis]
     labels, _ = assign(xc, c, tf.reduce_sum(tf.square(c), axis=-1))
     labels = labels[:, 0]
@@ -211,23 +247,31 @@ class _Passes:
         return acc
 
 
-def _labels(ds, mean, centers):
-    labels, inertia = [], 0.0
+def _labels(ds, scale, mean, centers):
+    """Labels (n,) of the final pass over the unscaled batches ``ds``, the summed squared
+    distances (scaled data) and the pass's :func:`_row_checksum`."""
+    labels, inertia, checksum, seen = [], 0.0, 0, 0
+    scale = tf.constant(scale, centers.dtype)
     for batch in ds:
-        lab, sq = _step_labels(batch, mean, centers)
+        checksum += int(_row_checksum(batch, tf.constant(seen, tf.int64)))
+        seen += int(batch.shape[0])
+        lab, sq = _step_labels(batch, scale, mean, centers)
         labels.append(lab.numpy())
         inertia += float(sq)
-    return np.concatenate(labels), inertia
+    checksum %= 2**64  # the int64 sum, wrapped as the first pass's
+    return np.concatenate(labels), inertia, checksum - 2**64 if checksum >= 2**63 else checksum
 
 
-def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
-    """Fit ``est`` (a KMeans) on a dataset of batches; returns the same dict as the in-memory fit.
+def fit_dataset(p, X, *, check_init_shape, strategy):
+    """Fit K-means (the validated parameters ``p`` of ``KMeans._check_params``) on a dataset of
+    batches; returns the same dict as the in-memory fit (``labels`` None if the dataset yields
+    its rows differently on each pass).
 
     Under ``strategy`` (a multi-replica ``tf.distribute.Strategy``) the passes are distributed.
     """
-    k = est.n_clusters
-    ds = _as_batches(est, X, dtype, strategy, n_init)
-    n, mean64, var64, bad = (t.numpy() for t in _moments(ds))
+    k, dtype = p.n_clusters, p.dtype
+    ds = _as_batches(p, X, strategy)
+    n, mean64, var64, bad, largest, checksum = (t.numpy() for t in _moments(ds))
     n = int(n)
     if bad:
         raise ValueError(f"X contains NaN or infinity ({int(bad)} rows)")
@@ -236,31 +280,40 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
     if n < k:
         raise ValueError(f"n_samples={n} should be >= n_clusters={k}.")
     d = mean64.shape[0]
-    mean = tf.constant(mean64, dtype)
-    tol = tf.constant(float(np.mean(var64)) * est.tol, dtype)
-
-    if kind == "array":
-        est._check_init_shape(init_array, d)
-        centers = (init_array - mean)[tf.newaxis]
+    check_init_shape(p, d)
+    # Squared distances must not overflow: scale huge (or tiny) data by a power of two (exact).
+    init_abs = 0.0 if p.init_array is None else float(tf.reduce_max(tf.abs(p.init_array)))
+    scale = power_of_two_scale(max(float(largest), init_abs), d, dtype)
+    scaled = ds if scale == 1.0 else ds.map(lambda b: b * tf.constant(scale, dtype))
+    if not (np.all(np.isfinite(mean64)) and np.all(np.isfinite(var64))):
+        # float64 data beyond ~1e154 overflow the moments themselves: again on scaled rows.
+        _, mean64, var64, *_ = (t.numpy() for t in _moments(scaled))
     else:
-        size = min(n, est.init_size or max(10_000, 20 * k))
-        sample = np.concatenate([b.numpy() for b in ds.unbatch().take(size).batch(size)])
+        mean64, var64 = mean64 * scale, var64 * scale * scale
+    mean = tf.constant(mean64, dtype)
+    tol = tf.constant(float(np.mean(var64)) * p.tol, dtype)
+
+    if p.kind == "array":
+        centers = (p.init_array * scale - mean)[tf.newaxis]
+    else:
+        size = min(n, p.init_size or max(10_000, 20 * k))
+        sample = np.concatenate([b.numpy() for b in scaled.unbatch().take(size).batch(size)])
         centers = seed_centers(
             tf.constant(sample) - mean,
-            seed,
+            p.seed,
             n_clusters=k,
-            n_restarts=n_init,
-            init=kind,
+            n_restarts=p.n_init,
+            init=p.kind,
             tile=size,
-            n_local_trials=2 + int(math.log(k)),
+            n_local_trials=p.n_local_trials,
         )
-    passes = _Passes(ds, strategy)
-    r = n_init
+    passes = _Passes(scaled, strategy)
+    r = p.n_init
     done = tf.zeros([r], tf.bool)
     strict = tf.zeros([r], tf.bool)
     n_iter = tf.zeros([r], tf.int32)
     prev = centers
-    for i in range(est.max_iter):
+    for i in range(p.max_iter):
         sums, counts, changed = passes.sums(mean, centers, prev)
         if i == 0:  # scikit-learn's labels start at -1: nothing is unchanged at first
             changed = tf.ones_like(changed)
@@ -274,7 +327,7 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
         centers, done, n_iter, strict, _ = _update(
             tf.constant(i), centers, sums, counts, changed, done, n_iter, strict, tol
         )
-        if est.verbose:
+        if p.verbose:
             logger.info(
                 "pass %d: %d restart(s) still running",
                 i,
@@ -283,13 +336,24 @@ def fit_dataset(est, X, *, kind, init_array, n_init, dtype, seed, strategy):
         if bool(tf.reduce_all(done)):
             break
 
-    inertia_all = passes.inertia(mean, centers).numpy()
+    with np.errstate(over="ignore"):  # inf only beyond the float64 range (see KMeans)
+        inertia_all = passes.inertia(mean, centers).numpy().astype(np.float64) / scale / scale
     best = int(np.argmin(inertia_all))
-    labels, inertia = _labels(ds, mean, centers[best])
+    labels, inertia, last_checksum = _labels(ds, scale, mean, centers[best])
+    if labels.shape[0] != n or last_checksum != int(checksum):
+        warnings.warn(
+            "KMeans.fit: the tf.data.Dataset yields its rows in a different order (or different "
+            "rows) on each pass, e.g. shuffle() with reshuffle_each_iteration=True, so no labels "
+            "match its rows: labels_ is None. Call predict() on the rows to label them.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        labels = None
+    centers_best = (centers[best] + mean).numpy()
     return {
-        "centers": (centers[best] + mean).numpy(),
+        "centers": centers_best if scale == 1.0 else centers_best / centers_best.dtype.type(scale),
         "labels": labels,
-        "inertia": inertia,
+        "inertia": inertia / scale / scale,
         "n_iter": int(n_iter[best]),
         "inertia_all": inertia_all,
         "n_iter_all": n_iter.numpy(),

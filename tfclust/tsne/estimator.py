@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -11,10 +12,13 @@ import tensorflow as tf
 from tfclust._compile import specialised
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
+    INT32_MAX,
     check_array,
     check_float,
     check_int,
     check_random_state,
+    max_abs,
+    power_of_two_scale,
     resolve_dtype,
 )
 from tfclust.tsne.affinities import (
@@ -47,7 +51,7 @@ class TSNE:
       learning_rate: step size (> 0), or ``"auto"``: ``max(n_samples / early_exaggeration / 4,
         50)``. scikit-learn's scale: 4x openTSNE's/FIt-SNE's (whose gradients omit the factor 4),
         so openTSNE's ``learning_rate=N/12`` is this ``N/48``, the "auto" value.
-      max_iter: total iterations (>= 250), early exaggeration included.
+      max_iter: total iterations (250 .. 2**31 - 1), early exaggeration included.
       n_iter_without_progress: stop when the KL divergence has not improved for more than this
         many iterations (checked every 50, after the exaggeration stage).
       min_grad_norm: stop when the gain-scaled gradient norm falls to this (checked every 50).
@@ -57,8 +61,8 @@ class TSNE:
       verbose: 0 logs per-chunk progress (iteration, KL divergence, gradient norm, seconds; one
         line per 50 iterations) at DEBUG level on the ``tfclust.tsne`` logger; >= 1 at INFO.
         Fit start/end and stage timings are INFO. Configure ``logging`` to see them.
-      random_state: None (fresh entropy) or an int seed, used by ``init="random"``; the same seed
-        gives the same embedding on the same device.
+      random_state: None (fresh entropy) or an int seed in 0 .. 2**32 - 1, used by
+        ``init="random"``; the same seed gives the same embedding on the same device.
       method: ``"fft"`` (default; n_components 1 or 2): P over each point's
         ``3 * perplexity + 1`` exact nearest neighbours (tiled matmul + top-k) and the repulsion
         by FFT interpolation on a grid (:mod:`tfclust.tsne.fft`); O(N) time per iteration
@@ -89,8 +93,14 @@ class TSNE:
         values separate finer clusters. ``"exact"`` uses scikit-learn's kernel and needs 1.
       exaggeration: factor (>= 1) on P after the early-exaggeration stage (openTSNE's "late
         exaggeration"); None or 1 for none.
-      dtype: ``"float32"`` (default) or ``"float64"`` (for comparisons with scikit-learn).
+      dtype: ``"float32"`` (default) or ``"float64"`` (for comparisons with scikit-learn). X
+        so large (or small) that its squared distances would overflow (or underflow) the dtype
+        is scaled by a power of two first: P does not depend on the scale of X.
       memory_budget: bytes one tile of pairwise work (distances, k-NN search) may take.
+
+    A descent that diverges (a non-finite embedding or KL divergence, e.g. from a huge
+    ``learning_rate`` or ``early_exaggeration``) raises ``FloatingPointError`` naming the
+    parameters to lower; a NaN embedding is never returned.
 
     Compilation (``method="fft"``): the programs are compiled per size bucket of n_samples and
     of the neighbour count (4 per doubling, padding rows and edges carry no probability or
@@ -149,44 +159,83 @@ class TSNE:
         self.memory_budget = memory_budget
 
     def _check_params(self):
-        check_int(self.n_components, name="n_components", low=1)
-        check_float(self.perplexity, name="perplexity", low=0.0, low_inclusive=False)
-        check_float(self.early_exaggeration, name="early_exaggeration", low=1.0)
+        """Validate the constructor arguments; return them as a namespace of plain Python values
+        (``int(...)`` of numpy integers: the kernels never see the raw attributes), with
+        ``dtype`` (a ``tf.DType``) and ``seed`` (from ``random_state``)."""
+        p = types.SimpleNamespace(
+            n_components=check_int(self.n_components, name="n_components", low=1, high=INT32_MAX),
+            perplexity=check_float(
+                self.perplexity, name="perplexity", low=0.0, low_inclusive=False
+            ),
+            early_exaggeration=check_float(
+                self.early_exaggeration, name="early_exaggeration", low=1.0
+            ),
+            max_iter=check_int(self.max_iter, name="max_iter", low=250, high=INT32_MAX),
+            n_iter_without_progress=check_int(
+                self.n_iter_without_progress, name="n_iter_without_progress", low=-1, high=INT32_MAX
+            ),
+            min_grad_norm=check_float(self.min_grad_norm, name="min_grad_norm", low=0.0),
+            verbose=check_int(self.verbose, name="verbose", low=0),
+            memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
+            dof=check_float(self.dof, name="dof", low=0.0, low_inclusive=False),
+            exaggeration=1.0
+            if self.exaggeration is None
+            else check_float(self.exaggeration, name="exaggeration", low=1.0),
+        )
         if isinstance(self.learning_rate, str):
             if self.learning_rate != "auto":
                 raise ValueError(
                     f"learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}"
                 )
+            p.learning_rate = "auto"
         else:
-            check_float(self.learning_rate, name="learning_rate", low=0.0, low_inclusive=False)
-        check_int(self.max_iter, name="max_iter", low=250)
-        check_int(self.n_iter_without_progress, name="n_iter_without_progress", low=-1)
-        check_float(self.min_grad_norm, name="min_grad_norm", low=0.0)
-        check_int(self.verbose, name="verbose", low=0)
-        check_int(self.memory_budget, name="memory_budget", low=1)
+            p.learning_rate = check_float(
+                self.learning_rate, name="learning_rate", low=0.0, low_inclusive=False
+            )
         if not isinstance(self.method, str) or self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        check_float(self.dof, name="dof", low=0.0, low_inclusive=False)
-        if self.exaggeration is not None:
-            check_float(self.exaggeration, name="exaggeration", low=1.0)
-        if self.method == "fft":
-            if self.n_components not in _FFT_COMPONENTS:
+        p.method = self.method
+        if p.method == "fft":
+            if p.n_components not in _FFT_COMPONENTS:
                 raise ValueError(
                     f"method='fft' supports n_components 1 and 2, got n_components="
-                    f"{self.n_components}; use method='exact'"
+                    f"{p.n_components}; use method='exact'"
                 )
-            if not (
-                isinstance(self.n_interpolation_points, str)
-                and self.n_interpolation_points == "auto"
-            ):
-                check_int(self.n_interpolation_points, name="n_interpolation_points", low=1)
-            check_int(self.min_num_intervals, name="min_num_intervals", low=1)
-            check_int(self.max_num_intervals, name="max_num_intervals", low=self.min_num_intervals)
-            check_float(
+            if isinstance(self.n_interpolation_points, str):
+                if self.n_interpolation_points != "auto":
+                    raise ValueError(
+                        "n_interpolation_points must be 'auto' or a positive integer, got "
+                        f"{self.n_interpolation_points!r}"
+                    )
+                p.nodes, p.stencil = (2, 4) if p.n_components == 2 else (5, None)
+            else:
+                p.nodes = check_int(
+                    self.n_interpolation_points,
+                    name="n_interpolation_points",
+                    low=1,
+                    high=INT32_MAX,
+                )
+                p.stencil = None
+            p.min_num_intervals = check_int(
+                self.min_num_intervals, name="min_num_intervals", low=1, high=INT32_MAX
+            )
+            p.max_num_intervals = check_int(
+                self.max_num_intervals,
+                name="max_num_intervals",
+                low=p.min_num_intervals,
+                high=INT32_MAX,
+            )
+            # The largest grid's FFT has (2 * nodes per axis) ** n_components entries.
+            if (2 * p.nodes * p.max_num_intervals) ** p.n_components > INT32_MAX:
+                raise ValueError(
+                    f"max_num_intervals={p.max_num_intervals} with n_interpolation_points="
+                    f"{p.nodes} makes a grid of more than 2**31 - 1 nodes; lower them"
+                )
+            p.ints_in_interval = check_float(
                 self.ints_in_interval, name="ints_in_interval", low=0.0, low_inclusive=False
             )
-        elif self.dof != 1.0:
-            raise ValueError(f"dof={self.dof} needs method='fft' (method='exact' uses dof 1)")
+        elif p.dof != 1.0:
+            raise ValueError(f"dof={p.dof} needs method='fft' (method='exact' uses dof 1)")
         if isinstance(self.init, str):
             if self.init not in ("pca", "random"):
                 raise ValueError(
@@ -198,42 +247,41 @@ class TSNE:
                 "init must be 'pca', 'random' or an array of shape (n_samples, n_components), "
                 f"got {type(self.init).__name__}"
             )
-        return resolve_dtype(self.dtype), check_random_state(self.random_state)
+        p.dtype = resolve_dtype(self.dtype)
+        p.seed = check_random_state(self.random_state)
+        return p
 
-    def _initial_embedding(self, x, seed, dtype):
+    def _initial_embedding(self, p, x):
         n, n_features = x.shape
         if isinstance(self.init, str) and self.init == "pca":
-            if self.n_components > n_features:
+            if p.n_components > n_features:
                 raise ValueError(
-                    f"init='pca' needs n_components ({self.n_components}) <= n_features "
-                    f"({n_features})"
+                    f"init='pca' needs n_components ({p.n_components}) <= n_features ({n_features})"
                 )
-            return pca_embedding(x, self.n_components)
+            return pca_embedding(x, p.n_components)
         if isinstance(self.init, str):
-            return random_embedding(n, self.n_components, seed, dtype)
-        y0 = check_array(self.init, name="init", dtype=dtype)
-        if tuple(y0.shape) != (n, self.n_components):
+            return random_embedding(n, p.n_components, p.seed, p.dtype)
+        y0 = check_array(self.init, name="init", dtype=p.dtype)
+        if tuple(y0.shape) != (n, p.n_components):
             raise ValueError(
-                f"init must have shape (n_samples, n_components) = ({n}, {self.n_components}), "
+                f"init must have shape (n_samples, n_components) = ({n}, {p.n_components}), "
                 f"got {tuple(y0.shape)}"
             )
         return y0
 
-    def _objective(self, x):
+    def _objective(self, p, x):
         """The method's objective, its operands (P in the form the method needs) and the rows
         the descent runs on: N for ``"exact"``, N's size bucket for ``"fft"`` (padding rows
         carry no P and no charge, so every N of a bucket shares one compiled program)."""
-        perplexity = float(self.perplexity)
+        perplexity = p.perplexity
         n = x.shape[0]
-        if self.method == "exact":
-            p = joint_probabilities(x, perplexity, self.memory_budget)
-            objective = ExactObjective.for_problem(
-                n, self.n_components, x.dtype, self.memory_budget
-            )
-            return objective, objective.operands(p), n
+        if p.method == "exact":
+            p_joint = joint_probabilities(x, perplexity, p.memory_budget)
+            objective = ExactObjective.for_problem(n, p.n_components, x.dtype, p.memory_budget)
+            return objective, objective.operands(p_joint), n
         tic = time.perf_counter()
         k = n_neighbors_for_perplexity(n, perplexity)
-        neighbors, sq_distances = nearest_neighbors(x, k, self.memory_budget)
+        neighbors, sq_distances = nearest_neighbors(x, k, p.memory_budget)
         logger.info("[t-SNE] Computed %d nearest neighbors in %.3fs", k, time.perf_counter() - tic)
         # Rows and neighbours padded to their size buckets: the padding rows and columns are
         # edges from a point to itself without probability, which change no force or sum.
@@ -248,22 +296,16 @@ class TSNE:
         p_cond = tf.pad(tf.where(real[:, None], p_cond, 0.0), [[0, 0], [0, k_pad - k]])
         neighbors = tf.pad(pad_rows(neighbors, n_pad), [[0, 0], [0, k_pad - k]])
         neighbors = tf.where(real[:, None] & (tf.range(k_pad) < k), neighbors, rows[:, None])
-        if self.n_interpolation_points != "auto":
-            nodes, stencil = int(self.n_interpolation_points), None
-        elif self.n_components == 2:
-            nodes, stencil = 2, 4
-        else:
-            nodes, stencil = 5, None
         objective = FFTObjective(
-            n_interpolation_points=nodes,
-            stencil_size=stencil,
-            min_num_intervals=int(self.min_num_intervals),
-            ints_in_interval=float(self.ints_in_interval),
-            max_num_intervals=int(self.max_num_intervals),
-            dof=float(self.dof),
+            n_interpolation_points=p.nodes,
+            stencil_size=p.stencil,
+            min_num_intervals=p.min_num_intervals,
+            ints_in_interval=p.ints_in_interval,
+            max_num_intervals=p.max_num_intervals,
+            dof=p.dof,
         )
         charge = tf.cast(real, x.dtype)
-        return objective, objective.operands(neighbors, p_cond, self.memory_budget, charge), n_pad
+        return objective, objective.operands(neighbors, p_cond, p.memory_budget, charge), n_pad
 
     def fit(self, X, y=None):
         """Embed ``X``.
@@ -274,43 +316,62 @@ class TSNE:
 
         Returns:
           self.
+
+        Raises:
+          FloatingPointError: the optimisation diverged (non-finite embedding or KL divergence);
+            lower ``learning_rate`` or ``early_exaggeration`` (or ``exaggeration``).
         """
-        dtype, seed = self._check_params()
+        p = self._check_params()
+        dtype = p.dtype
         x = check_array(X, name="X", dtype=dtype, min_samples=2)
         n, n_features = x.shape
-        if self.perplexity >= n:
-            raise ValueError(f"perplexity ({self.perplexity}) must be less than n_samples ({n})")
-        y0 = self._initial_embedding(x, seed, dtype)
-        if self.learning_rate == "auto":
-            learning_rate = max(n / self.early_exaggeration / 4.0, 50.0)
+        if p.perplexity >= n:
+            raise ValueError(f"perplexity ({p.perplexity}) must be less than n_samples ({n})")
+        # P is invariant to the scale of X: rescale (exactly) data whose squared distances
+        # would overflow or underflow; float32's range even for float64, as the k-NN search
+        # ranks float32 keys.
+        scale = power_of_two_scale(max_abs(x), n_features, tf.float32)
+        if scale != 1.0:
+            x = x * scale
+        y0 = self._initial_embedding(p, x)
+        if p.learning_rate == "auto":
+            learning_rate = max(n / p.early_exaggeration / 4.0, 50.0)
         else:
-            learning_rate = float(self.learning_rate)
+            learning_rate = p.learning_rate
 
         t0 = time.perf_counter()
         logger.info(
             "TSNE fit start: %d x %d, perplexity=%g, method=%s, dtype=%s",
             n,
             n_features,
-            self.perplexity,
-            self.method,
+            p.perplexity,
+            p.method,
             dtype.name,
         )
-        objective, operands, n_rows = self._objective(x)
+        objective, operands, n_rows = self._objective(p, x)
         logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
-        level = logging.INFO if self.verbose else logging.DEBUG
-        result = tsne_descent(
-            objective,
-            operands,
-            pad_rows(y0, n_rows),
-            early_exaggeration=float(self.early_exaggeration),
-            exaggeration=1.0 if self.exaggeration is None else float(self.exaggeration),
-            learning_rate=learning_rate,
-            max_iter=self.max_iter,
-            n_iter_without_progress=self.n_iter_without_progress,
-            min_grad_norm=float(self.min_grad_norm),
-            log_level=level,
-            summary_level=level,
-        )
+        level = logging.INFO if p.verbose else logging.DEBUG
+        try:
+            result = tsne_descent(
+                objective,
+                operands,
+                pad_rows(y0, n_rows),
+                early_exaggeration=p.early_exaggeration,
+                exaggeration=p.exaggeration,
+                learning_rate=learning_rate,
+                max_iter=p.max_iter,
+                n_iter_without_progress=p.n_iter_without_progress,
+                min_grad_norm=p.min_grad_norm,
+                log_level=level,
+                summary_level=level,
+            )
+        except FloatingPointError as err:
+            raise FloatingPointError(
+                f"TSNE diverged: {err}. Lower learning_rate (here {learning_rate:g}) or "
+                f"early_exaggeration (here {p.early_exaggeration:g})"
+                + ("" if p.exaggeration == 1.0 else f" or exaggeration (here {p.exaggeration:g})")
+                + (f", or raise dof (here {p.dof:g})" if p.dof != 1.0 else "")
+            ) from err
         self.embedding_ = result.embedding.numpy()[:n]
         self.kl_divergence_ = float(result.kl_divergence)
         self.n_iter_ = int(result.last_iter)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfclust._compile import compiled
+from tfclust._validation import max_abs, power_of_two_scale, stateless_seed
 
 __all__ = [
     "EXPLORATION_ITER",
@@ -47,13 +48,14 @@ _INIT_STD = 1e-4
 
 
 def random_embedding(n_samples: int, n_components: int, seed: int, dtype=tf.float32):
-    """Gaussian initial embedding with standard deviation 1e-4 (stateless, seeded).
+    """Gaussian initial embedding with standard deviation 1e-4 (stateless, seeded by ``seed``
+    in 0 .. 2**32 - 1, see :func:`tfclust._validation.stateless_seed`).
 
     Returns:
       (n_samples, n_components) tensor of ``dtype``.
     """
     return _INIT_STD * tf.random.stateless_normal(
-        [n_samples, n_components], seed=[seed, 0], dtype=dtype
+        [n_samples, n_components], seed=stateless_seed(seed, 0), dtype=dtype
     )
 
 
@@ -75,6 +77,11 @@ def pca_embedding(x, n_components: int):
       (N, n_components) tensor of x's dtype. All-zero if x has no variance.
     """
     xc = x - tf.reduce_mean(x, axis=0, keepdims=True)
+    # The (D, D) scatter matrix sums N products: scale (exactly, by a power of two) data so
+    # large or small that it would overflow or underflow. The result is rescaled anyway.
+    scale = power_of_two_scale(max_abs(xc), xc.shape[0], xc.dtype)
+    if scale != 1.0:
+        xc = xc * scale
     _, vectors = tf.linalg.eigh(tf.matmul(xc, xc, transpose_a=True))  # ascending eigenvalues
     components = tf.reverse(vectors[:, -n_components:], axis=[1])  # (D, k), largest first
     largest = tf.argmax(tf.abs(components), axis=0)
@@ -164,6 +171,9 @@ def gradient_descent(
 
     Returns:
       :class:`DescentResult`.
+
+    Raises:
+      FloatingPointError: the KL divergence or gradient norm at a check is non-finite.
     """
     run = _chunk_program(objective, *_shape_key(y, operands))
     dtype = y.dtype
@@ -180,6 +190,12 @@ def gradient_descent(
             y, update, gains, tf.constant(end - i), *scalars, tuple(operands)
         )
         kl, grad_norm = float(kl_t), float(grad_norm_t)  # the one host sync per chunk
+        if not (math.isfinite(kl) and math.isfinite(grad_norm)):
+            raise FloatingPointError(
+                f"the KL divergence or the gradient became non-finite (KL {kl}, gradient norm "
+                f"{grad_norm}) by iteration {end} (learning_rate {learning_rate:g}, "
+                f"exaggeration {exaggeration:g})"
+            )
         n_done, i, last = end - i, end, end - 1
         if end % N_ITER_CHECK:  # the final, partial chunk: no check, as in scikit-learn
             break
@@ -247,6 +263,10 @@ def tsne_descent(
 
     Returns:
       :class:`DescentResult` with ``last_iter`` as scikit-learn's ``n_iter_``.
+
+    Raises:
+      FloatingPointError: the KL divergence, gradient or embedding became non-finite (the
+        descent diverged: learning rate or exaggeration too large).
     """
     common = dict(learning_rate=learning_rate, min_grad_norm=min_grad_norm, log_level=log_level)
     y, kl, last = gradient_descent(
@@ -280,5 +300,10 @@ def tsne_descent(
     if kl is None or exaggeration != 1.0:
         kl_program = _kl_program(objective, *_shape_key(y, operands))
         kl = float(kl_program(y, tf.constant(1.0, y.dtype), *operands))
+    if not (math.isfinite(kl) and bool(tf.reduce_all(tf.math.is_finite(y)))):
+        raise FloatingPointError(
+            f"the embedding or its KL divergence ({kl}) became non-finite after {last + 1} "
+            f"iterations (learning_rate {learning_rate:g})"
+        )
     logger.log(summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
     return DescentResult(y, kl, last)
