@@ -324,10 +324,12 @@ class Run:
         record = {}
         try:
             STAGE_SPECS[name].run(self, config, state)
-        except OSError as err:  # a full disk or a permission: say where
+        except OSError as err:
             record = {"ok": False, "error": f"{type(err).__name__}: {err}"}
-            where = err.filename or self.out
-            raise OSError(err.errno, f"stage {name}: {err.strerror or err} ({where})") from err
+            if err.errno is None or err.filename:
+                raise
+            # a full disk or a permission met by a writer that did not name its file
+            raise OSError(err.errno, f"stage {name}: {err.strerror} ({self.out})") from err
         except BaseException as err:
             record = {"ok": False, "error": f"{type(err).__name__}: {err}"}
             raise
