@@ -18,8 +18,7 @@ from PIL import Image
 from tfclust import pipeline
 from tfclust.cli import main
 
-# 120 generated images, every stage, small enough for seconds per stage. t-SNE's exact method:
-# the FFT method is not yet bitwise repeatable at a few dozen points (docs/run_folders.md).
+# 120 generated images, every stage, small enough for seconds per stage.
 TINY_RUN = [
     "run",
     "--dataset",
@@ -36,8 +35,6 @@ TINY_RUN = [
     "5,10",
     "--sweep-samples",
     "40",
-    "--tsne-method",
-    "exact",
     "--export",
 ]
 CLI = "import sys; from tfclust.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -301,7 +298,9 @@ def test_failed_writes_leave_whole_files_and_one_line(
 ):
     out = tmp_path / "o"
     flags = ["--model", str(reference / "autoencoder.keras")] if with_model else []
-    argv = tiny_argv(data_dir, out, *flags, "-q")
+    # t-SNE's exact method: XLA's compilation of the FFT programs itself fails under a small
+    # file-size limit (an OutOfRangeError of the compiler, not of the run's files).
+    argv = tiny_argv(data_dir, out, *flags, "--tsne-method", "exact", "-q")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}  # no truncated .pyc files either
     process = _start(argv, preexec_fn=_limited(max_bytes), env=env)
     _, err = process.communicate(timeout=600)
@@ -309,7 +308,7 @@ def test_failed_writes_leave_whole_files_and_one_line(
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("tfclust run: error: ")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["stages"][stage]["ok"] is False, metrics["stages"]
+    assert metrics["stages"].get(stage, {}).get("ok") is False, (err, metrics["stages"])
     assert_whole(out)
     # and the run can be finished (not compared with the reference: XLA's CPU compiler picks
     # other code under a file-size limit, so K-means may land elsewhere; docs/run_folders.md)

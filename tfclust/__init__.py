@@ -2,15 +2,18 @@
 
 The public names below are imported on first use, so ``import tfclust`` (and ``tfclust
 --help``) is quick and lets a caller configure TensorFlow's logging before TensorFlow loads.
-Importing it turns on the persistent compilation cache (docs/compilation_cache.md).
+Importing it makes XLA's CPU programs repeatable bit for bit (docs/reproducibility.md) and
+turns on the persistent compilation cache (docs/compilation_cache.md).
 """
 
 import importlib
 
-from tfclust import _compile_cache
+from tfclust import _compile_cache, _repeatable
 
 __version__ = "0.1.0"
 
+# Before XLA's first compilation, when it reads XLA_FLAGS; first, as the cache is keyed by them.
+_repeatable.configure()
 # Before TensorFlow sets up its devices, which is when it reads the cache's flag.
 _compile_cache.configure()
 

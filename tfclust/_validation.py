@@ -7,6 +7,7 @@ Every public entry point converts its inputs here, so that bad input fails early
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -22,14 +23,52 @@ SEED_MAX = 2**32 - 1
 
 
 class NotFittedError(ValueError, AttributeError):
-    """Raised when an estimator is used before ``fit``; as ``sklearn.exceptions.NotFittedError``."""
+    """Raised when an estimator is used before ``fit``; as ``sklearn.exceptions.NotFittedError``.
+
+    When scikit-learn has been imported, what is raised is a subclass of both this class and
+    ``sklearn.exceptions.NotFittedError`` (:func:`not_fitted_error_class`), so either ``except``
+    catches it; tfclust never imports scikit-learn itself (it need not be installed).
+    """
+
+
+_SKLEARN_NOT_FITTED = "_SklearnNotFittedError"
+
+
+def not_fitted_error_class() -> type[NotFittedError]:
+    """The class :func:`check_is_fitted` raises: :class:`NotFittedError`, made a subclass of
+    ``sklearn.exceptions.NotFittedError`` too when scikit-learn is already imported (code that
+    names scikit-learn's class in an ``except`` has imported it; nobody else needs it, so the
+    import cost, seconds, is never paid here)."""
+    if "sklearn" not in sys.modules:
+        return NotFittedError
+    cls = globals().get(_SKLEARN_NOT_FITTED)
+    if cls is None:
+        try:
+            from sklearn.exceptions import NotFittedError as sklearn_not_fitted
+        except ImportError:  # a half-imported or blocked scikit-learn
+            return NotFittedError
+        cls = type(
+            _SKLEARN_NOT_FITTED,
+            (NotFittedError, sklearn_not_fitted),
+            {"__module__": __name__, "__doc__": NotFittedError.__doc__},
+        )
+        globals()[_SKLEARN_NOT_FITTED] = cls  # module-level, so instances pickle
+    return cls
+
+
+def __getattr__(name):
+    if name == _SKLEARN_NOT_FITTED:  # unpickling in a process that has not raised one yet
+        cls = not_fitted_error_class()
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_is_fitted(estimator, attribute: str) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
     if getattr(estimator, attribute, None) is None:
         name = type(estimator).__name__
-        raise NotFittedError(
+        raise not_fitted_error_class()(
             f"This {name} instance is not fitted yet. Call 'fit' with appropriate arguments "
             "before using this estimator."
         )
@@ -69,7 +108,21 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
         arr = tf.cast(x, dtype)
         shape = tuple(arr.shape)
     else:
+        if type(x).__module__.startswith("scipy.sparse"):  # no scipy import needed to tell
+            raise TypeError(
+                f"Sparse data was passed for {name}, but dense data is required. Use "
+                "'.toarray()' to convert to a dense numpy array."
+            )
         np_arr = np.asarray(x)
+        if np_arr.dtype.kind == "c":
+            raise ValueError(f"Complex data not supported: {name} has dtype {np_arr.dtype}")
+        if np_arr.dtype.kind == "O":  # numbers stored as objects: as scikit-learn, convert
+            try:
+                np_arr = np_arr.astype(np.float64)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    f"{name} must be numeric, got an array of dtype object: {err}"
+                ) from err
         if np_arr.dtype.kind not in "biuf":
             raise TypeError(f"{name} must be numeric, got an array of dtype {np_arr.dtype}")
         shape = np_arr.shape
@@ -89,7 +142,9 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
     if shape[0] < min_samples:
         raise ValueError(f"{name} has {shape[0]} sample(s) but at least {min_samples} are required")
     if shape[1] < 1:
-        raise ValueError(f"{name} has 0 features; at least 1 is required")
+        raise ValueError(
+            f"{name} has 0 feature(s) (shape={tuple(shape)}) while a minimum of 1 is required."
+        )
     if not bool(tf.reduce_all(tf.math.is_finite(arr))):
         source = np.asarray(x) if isinstance(x, tf.Tensor | tf.Variable) else np_arr
         if source.dtype.kind == "f" and np.all(np.isfinite(source)):
@@ -124,7 +179,7 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=tf.float32) -> tf.T
     if np.any(w < 0):
         raise ValueError("Negative values in data passed to sample_weight")
     if not np.any(w > 0):
-        raise ValueError("sample_weight must have at least one positive value")
+        raise ValueError("sample_weight must have at least one positive value (all are zero)")
     return tf.constant(w)
 
 

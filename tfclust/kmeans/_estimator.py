@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from .._base import BaseEstimator, prefixed_feature_names
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
 from .._validation import (
     INT32_MAX,
@@ -70,11 +71,13 @@ def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int
     return rows_per_tile(n_rows, row_bytes, budget)
 
 
-class _BaseKMeans:
+class _BaseKMeans(BaseEstimator):
     """What ``KMeans`` and ``MiniBatchKMeans`` share: the checks of their common parameters and
     the methods of a fitted model. Subclasses set the constructor attributes."""
 
     _default_n_init = 10  # what n_init="auto" means for init="random", as in scikit-learn
+    _estimator_type = "clusterer"
+    _fitted_attribute = "cluster_centers_"
 
     def _check_params(self):
         """Validate the shared constructor arguments; return them as a namespace of plain
@@ -135,7 +138,7 @@ class _BaseKMeans:
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit and return ``labels_`` (n_samples,) int32."""
-        labels = self.fit(X, sample_weight=sample_weight).labels_
+        labels = self._fit_weighted(X, sample_weight).labels_
         if labels is None:
             raise ValueError(
                 "fit_predict: this fit set no labels_ (the dataset yields its rows in a different "
@@ -145,7 +148,14 @@ class _BaseKMeans:
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit and return the (n_samples, k) distances to the centres."""
-        return self.fit(X, sample_weight=sample_weight).transform(X)
+        return self._fit_weighted(X, sample_weight).transform(X)
+
+    def _fit_weighted(self, X, sample_weight):
+        """``fit``, passing ``sample_weight`` only when given (``MiniBatchKMeans.fit`` takes
+        none)."""
+        if sample_weight is None:
+            return self.fit(X)
+        return self.fit(X, sample_weight=sample_weight)
 
     # -- using the fitted centres -------------------------------------------------------------
 
@@ -194,6 +204,11 @@ class _BaseKMeans:
         out = _lloyd.distances_to_centers(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
         out = out.numpy()[:n]
         return out if scale == 1.0 else out / out.dtype.type(scale)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` output columns: ``["kmeans0", ..., "kmeans{k-1}"]`` (the
+        class name in lower case, as scikit-learn's ``ClassNamePrefixFeaturesOutMixin``)."""
+        return prefixed_feature_names(self, "cluster_centers_", input_features)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of X's inertia: the sum of squared distances to the closest centre,

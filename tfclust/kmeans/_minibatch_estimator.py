@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
-from .._validation import INT32_MAX, check_array, check_float, check_int
+from .._validation import INT32_MAX, check_array, check_float, check_int, check_sample_weight
 from . import _minibatch
 from ._estimator import _BaseKMeans, data_scale
 
@@ -163,8 +163,13 @@ class MiniBatchKMeans(_BaseKMeans):
             others.append(p.init_array - self._offset)
         return data_scale(centred, centred.shape[1], centred.dtype, *others)
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Compute the clustering by mini-batch steps over X (n_samples, n_features).
+
+        ``sample_weight``: None, or (n_samples,) weights that are all equal (which weigh
+        nothing: the fit is the unweighted one); unequal weights are not implemented yet
+        (``NotImplementedError``). Accepted so that scikit-learn code passing uniform weights
+        works.
 
         Returns:
           self.
@@ -172,6 +177,13 @@ class MiniBatchKMeans(_BaseKMeans):
         x = self._begin(X)
         p = self._p
         n, d = x.shape
+        if sample_weight is not None:
+            w = check_sample_weight(sample_weight, n, p.dtype).numpy()
+            if not np.all(w == w[0]):
+                raise NotImplementedError(
+                    "MiniBatchKMeans supports only uniform sample_weight (all weights equal); "
+                    "use KMeans for weighted rows"
+                )
         start = time.perf_counter()
         batch_size, fold = self._batch_size, tf.random.experimental.stateless_fold_in
         centred = x - self._offset

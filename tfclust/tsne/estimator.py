@@ -9,6 +9,7 @@ import types
 import numpy as np
 import tensorflow as tf
 
+from tfclust._base import BaseEstimator, prefixed_feature_names
 from tfclust._compile import specialised
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
@@ -38,7 +39,7 @@ _METHODS = ("fft", "exact")
 _FFT_COMPONENTS = (1, 2)
 
 
-class TSNE:
+class TSNE(BaseEstimator):
     """t-distributed Stochastic Neighbor Embedding, compiled with XLA.
 
     Parameters and defaults follow ``sklearn.manifold.TSNE``, with FIt-SNE's interpolation
@@ -385,6 +386,12 @@ class TSNE:
         )
         return self
 
+    _fitted_attribute = "embedding_"
+
     def fit_transform(self, X, y=None):
         """Embed ``X`` and return ``embedding_`` ((n_samples, n_components) numpy array)."""
         return self.fit(X).embedding_
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding's columns: ``["tsne0", "tsne1", ...]``, as scikit-learn."""
+        return prefixed_feature_names(self, "embedding_", input_features)

@@ -1,0 +1,236 @@
+"""The scikit-learn estimator contract, for every tfclust estimator (in the spirit of
+``sklearn.utils.estimator_checks.parametrize_with_checks``; the full check suite runs in
+``benchmarks/conformance.py``, see docs/sklearn_conformance.md)."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn.exceptions
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import get_tags
+
+from tfclust import TSNE, KMeans, MiniBatchKMeans, NotFittedError
+
+ESTIMATORS = {
+    "KMeans": lambda: KMeans(n_clusters=3, max_iter=20, random_state=0),
+    "MiniBatchKMeans": lambda: MiniBatchKMeans(
+        n_clusters=3, max_iter=5, batch_size=32, random_state=0
+    ),
+    "TSNE": lambda: TSNE(perplexity=5, max_iter=250, random_state=0),
+}
+CLUSTERERS = ["KMeans", "MiniBatchKMeans"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = make_blobs(n_samples=90, n_features=4, centers=3, cluster_std=0.5, random_state=0)
+    return x.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """One fitted instance per estimator, shared (never mutated) by the tests."""
+    return {name: make().fit(data[0]) for name, make in ESTIMATORS.items()}
+
+
+def _output(est, x):
+    return est.embedding_ if isinstance(est, TSNE) else est.predict(x)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_params_round_trip_and_clone(name):
+    est = ESTIMATORS[name]()
+    params = est.get_params()
+    assert params == est.get_params(deep=False)
+    for key, value in params.items():  # every __init__ argument is stored unchanged
+        assert getattr(est, key) is value
+    cloned = clone(est)
+    assert cloned is not est and type(cloned) is type(est)
+    assert cloned.get_params() == params
+    assert est.set_params(random_state=7, verbose=0) is est
+    assert est.random_state == 7 and clone(est).random_state == 7
+    with pytest.raises(ValueError, match=f"Invalid parameter 'bogus' for estimator {name}"):
+        est.set_params(bogus=1)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_repr_shows_changed_params_only(name):
+    est = ESTIMATORS[name]()
+    cls = type(est)
+    assert repr(cls()) == f"{name}()"
+    assert repr(cls(random_state=3)) == f"{name}(random_state=3)"
+    assert "\n" not in repr(cls(init=np.zeros((3, 2))))
+
+
+def test_repr_matches_sklearn_style():
+    assert repr(KMeans(n_clusters=3)) == "KMeans(n_clusters=3)"
+    assert repr(MiniBatchKMeans(batch_size=64, n_clusters=4)) == (
+        "MiniBatchKMeans(batch_size=64, n_clusters=4)"
+    )
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_not_fitted_errors(name, data):
+    x = data[0]
+    est = ESTIMATORS[name]()
+    methods = ["get_feature_names_out"]
+    if name in CLUSTERERS:
+        methods += ["predict", "transform", "score"]
+    for method in methods:
+        args = () if method == "get_feature_names_out" else (x,)
+        with pytest.raises(NotFittedError, match="is not fitted yet"):
+            getattr(est, method)(*args)
+        with pytest.raises(sklearn.exceptions.NotFittedError):
+            getattr(est, method)(*args)
+    from sklearn.utils.validation import check_is_fitted
+
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        check_is_fitted(est)
+
+
+def test_not_fitted_error_pickles():
+    with pytest.raises(NotFittedError) as info:
+        KMeans().predict(np.zeros((2, 2)))
+    again = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(again, sklearn.exceptions.NotFittedError)
+    assert isinstance(again, NotFittedError) and str(again) == str(info.value)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_tags(name, fitted):
+    tags = get_tags(ESTIMATORS[name]())
+    assert tags.input_tags.sparse is False and tags.input_tags.allow_nan is False
+    assert tags.input_tags.pairwise is False and tags.requires_fit
+    assert tags.estimator_type == ("clusterer" if name in CLUSTERERS else None)
+    assert tags.transformer_tags.preserves_dtype == ["float32"]
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(fitted[name])
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_fitted_attributes_and_feature_names(name, data, fitted):
+    x = data[0]
+    est = fitted[name]
+    assert est.n_features_in_ == x.shape[1]
+    k = 3 if name in CLUSTERERS else 2
+    assert list(est.get_feature_names_out()) == [f"{name.lower()}{i}" for i in range(k)]
+    with pytest.raises(ValueError, match="input_features"):
+        est.get_feature_names_out(["a"])
+    if name in CLUSTERERS:
+        assert est.transform(x).shape == (len(x), k)
+    else:
+        assert not hasattr(est, "transform")  # as scikit-learn's TSNE
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_bad_input(name, data, fitted):
+    x = data[0]
+    est = ESTIMATORS[name]()
+    bad_nan = x.copy()
+    bad_nan[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad_nan)
+    with pytest.raises(ValueError, match="2-D"):
+        est.fit(x[:, 0])
+    if name in CLUSTERERS:
+        with pytest.raises(ValueError, match="features"):
+            fitted[name].predict(x[:, :2])
+        with pytest.raises(ValueError, match="NaN"):
+            fitted[name].predict(bad_nan)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_dtypes(name, data, fitted):
+    x32 = data[0]
+    est = fitted[name]
+    if name in CLUSTERERS:
+        assert est.transform(x32).dtype == np.float32
+        assert est.cluster_centers_.dtype == np.float32
+        # The computation dtype is the `dtype` parameter: float64 input is cast to float32.
+        assert est.transform(x32.astype(np.float64)).dtype == np.float32
+        assert est.predict(x32.astype(np.float64)).dtype == np.int32
+        if name == "KMeans":  # dtype="float64" computes (and returns) float64
+            est64 = KMeans(n_clusters=3, max_iter=5, dtype="float64", random_state=0)
+            assert est64.fit(x32).transform(x32).dtype == np.float64
+    else:
+        assert est.embedding_.dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_pickle_before_and_after_fit(name, data, fitted):
+    x = data[0]
+    unfitted = pickle.loads(pickle.dumps(ESTIMATORS[name]()))
+    assert unfitted.get_params() == ESTIMATORS[name]().get_params()
+    est = fitted[name]
+    again = pickle.loads(pickle.dumps(est))
+    assert repr(again) == repr(est)
+    np.testing.assert_array_equal(_output(again, x), _output(est, x))
+    if name in CLUSTERERS:
+        np.testing.assert_array_equal(again.transform(x), est.transform(x))
+        assert again.score(x) == est.score(x)
+    # An unpickled unfitted estimator fits like a fresh one.
+    if name == "KMeans":
+        np.testing.assert_array_equal(unfitted.fit(x).predict(x), est.predict(x))
+
+
+def test_minibatch_partial_fit_after_pickle(data):
+    x = data[0]
+    est = MiniBatchKMeans(n_clusters=3, random_state=0).partial_fit(x[:40])
+    again = pickle.loads(pickle.dumps(est))
+    est.partial_fit(x[40:])
+    again.partial_fit(x[40:])
+    np.testing.assert_array_equal(again.cluster_centers_, est.cluster_centers_)
+
+
+@pytest.mark.parametrize("name", CLUSTERERS)
+def test_in_pipeline(name, data):
+    x, _ = data
+    pipe = make_pipeline(StandardScaler(), ESTIMATORS[name]())
+    labels = pipe.fit(x).predict(x)
+    assert labels.shape == (len(x),)
+    assert pipe.transform(x).shape == (len(x), 3)
+    assert np.isfinite(pipe.score(x))
+    np.testing.assert_array_equal(pipe.fit_predict(x), pipe.predict(x))
+    step = name.lower()
+    pipe.set_params(**{f"{step}__n_clusters": 2})
+    assert pipe.get_params()[f"{step}__n_clusters"] == 2
+    assert pipe.fit(x).transform(x).shape == (len(x), 2)
+    names = pipe.get_feature_names_out()
+    assert list(names) == [f"{step}0", f"{step}1"]
+
+
+def test_tsne_in_pipeline(data):
+    x = data[0]
+    pipe = make_pipeline(StandardScaler(), ESTIMATORS["TSNE"]())
+    assert pipe.fit_transform(x).shape == (len(x), 2)
+
+
+def test_grid_search_and_cross_val_score(data):
+    x, _ = data
+    scores = cross_val_score(KMeans(n_clusters=3, random_state=0), x, cv=3)
+    assert scores.shape == (3,) and np.all(scores <= 0)
+    search = GridSearchCV(KMeans(random_state=0, max_iter=20), {"n_clusters": [1, 3]}, cv=3)
+    search.fit(x)
+    assert search.best_params_ == {"n_clusters": 3}  # -inertia: more clusters score higher
+    assert isinstance(search.best_estimator_, KMeans)
+    assert search.best_estimator_.n_clusters == 3
+    assert search.predict(x).shape == (len(x),)
+
+
+def test_minibatch_accepts_uniform_sample_weight_only(data):
+    x = data[0]
+    make = ESTIMATORS["MiniBatchKMeans"]
+    plain = make().fit(x)
+    weighted = make().fit(x, sample_weight=np.full(len(x), 2.0))
+    np.testing.assert_array_equal(weighted.cluster_centers_, plain.cluster_centers_)
+    np.testing.assert_array_equal(make().fit_predict(x, sample_weight=[1] * len(x)), plain.labels_)
+    with pytest.raises(NotImplementedError, match="uniform sample_weight"):
+        make().fit(x, sample_weight=np.arange(len(x)))
+    with pytest.raises(ValueError, match="zero"):
+        make().fit(x, sample_weight=np.zeros(len(x)))
