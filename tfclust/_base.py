@@ -6,6 +6,7 @@ scikit-learn itself calls it)."""
 from __future__ import annotations
 
 import inspect
+import sys
 
 import numpy as np
 
@@ -118,9 +119,11 @@ class BaseEstimator:
     _fitted_attribute = "n_features_in_"
 
     def __sklearn_tags__(self):
-        """scikit-learn's ``Tags`` for this estimator (imports scikit-learn: only scikit-learn
-        calls this). Dense 2-D float input only: no sparse matrices, no NaN."""
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+        """scikit-learn's ``Tags`` for this estimator, from the scikit-learn that calls this
+        (tfclust imports none). Dense 2-D float input only: no sparse matrices, no NaN."""
+        utils = sys.modules["sklearn.utils"]
+        InputTags, Tags = utils.InputTags, utils.Tags  # noqa: N806
+        TargetTags, TransformerTags = utils.TargetTags, utils.TransformerTags  # noqa: N806
 
         tags = Tags(
             estimator_type=self._estimator_type,

@@ -39,14 +39,12 @@ def not_fitted_error_class() -> type[NotFittedError]:
     ``sklearn.exceptions.NotFittedError`` too when scikit-learn is already imported (code that
     names scikit-learn's class in an ``except`` has imported it; nobody else needs it, so the
     import cost, seconds, is never paid here)."""
-    if "sklearn" not in sys.modules:
+    exceptions = sys.modules.get("sklearn.exceptions")  # loaded, never imported here
+    sklearn_not_fitted = getattr(exceptions, "NotFittedError", None)
+    if sklearn_not_fitted is None:
         return NotFittedError
     cls = globals().get(_SKLEARN_NOT_FITTED)
     if cls is None:
-        try:
-            from sklearn.exceptions import NotFittedError as sklearn_not_fitted
-        except ImportError:  # a half-imported or blocked scikit-learn
-            return NotFittedError
         cls = type(
             _SKLEARN_NOT_FITTED,
             (NotFittedError, sklearn_not_fitted),
