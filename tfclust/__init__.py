@@ -19,6 +19,7 @@ _compile_cache.configure()
 
 _EXPORTS = {
     "NotFittedError": "tfclust._validation",
+    "ConvergenceWarning": "tfclust._validation",
     "build_autoencoder": "tfclust.autoencoder",
     "train_autoencoder": "tfclust.autoencoder",
     "encode": "tfclust.autoencoder",

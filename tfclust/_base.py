@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 
 import numpy as np
 
-__all__ = ["BaseEstimator", "prefixed_feature_names"]
+__all__ = ["BaseEstimator", "input_feature_names", "prefixed_feature_names"]
 
 
 def _is_default(value, default) -> bool:
@@ -120,23 +121,68 @@ class BaseEstimator:
 
     def __sklearn_tags__(self):
         """scikit-learn's ``Tags`` for this estimator, from the scikit-learn that calls this
-        (tfclust imports none). Dense 2-D float input only: no sparse matrices, no NaN."""
+        (tfclust imports none). 2-D numeric input, dense or sparse (densified), no NaN;
+        pairwise when ``metric="precomputed"``; float32 and float64 preserved when the ``dtype``
+        parameter is None, else that dtype."""
         utils = sys.modules["sklearn.utils"]
         InputTags, Tags = utils.InputTags, utils.Tags  # noqa: N806
         TargetTags, TransformerTags = utils.TargetTags, utils.TransformerTags  # noqa: N806
 
+        pairwise = getattr(self, "metric", None) == "precomputed"
         tags = Tags(
             estimator_type=self._estimator_type,
             target_tags=TargetTags(required=False),
             transformer_tags=None,
-            input_tags=InputTags(sparse=False, allow_nan=False, pairwise=False),
+            input_tags=InputTags(sparse=True, allow_nan=False, pairwise=pairwise),
         )
         if hasattr(self, "fit_transform"):
-            dtype = getattr(self, "dtype", "float32")
-            tags.transformer_tags = TransformerTags(
-                preserves_dtype=[dtype] if isinstance(dtype, str) else []
-            )
+            dtype = getattr(self, "dtype", None)
+            preserves = ["float64", "float32"] if dtype is None else [np.dtype(dtype).name]
+            tags.transformer_tags = TransformerTags(preserves_dtype=preserves)
         return tags
+
+    def _check_feature_names(self, X, *, reset: bool) -> None:
+        """As scikit-learn: ``fit`` (``reset``) stores the string column names of a DataFrame X
+        in ``feature_names_in_`` (or removes it); later calls check that X's names match (a
+        ``ValueError`` if they differ, a ``UserWarning`` if only one side has names)."""
+        names = input_feature_names(X)
+        if reset:
+            if names is None:
+                self.__dict__.pop("feature_names_in_", None)
+            else:
+                self.feature_names_in_ = names
+            return
+        fitted = getattr(self, "feature_names_in_", None)
+        name = type(self).__name__
+        if fitted is None and names is not None:
+            warnings.warn(
+                f"X has feature names, but {name} was fitted without feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif fitted is not None and names is None:
+            warnings.warn(
+                f"X does not have valid feature names, but {name} was fitted with feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif fitted is not None and (len(fitted) != len(names) or np.any(fitted != names)):
+            raise ValueError(
+                "The feature names should match those that were passed during fit.\n"
+                f"Fitted with: {list(fitted)}\nGot: {list(names)}"
+            )
+
+
+def input_feature_names(X):
+    """The column names of a DataFrame ``X`` as an object array, if all are strings; else None
+    (scikit-learn's rule: other names are not feature names)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not hasattr(X, "iloc"):
+        return None
+    names = np.asarray(columns, dtype=object)
+    if names.size == 0 or not all(isinstance(n, str) for n in names):
+        return None
+    return names
 
 
 def prefixed_feature_names(estimator, attribute, input_features):

@@ -26,39 +26,65 @@ class NotFittedError(ValueError, AttributeError):
     """Raised when an estimator is used before ``fit``; as ``sklearn.exceptions.NotFittedError``.
 
     When scikit-learn has been imported, what is raised is a subclass of both this class and
-    ``sklearn.exceptions.NotFittedError`` (:func:`not_fitted_error_class`), so either ``except``
+    ``sklearn.exceptions.NotFittedError`` (:func:`sklearn_compatible`), so either ``except``
     catches it; tfclust never imports scikit-learn itself (it need not be installed).
+
+    Examples:
+      >>> from tfclust import KMeans, NotFittedError
+      >>> try:
+      ...     KMeans().predict([[0.0, 1.0]])
+      ... except NotFittedError as err:
+      ...     print(err)
+      This KMeans instance is not fitted yet. Call 'fit' with appropriate arguments before ...
     """
 
 
-_SKLEARN_NOT_FITTED = "_SklearnNotFittedError"
+class ConvergenceWarning(UserWarning):
+    """Warned when a fit ends without the result it was asked for (fewer distinct clusters
+    than ``n_clusters``, or a descent that stopped early); as
+    ``sklearn.exceptions.ConvergenceWarning``, whose subclass it is when scikit-learn has been
+    imported (:func:`sklearn_compatible`).
+
+    Examples:
+      >>> import warnings
+      >>> from tfclust import ConvergenceWarning, KMeans
+      >>> with warnings.catch_warnings(record=True) as caught:
+      ...     warnings.simplefilter("always")
+      ...     km = KMeans(n_clusters=3, random_state=0).fit([[0.0], [0.0], [1.0]])
+      >>> [issubclass(w.category, ConvergenceWarning) for w in caught]
+      [True]
+    """
 
 
-def not_fitted_error_class() -> type[NotFittedError]:
-    """The class :func:`check_is_fitted` raises: :class:`NotFittedError`, made a subclass of
-    ``sklearn.exceptions.NotFittedError`` too when scikit-learn is already imported (code that
-    names scikit-learn's class in an ``except`` has imported it; nobody else needs it, so the
-    import cost, seconds, is never paid here)."""
+_SKLEARN_TWINS = {
+    NotFittedError: "_SklearnNotFittedError",
+    ConvergenceWarning: "_SklearnConvergenceWarning",
+}
+
+
+def sklearn_compatible(cls: type) -> type:
+    """``cls`` (:class:`NotFittedError` or :class:`ConvergenceWarning`), or, when scikit-learn
+    is already imported, a subclass of both it and scikit-learn's class of the same name. Code
+    that names scikit-learn's class in an ``except`` or a warning filter has imported it; nobody
+    else needs it, so the import cost (seconds) is never paid here."""
     exceptions = sys.modules.get("sklearn.exceptions")  # loaded, never imported here
-    sklearn_not_fitted = getattr(exceptions, "NotFittedError", None)
-    if sklearn_not_fitted is None:
-        return NotFittedError
-    cls = globals().get(_SKLEARN_NOT_FITTED)
-    if cls is None:
-        cls = type(
-            _SKLEARN_NOT_FITTED,
-            (NotFittedError, sklearn_not_fitted),
-            {"__module__": __name__, "__doc__": NotFittedError.__doc__},
-        )
-        globals()[_SKLEARN_NOT_FITTED] = cls  # module-level, so instances pickle
-    return cls
+    sklearn_cls = getattr(exceptions, cls.__name__, None)
+    if sklearn_cls is None:
+        return cls
+    name = _SKLEARN_TWINS[cls]
+    twin = globals().get(name)
+    if twin is None:
+        twin = type(name, (cls, sklearn_cls), {"__module__": __name__, "__doc__": cls.__doc__})
+        globals()[name] = twin  # module-level, so instances pickle
+    return twin
 
 
 def __getattr__(name):
-    if name == _SKLEARN_NOT_FITTED:  # unpickling in a process that has not raised one yet
-        cls = not_fitted_error_class()
-        if cls.__name__ == name:
-            return cls
+    for cls, twin in _SKLEARN_TWINS.items():
+        if twin == name:  # unpickling in a process that has not made the class yet
+            made = sklearn_compatible(cls)
+            if made.__name__ == name:
+                return made
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -66,7 +92,7 @@ def check_is_fitted(estimator, attribute: str) -> None:
     """Raise :class:`NotFittedError` unless ``estimator`` has the fitted ``attribute``."""
     if getattr(estimator, attribute, None) is None:
         name = type(estimator).__name__
-        raise not_fitted_error_class()(
+        raise sklearn_compatible(NotFittedError)(
             f"This {name} instance is not fitted yet. Call 'fit' with appropriate arguments "
             "before using this estimator."
         )
@@ -83,11 +109,34 @@ def resolve_dtype(dtype) -> tf.DType:
     return _FLOAT_DTYPES[name]
 
 
+def fit_dtype(x, dtype, default: tf.DType) -> tf.DType:
+    """The float dtype an estimator computes in: the ``dtype`` parameter when it is set; for
+    ``dtype=None``, the dtype of ``x`` (array, tensor, sparse matrix, DataFrame, list or
+    ``tf.data.Dataset``) if it is float32 or float64, else ``default`` (scikit-learn's rule:
+    other input becomes float64 in its k-means, float32 in its t-SNE)."""
+    if dtype is not None:
+        return resolve_dtype(dtype)
+    if isinstance(x, tf.data.Dataset):
+        x = tf.nest.flatten(x.element_spec)[0]
+    try:
+        if hasattr(x, "dtype"):
+            found = x.dtype
+        elif hasattr(x, "dtypes"):  # a pandas DataFrame: the dtype its columns share
+            found = np.result_type(*x.dtypes)
+        else:
+            found = np.asarray(x).dtype
+        name = tf.as_dtype(found).name
+    except (TypeError, ValueError):  # objects, strings, pandas' own dtypes: checked later
+        return default
+    return _FLOAT_DTYPES.get(name, default)
+
+
 def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -> tf.Tensor:
     """Validate a 2-D numeric matrix and return it as a ``tf.Tensor`` of ``dtype``.
 
     Args:
-      x: array-like or ``tf.Tensor`` of shape (n_samples, n_features); integers and booleans
+      x: array-like (numpy, pandas, lists, numeric object arrays), ``tf.Tensor`` or scipy
+        sparse matrix (densified) of shape (n_samples, n_features); integers and booleans
         are cast, anything else non-numeric is a ``TypeError``.
       name: the argument's name, used in error messages.
       dtype: the float dtype of the result.
@@ -106,12 +155,9 @@ def check_array(x, *, name: str = "X", dtype=tf.float32, min_samples: int = 1) -
         arr = tf.cast(x, dtype)
         shape = tuple(arr.shape)
     else:
-        if type(x).__module__.startswith("scipy.sparse"):  # no scipy import needed to tell
-            raise TypeError(
-                f"Sparse data was passed for {name}, but dense data is required. Use "
-                "'.toarray()' to convert to a dense numpy array."
-            )
-        np_arr = np.asarray(x)
+        # The kernels run on dense tiles; no scipy import is needed to tell sparse input.
+        sparse = type(x).__module__.startswith("scipy.sparse")
+        np_arr = x.toarray() if sparse else np.asarray(x)
         if np_arr.dtype.kind == "c":
             raise ValueError(f"Complex data not supported: {name} has dtype {np_arr.dtype}")
         if np_arr.dtype.kind == "O":  # numbers stored as objects: as scikit-learn, convert
@@ -216,15 +262,25 @@ def check_float(
 
 
 def check_random_state(random_state) -> int:
-    """Turn ``random_state`` (None or an int, numpy integers included) into a seed in
-    0 .. 2**32 - 1 for stateless TF random ops (see :func:`stateless_seed`).
+    """Turn ``random_state`` into a seed in 0 .. 2**32 - 1 for stateless TF random ops (see
+    :func:`stateless_seed`).
 
-    As numpy's ``RandomState``, every seed of 0 .. 2**32 - 1 is valid and distinct seeds give
-    distinct streams; ``None`` draws fresh entropy, as scikit-learn's ``None`` does. An int gives
-    reproducible results on the same device.
+    As scikit-learn's: an int (numpy integers included; every seed of 0 .. 2**32 - 1 is valid
+    and distinct seeds give distinct streams) gives reproducible results on the same device;
+    ``None`` draws fresh entropy; a ``np.random.RandomState`` or ``np.random.Generator`` is
+    drawn from (one seed per call, so it advances).
     """
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, SEED_MAX + 1, dtype=np.int64))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, SEED_MAX + 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(
+            "random_state must be None, an int, a numpy RandomState or a numpy Generator, got "
+            f"{random_state!r}"
+        )
     return check_int(random_state, name="random_state", low=0, high=SEED_MAX)
 
 

@@ -57,6 +57,12 @@ def build_autoencoder(
       ValueError: a bad size, or a model too large to train: more than :data:`MAX_PARAMETERS`
         parameters, or needing more than the machine's physical memory at
         :data:`TRAINING_BYTES_PER_PARAMETER` bytes per parameter. Checked before building.
+
+    Examples:
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
+      >>> encoder.input_shape, encoder.output_shape, decoder.output_shape
+      ((None, 28, 28, 1), (None, 8), (None, 28, 28, 1))
     """
     latent_dim = check_int(latent_dim, name="latent_dim", low=1)
     try:
@@ -107,6 +113,13 @@ def count_parameters(
     """Parameters of :func:`build_autoencoder`'s model, from the shapes alone (exact, Python int).
 
     421,377 with the defaults.
+
+    Examples:
+      >>> from tfclust.autoencoder import count_parameters
+      >>> count_parameters()
+      421377
+      >>> count_parameters(latent_dim=8)
+      70089
     """
     f1, f2 = filters
     h, w, c = image_shape
@@ -169,6 +182,12 @@ def tutorial_model() -> keras.Sequential:
     Kept as the reference that :func:`build_autoencoder` is checked and benchmarked against
     (``input_shape=`` of the original becomes ``keras.Input``, as Keras 3 asks). Its latent is
     ``model.layers[3].output``.
+
+    Examples:
+      >>> from tfclust.autoencoder import tutorial_model
+      >>> model = tutorial_model()
+      >>> model.output_shape, model.layers[3].output.shape
+      ((None, 28, 28, 1), (None, 64))
     """
     layers = keras.layers
     return keras.Sequential(
@@ -217,6 +236,18 @@ def train_autoencoder(
       TypeError: ``autoencoder`` is not a Keras model, or the data are not ``tf.data`` datasets.
       ValueError: ``epochs`` < 1, a ``learning_rate`` that is not finite and > 0, a bad
         ``verbose``.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
+      >>> from tfclust.autoencoder import train_autoencoder
+      >>> from tfclust.data import autoencoder_pipeline
+      >>> images = np.random.default_rng(0).integers(0, 256, size=(32, 28, 28), dtype=np.uint8)
+      >>> dataset = autoencoder_pipeline(images, batch_size=16, seed=0)
+      >>> history = train_autoencoder(autoencoder, dataset, epochs=1, verbose=0)
+      >>> len(history.history["loss"])
+      1
     """
     if not isinstance(autoencoder, keras.Model):
         raise TypeError(f"autoencoder must be a keras.Model, got {type(autoencoder).__name__}")
@@ -260,6 +291,16 @@ def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
       TypeError: ``encoder`` is not a Keras model, or images of a bad dtype.
       ValueError: a model whose output is not (N, latent_dim), e.g. the full autoencoder, or
         images that do not fit it.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
+      >>> from tfclust.autoencoder import encode
+      >>> images = np.zeros((5, 28, 28), dtype=np.uint8)
+      >>> z = encode(encoder, images)
+      >>> z.shape, z.dtype
+      ((5, 8), dtype('float32'))
     """
     if not isinstance(encoder, keras.Model):
         raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
@@ -282,7 +323,19 @@ def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
 
 def save_autoencoder(autoencoder: keras.Model, path: str | os.PathLike) -> str:
     """Save in Keras' native format, atomically (a failed save leaves no file); the path gets a
-    ``.keras`` suffix if it has none."""
+    ``.keras`` suffix if it has none.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
+      >>> import os, tempfile
+      >>> from tfclust.autoencoder import save_autoencoder
+      >>> folder = tempfile.mkdtemp()
+      >>> path = save_autoencoder(autoencoder, os.path.join(folder, "model"))
+      >>> os.path.basename(path)
+      'model.keras'
+    """
     path = os.fspath(path)
     if not path.endswith(".keras"):
         path += ".keras"
@@ -301,6 +354,18 @@ def load_autoencoder(path: str | os.PathLike):
       FileNotFoundError: no file at ``path``.
       ValueError: the file is not a valid Keras model file (corrupt, truncated, another format),
         or not a tfclust autoencoder (no ``encoder``/``decoder`` submodels).
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
+      >>> import os, tempfile
+      >>> from tfclust.autoencoder import load_autoencoder, save_autoencoder
+      >>> path = save_autoencoder(autoencoder, os.path.join(tempfile.mkdtemp(), "model.keras"))
+      >>> autoencoder2, encoder2, decoder2 = load_autoencoder(path)
+      >>> images = np.zeros((2, 28, 28, 1), dtype=np.float32)
+      >>> bool(np.allclose(encoder2(images), encoder(images)))
+      True
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

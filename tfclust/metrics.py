@@ -105,6 +105,11 @@ def cluster_accuracy(y_true, y_pred) -> float:
 
     Raises:
       ValueError: labels not 1-D, empty, containing NaN, or of different lengths.
+
+    Examples:
+      >>> from tfclust.metrics import cluster_accuracy
+      >>> cluster_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0])
+      0.8
     """
     table = _contingency(y_true, y_pred)
     dense = np.zeros((table.class_sizes.size, table.cluster_sizes.size), dtype=np.int64)
@@ -149,6 +154,13 @@ def normalized_mutual_info(y_true, y_pred) -> float:
 
     Raises:
       ValueError: labels not 1-D, empty, containing NaN, or of different lengths.
+
+    Examples:
+      >>> from tfclust.metrics import normalized_mutual_info
+      >>> round(normalized_mutual_info([0, 0, 1, 1], [1, 1, 0, 0]), 6)
+      1.0
+      >>> round(normalized_mutual_info([0, 0, 1, 1], [0, 1, 2, 3]), 4)
+      0.6667
     """
     table = _contingency(y_true, y_pred)
     if table.class_sizes.size == table.cluster_sizes.size == 1:
@@ -175,6 +187,13 @@ def adjusted_rand_index(y_true, y_pred) -> float:
 
     Raises:
       ValueError: labels not 1-D, empty, containing NaN, or of different lengths.
+
+    Examples:
+      >>> from tfclust.metrics import adjusted_rand_index
+      >>> adjusted_rand_index([0, 0, 1, 1], [1, 1, 0, 0])
+      1.0
+      >>> round(adjusted_rand_index([0, 0, 1, 1], [0, 0, 1, 2]), 4)
+      0.5714
     """
     table = _contingency(y_true, y_pred)
     n = int(table.counts.sum())
@@ -263,6 +282,15 @@ def trustworthiness(
 
     Raises:
       ValueError: not 2-D, NaN/inf, different numbers of samples, or k out of range.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.metrics import trustworthiness
+      >>> x = np.random.default_rng(0).normal(size=(40, 5))
+      >>> trustworthiness(x, x, n_neighbors=5)
+      1.0
+      >>> 0.5 < trustworthiness(x, x[:, :2], n_neighbors=5) < 1.0
+      True
     """
     x, x_embedded = _check_embedding_pair(X, X_embedded)
     n = x.shape[0]
@@ -298,6 +326,13 @@ def knn_accuracy(
 
     Raises:
       ValueError: bad shapes, NaN/inf, length mismatch or k out of range.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.metrics import knn_accuracy
+      >>> embedding = np.array([[0, 0], [0.1, 0], [0, 0.1], [5, 5], [5.1, 5], [5, 5.1]])
+      >>> knn_accuracy(embedding, [0, 0, 0, 1, 1, 1], n_neighbors=2)
+      1.0
     """
     x = _unit_scaled(check_array(X_embedded, name="X_embedded", dtype=_DTYPE))
     labels = _check_labels(labels, "labels")

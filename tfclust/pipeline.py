@@ -53,7 +53,18 @@ STAGES = (
 
 @dataclasses.dataclass
 class RunConfig:
-    """Everything a run needs; the defaults reproduce the tutorial."""
+    """Everything a run needs; the defaults reproduce the tutorial.
+
+    Examples:
+      >>> from tfclust.pipeline import RunConfig
+      >>> config = RunConfig(epochs=5, perplexity=30.0)
+      >>> config.n_clusters, config.epochs, config.runs("tsne")
+      (10, 5, True)
+      >>> RunConfig.quick().tsne_samples
+      1000
+      >>> RunConfig(stop_after="autoencoder").runs("kmeans")
+      False
+    """
 
     dataset: str = "auto"
     data_dir: str | None = None
@@ -181,7 +192,14 @@ MIN_TSNE_SAMPLES = 2 * METRIC_NEIGHBORS + 1
 
 
 def default_out_dir() -> str:
-    """A new timestamped folder under ``runs/``."""
+    """A new timestamped folder under ``runs/``.
+
+    Examples:
+      >>> import os
+      >>> from tfclust.pipeline import default_out_dir
+      >>> os.path.dirname(default_out_dir())
+      'runs'
+    """
     return os.path.join("runs", datetime.datetime.now().strftime("%Y%m%d-%H%M%S"))
 
 
@@ -198,6 +216,13 @@ def prepare_out_dir(
     Raises:
       ValueError: an empty path, a file, a non-empty folder without ``resume``/``overwrite``,
         a folder without ``marker``, or a folder that cannot be written to.
+
+    Examples:
+      >>> import os, tempfile
+      >>> from tfclust.pipeline import prepare_out_dir
+      >>> path = os.path.join(tempfile.mkdtemp(), "run")
+      >>> prepare_out_dir(path, marker="metrics.json") == path, os.listdir(path)
+      (True, [])
     """
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise ValueError("the output folder must be a non-empty path")
@@ -234,7 +259,15 @@ def prepare_out_dir(
 
 class Stage(NamedTuple):
     """One stage of a run: what it computes, what it reads back on ``--resume``, and what its
-    result depends on (``docs/run_folders.md``)."""
+    result depends on (``docs/run_folders.md``).
+
+    Examples:
+      >>> from tfclust.pipeline import STAGE_SPECS, Stage
+      >>> Stage._fields
+      ('run', 'restore', 'artefacts', 'inputs', 'settings', 'record')
+      >>> STAGE_SPECS["kmeans"].inputs
+      ('encode',)
+    """
 
     run: Callable[[Run, RunConfig, dict], None]
     """Compute the stage, write its artefacts, add its results to ``state`` and the metrics."""
@@ -253,7 +286,19 @@ class Stage(NamedTuple):
 
 class Run:
     """A run folder: the metrics, written to ``metrics.json`` atomically, and each stage's
-    fingerprint, a hash of its settings and of its inputs' fingerprints."""
+    fingerprint, a hash of its settings and of its inputs' fingerprints.
+
+    Examples:
+      >>> import os, tempfile
+      >>> from tfclust.pipeline import Run, RunConfig
+      >>> folder = tempfile.mkdtemp()
+      >>> record = Run(folder, RunConfig(epochs=1))
+      >>> record.metrics["config"]["epochs"], os.path.basename(record.path("metrics.json"))
+      (1, 'metrics.json')
+      >>> record.write()
+      >>> os.listdir(folder)
+      ['metrics.json']
+    """
 
     def __init__(self, out: str, config: RunConfig, earlier: dict | None = None):
         self.out = out
@@ -371,6 +416,25 @@ def run(config: RunConfig) -> dict:
     settings and inputs is read back from its files instead of recomputed; every stage after
     the first that differs is recomputed, and a stage's stale files are removed before it
     runs.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust import pipeline
+      >>> folder = tempfile.mkdtemp()
+      >>> rng = np.random.default_rng(0)
+      >>> np.savez(os.path.join(folder, "mnist.npz"),
+      ...          x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+      ...          y_train=np.arange(64) % 10,
+      ...          x_test=np.zeros((4, 28, 28), np.uint8), y_test=np.zeros(4, np.int64))
+      >>> config = pipeline.RunConfig(
+      ...     dataset="mnist", data_dir=folder, out=os.path.join(folder, "run"),
+      ...     epochs=1, batch_size=32, stop_after="autoencoder", verbose=0)
+      >>> metrics = pipeline.run(config)
+      >>> metrics["data"]["n_samples"], len(metrics["autoencoder"]["loss_per_epoch"])
+      (64, 1)
+      >>> sorted(os.listdir(config.out))  # doctest: +ELLIPSIS
+      [...'autoencoder.keras', ...'metrics.json'...]
     """
     config.validate()
     out = prepare_out_dir(
@@ -805,7 +869,14 @@ STAGE_SPECS: dict[str, Stage] = {
 
 
 def summary(metrics: dict) -> str:
-    """A short human-readable account of a run's metrics."""
+    """A short human-readable account of a run's metrics.
+
+    Examples:
+      >>> from tfclust.pipeline import summary
+      >>> print(summary({"out": "runs/demo", "stages": {"autoencoder": {"seconds": 1.5}}}))
+      outputs: runs/demo
+      stages: autoencoder 1.5s
+    """
     lines = [f"outputs: {metrics['out']}"]
     if "data" in metrics:
         d = metrics["data"]
@@ -871,6 +942,20 @@ def embed_latents(
     ``embed.json`` (sizes, settings, KL divergence, wall time, and with labels the 10-NN label
     accuracy). Everything is checked before the t-SNE starts. A folder that is not empty is
     refused unless ``overwrite`` (and it holds an ``embed.json``).
+
+    Examples:
+      >>> import json, os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.pipeline import embed_latents
+      >>> folder = tempfile.mkdtemp()
+      >>> latents = os.path.join(folder, "latents.npy")
+      >>> np.save(latents, np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32))
+      >>> import contextlib, io
+      >>> with contextlib.redirect_stdout(io.StringIO()):  # the t-SNE's progress lines
+      ...     out = embed_latents(latents, os.path.join(folder, "embed"), perplexity=5.0,
+      ...                         max_iter=250)
+      >>> np.load(os.path.join(out, "embedding.npy")).shape
+      (60, 2)
     """
     from tfclust import plots
     from tfclust.metrics import knn_accuracy

@@ -45,6 +45,16 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: float = 100) -> str:
 
     Returns:
       ``path`` as a string.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> import os, tempfile
+      >>> fig = plots.t_vs_normal()
+      >>> path = os.path.join(tempfile.mkdtemp(), "figures", "t.png")
+      >>> path = plots.save_figure(fig, path, dpi=50)
+      >>> os.path.basename(path), os.path.getsize(path) > 0
+      ('t.png', True)
     """
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
@@ -152,6 +162,13 @@ def sample_image(image, label=None) -> Figure:
 
     Returns:
       A 5 x 4 inch figure.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> fig = plots.sample_image(np.zeros((28, 28), dtype=np.uint8), label=3)
+      >>> type(fig).__name__
+      'Figure'
     """
     img = _as_images(np.asarray(image)[np.newaxis], name="image")[0]
     fig = _figure(5.0, 4.0)
@@ -176,6 +193,14 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
     Returns:
       A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames; each
       row is labelled with its cluster id and size.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> images = np.zeros((6, 28, 28), dtype=np.uint8)
+      >>> fig = plots.cluster_grid(images, [0, 1, 0, 1, 2, 2], n_clusters=3, per_cluster=2)
+      >>> type(fig).__name__
+      'Figure'
     """
     imgs = _as_images(images)
     n_clusters = check_int(n_clusters, name="n_clusters", low=1)
@@ -208,6 +233,13 @@ def t_vs_normal(dof: float = 2.74) -> Figure:
 
     Returns:
       A 6.4 x 4.8 inch figure of both pdfs on [-5, 5] with a legend.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> fig = plots.t_vs_normal(dof=1.0)
+      >>> len(fig.axes)
+      1
     """
     dof = check_float(dof, name="dof", low=0.0, low_inclusive=False)
     x = np.linspace(-5.0, 5.0, 201)
@@ -233,6 +265,14 @@ def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = Non
 
     Returns:
       An 8 x 7 inch figure.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> embedding = np.random.default_rng(0).normal(size=(30, 2))
+      >>> fig = plots.tsne_scatter(embedding, np.arange(30) % 3, n_classes=3, title="t-SNE")
+      >>> fig.axes[0].get_title()
+      't-SNE'
     """
     emb = _as_embedding(embedding)
     n_classes = _check_n_classes(n_classes)
@@ -261,6 +301,15 @@ def perplexity_grid(
 
     Returns:
       A figure 8 inches wide and 4 inches per row, with one shared colour bar.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> rng = np.random.default_rng(0)
+      >>> maps = {5.0: rng.normal(size=(20, 2)), 10.0: rng.normal(size=(20, 2))}
+      >>> fig = plots.perplexity_grid(maps, np.arange(20) % 2, n_classes=2)
+      >>> type(fig).__name__
+      'Figure'
     """
     if not isinstance(embeddings_by_perplexity, Mapping) or not embeddings_by_perplexity:
         raise ValueError("embeddings_by_perplexity must be a non-empty mapping")
@@ -307,6 +356,15 @@ def tsne_thumbnails(
 
     Returns:
       A 16 x 16 inch figure without ticks (with a class colour bar when labels are given).
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> rng = np.random.default_rng(0)
+      >>> embedding, images = rng.normal(size=(20, 2)), np.zeros((20, 28, 28), dtype=np.uint8)
+      >>> fig = plots.tsne_thumbnails(embedding, images, n_thumbnails=5)
+      >>> type(fig).__name__
+      'Figure'
     """
     emb = _as_embedding(embedding)
     imgs = _as_images(images)
@@ -346,6 +404,13 @@ def loss_curve(
 
     Returns:
       A 7 x 4.5 inch figure.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> fig = plots.loss_curve([0.04, 0.02, 0.015], val_losses=[0.03, 0.02, 0.016])
+      >>> fig.axes[0].get_yscale()
+      'log'
     """
     train = _finite_array(history_losses, "history_losses")
     if train.ndim != 1 or train.size == 0:
@@ -382,6 +447,14 @@ def reconstructions(originals, reconstructed, n: int = 10) -> Figure:
 
     Returns:
       A figure 1.2 inches per column and 2.8 inches high, axes off.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> originals = np.zeros((4, 28, 28), dtype=np.uint8)
+      >>> fig = plots.reconstructions(originals, originals / 255.0, n=4)
+      >>> type(fig).__name__
+      'Figure'
     """
     top = _as_images(originals, "originals")
     bottom = _as_images(reconstructed, "reconstructed")

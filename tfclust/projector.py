@@ -51,6 +51,16 @@ class ProjectorExport:
       sprite_path: ``sprite.png``, or None without images.
       indices: (n_exported,) int64 rows of the inputs that were exported, in order (all rows
         unless the sprite limit forced a subsample).
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.projector import export_projector
+      >>> latents = np.random.default_rng(0).normal(size=(6, 3))
+      >>> labels, images = [0, 1, 2, 0, 1, 2], np.zeros((6, 28, 28), dtype=np.uint8)
+      >>> written = export_projector(tempfile.mkdtemp(), latents, {"label": labels}, images)
+      >>> type(written).__name__, written.indices.tolist()
+      ('ProjectorExport', [0, 1, 2, 3, 4, 5])
     """
 
     config_path: str
@@ -172,6 +182,17 @@ def export_projector(
     Raises:
       ValueError: bad latents (not 2-D, empty, NaN/inf), mismatched metadata or image counts,
         bad pixel values, or a bad tensor name.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.projector import export_projector
+      >>> latents = np.random.default_rng(0).normal(size=(6, 3))
+      >>> labels, images = [0, 1, 2, 0, 1, 2], np.zeros((6, 28, 28), dtype=np.uint8)
+      >>> written = export_projector(tempfile.mkdtemp(), latents, {"label": labels}, images)
+      >>> sorted(os.path.basename(p) for p in (written.config_path, written.metadata_path,
+      ...                                       written.sprite_path))
+      ['metadata.tsv', 'projector_config.pbtxt', 'sprite.png']
     """
     values = check_array(latents, name="latents", dtype=tf.float32).numpy()
     n = values.shape[0]

@@ -64,6 +64,14 @@ class KMeansAssign(keras.layers.Layer):
       ``(cluster, distances)``: int64 (batch,) index of the nearest centre (the first one on a
       tie, as ``KMeans.predict``), and float (batch, k) euclidean distances to every centre (as
       ``KMeans.transform``).
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.serving import KMeansAssign
+      >>> layer = KMeansAssign(2, centers=np.array([[0.0, 0.0], [10.0, 0.0]]))
+      >>> cluster, distances = layer(np.array([[1.0, 0.0], [9.0, 0.0]], dtype=np.float32))
+      >>> cluster.numpy().tolist(), np.round(distances.numpy(), 3).tolist()
+      ([0, 1], [[1.0, 9.0], [9.0, 1.0]])
     """
 
     def __init__(self, n_clusters: int, centers=None, **kwargs):
@@ -131,6 +139,14 @@ def save_centers(kmeans, path: str | os.PathLike) -> str:
 
     Returns:
       The path written.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.serving import load_centers, save_centers
+      >>> path = save_centers(np.eye(3), os.path.join(tempfile.mkdtemp(), "centers"))
+      >>> os.path.basename(path), load_centers(path).dtype
+      ('centers.npy', dtype('float32'))
     """
     path = os.fspath(path)
     if not path.endswith(".npy"):
@@ -139,7 +155,16 @@ def save_centers(kmeans, path: str | os.PathLike) -> str:
 
 
 def load_centers(path: str | os.PathLike) -> np.ndarray:
-    """Load centres saved by :func:`save_centers`: float32 (k, d), validated."""
+    """Load centres saved by :func:`save_centers`: float32 (k, d), validated.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.serving import load_centers, save_centers
+      >>> path = save_centers(np.zeros((10, 64)), os.path.join(tempfile.mkdtemp(), "centers.npy"))
+      >>> load_centers(path).shape
+      (10, 64)
+    """
     path = os.fspath(path)
     return _check_centers(load_npy(path, "centres file"), name=path)
 
@@ -183,6 +208,21 @@ def export(
       ValueError: NaN/inf or non-2-D centres, centres whose d is not the encoder's latent size,
         an encoder of the wrong shape, or a bad version.
       FileExistsError: ``<path>/<version>`` exists and ``overwrite`` is False.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> import tensorflow as tf
+      >>> from tfclust.autoencoder import build_autoencoder
+      >>> from tfclust.serving import export
+      >>> _, encoder, _ = build_autoencoder(latent_dim=4, seed=0)
+      >>> folder = export(os.path.join(tempfile.mkdtemp(), "model"), encoder, np.eye(4))
+      >>> os.path.basename(folder)
+      '1'
+      >>> served = tf.saved_model.load(folder)
+      >>> out = served.signatures["serving_uint8"](tf.zeros((2, 28, 28), tf.uint8))
+      >>> sorted(out), tuple(out["distances"].shape)
+      (['cluster', 'distances', 'latent'], (2, 4))
     """
     version = check_int(version, name="version", low=1)
     height, width, latent_dim = _check_encoder(encoder)
@@ -272,6 +312,19 @@ def export_from_files(
 
     Returns:
       The version folder written.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.autoencoder import build_autoencoder, save_autoencoder
+      >>> from tfclust.serving import export_from_files, save_centers
+      >>> folder = tempfile.mkdtemp()
+      >>> autoencoder, _, _ = build_autoencoder(latent_dim=4, seed=0)
+      >>> model = save_autoencoder(autoencoder, os.path.join(folder, "autoencoder.keras"))
+      >>> centers = save_centers(np.eye(4), os.path.join(folder, "centers.npy"))
+      >>> out = export_from_files(model, centers, os.path.join(folder, "serving"), version=2)
+      >>> os.path.relpath(out, folder)
+      'serving/2'
     """
     centers = load_centers(centers_path)
     _, encoder, _ = load_autoencoder(model_path)

@@ -33,6 +33,15 @@ def read_idx(path: str | os.PathLike, ndim: int) -> np.ndarray:
       ValueError: a wrong magic number, type code or dimension count, or a length that does
         not match the header (a truncated or padded file, or a header announcing more data than
         the file holds). The message names the file and the sizes in bytes.
+
+    Examples:
+      >>> import os, tempfile
+      >>> from tfclust.data import read_idx
+      >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte")
+      >>> with open(path, "wb") as f:  # magic (uint8, 1 dimension), size 3, the bytes
+      ...     _ = f.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 7, 2, 1]))
+      >>> read_idx(path, 1)
+      array([7, 2, 1], dtype=uint8)
     """
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open

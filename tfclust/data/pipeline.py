@@ -29,6 +29,13 @@ def check_images(
     Raises:
       TypeError: a dtype that is neither uint8 nor floating point (int32, bool, strings, ...).
       ValueError: ragged input, wrong rank or size, no images, NaN/inf, or floats outside [0, 1].
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.data import check_images
+      >>> images = check_images(np.zeros((3, 28, 28), dtype=np.uint8))
+      >>> images.shape, images.dtype
+      ((3, 28, 28, 1), dtype('uint8'))
     """
     try:
         arr = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
@@ -76,6 +83,13 @@ def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
     """Batches of images in their original order, for inference (``encoder.predict``).
 
     Yields float32 tensors (batch, H, W, 1) in [0, 1]; the last batch may be smaller.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.data import images_pipeline
+      >>> batches = images_pipeline(np.zeros((5, 28, 28), dtype=np.uint8), batch_size=2)
+      >>> [tuple(b.shape) for b in batches]
+      [(2, 28, 28, 1), (2, 28, 28, 1), (1, 28, 28, 1)]
     """
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)
@@ -102,6 +116,14 @@ def autoencoder_pipeline(
 
     Returns:
       A ``tf.data.Dataset`` of ``(x, x)``, x float32 (batch, H, W, 1) in [0, 1], prefetched.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.data import autoencoder_pipeline
+      >>> images = np.full((10, 28, 28), 255, dtype=np.uint8)
+      >>> x, target = next(iter(autoencoder_pipeline(images, batch_size=4, seed=0)))
+      >>> tuple(x.shape), x.dtype.name, float(x.numpy().max())
+      ((4, 28, 28, 1), 'float32', 1.0)
     """
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)

@@ -43,7 +43,17 @@ _IDX_PREFIX = {"train": "train", "test": "t10k"}
 
 
 class DataUnavailableError(FileNotFoundError):
-    """No source could serve the requested data set; the message lists every place tried."""
+    """No source could serve the requested data set; the message lists every place tried.
+
+    Examples:
+      >>> import tempfile
+      >>> from tfclust.data import DataUnavailableError, load_dataset
+      >>> try:
+      ...     load_dataset("mnist", data_dir=tempfile.mkdtemp())
+      ... except DataUnavailableError as err:
+      ...     print(type(err).__name__)
+      DataUnavailableError
+    """
 
 
 class LoadedDataset(tuple):
@@ -52,6 +62,21 @@ class LoadedDataset(tuple):
     Unpacks like a pair: ``x, y = load_dataset("mnist")``. Attributes: ``images`` uint8
     (N, 28, 28), ``labels`` int64 (N,), ``name`` (the data set actually loaded, which differs
     from the request for ``"auto"``), ``split`` and ``source`` (a human-readable origin).
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.data import load_dataset
+      >>> folder = tempfile.mkdtemp()
+      >>> rng = np.random.default_rng(0)
+      >>> np.savez(os.path.join(folder, "mnist.npz"),
+      ...          x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+      ...          y_train=np.arange(20) % 10,
+      ...          x_test=np.zeros((4, 28, 28), np.uint8), y_test=np.zeros(4, np.int64))
+      >>> data = load_dataset("mnist", data_dir=folder)
+      >>> images, labels = data
+      >>> data.name, data.split, data.describe()["n_samples"]
+      ('mnist', 'train', 20)
     """
 
     def __new__(cls, images: np.ndarray, labels: np.ndarray, *, name: str, split: str, source: str):
@@ -103,6 +128,22 @@ def load_dataset(
       DataUnavailableError: no source could serve the data; the message names each place tried
         and how to provide the data. With a ``data_dir`` (or ``$TFCLUST_DATA_DIR``): the folder
         does not exist, is empty or lacks the files; the message names it and the files sought.
+
+    Examples:
+      >>> import os, tempfile
+      >>> import numpy as np
+      >>> from tfclust.data import load_dataset
+      >>> folder = tempfile.mkdtemp()
+      >>> rng = np.random.default_rng(0)
+      >>> np.savez(os.path.join(folder, "mnist.npz"),
+      ...          x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+      ...          y_train=np.arange(20) % 10,
+      ...          x_test=np.zeros((4, 28, 28), np.uint8), y_test=np.zeros(4, np.int64))
+      >>> x, y = load_dataset("mnist", data_dir=folder)
+      >>> x.shape, x.dtype, y.shape, y.dtype
+      ((20, 28, 28), dtype('uint8'), (20,), dtype('int64'))
+      >>> load_dataset("mnist", split="test", data_dir=folder).images.shape
+      (4, 28, 28)
     """
     folder = _resolve_data_dir(data_dir)
     if name == "auto":

@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._tiling import map_row_tiles
-from ._steps import average, converge_step, relocate_empty
+from ._steps import Convergence, average, converge_step, relocate_empty
 
 # Iterations of the small K-means that groups a restart's initial centres.
 _GROUPING_ITERS = 5
@@ -265,21 +265,19 @@ class _RestartState(NamedTuple):
     group_drift: tf.Tensor  # (G,) summed largest move per group
     sums: tf.Tensor  # (k, d) label-consistent weighted sums
     counts: tf.Tensor  # (k,) label-consistent weights
-    done: tf.Tensor  # (1,) bool
-    n_iter: tf.Tensor  # (1,) int32
-    strict: tf.Tensor  # (1,) bool, converged with no label change
+    conv: Convergence  # of this restart, fields (1,)
 
 
 def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk: int):
     """Pruned Lloyd iterations of one restart from centres ``c`` (k, d) until it converges.
 
-    Arguments as :func:`_restart_pass`. Returns (centres (k, d), n_iter int32 scalar).
+    Arguments as :func:`_restart_pass`. Returns (centres (k, d), its :class:`Convergence`,
+    fields of shape (1,)).
     """
     n = x_ext.shape[0] - 1
     k = c.shape[0]
     g = n_groups(k)
     groups = group_centers(c, g)
-    no = tf.zeros([1], tf.bool)
 
     def body(st: _RestartState):
         bounds, sums, counts, changed = _restart_pass(
@@ -319,21 +317,19 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
                     far[2][tf.newaxis],
                     far[0][tf.newaxis],
                     far[3][tf.newaxis],
-                    ~st.done,
+                    ~st.conv.done,
                 )
                 return s[0], cnt[0]
 
             new_sums, new_counts = tf.cond(
                 tf.reduce_any(counts == 0), relocate, lambda: (sums, counts)
             )
-        c, done, n_iter, strict, _ = converge_step(
+        c, conv, _ = converge_step(
             st.i,
             st.centers[tf.newaxis],
             average(new_sums[tf.newaxis], new_counts[tf.newaxis]),
             changed[tf.newaxis] | (st.i == 0),
-            st.done,
-            st.n_iter,
-            st.strict,
+            st.conv,
             tol,
         )
         c = c[0]
@@ -351,9 +347,7 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
                 st.group_drift + group_delta,
                 sums,
                 counts,
-                done,
-                n_iter,
-                strict,
+                conv,
             ),
         )
 
@@ -368,12 +362,10 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
         tf.zeros([g], c.dtype),
         sums,
         counts,
-        no,
-        tf.zeros([1], tf.int32),
-        no,
+        Convergence.start(1, c.dtype),
     )
-    (out,) = tf.while_loop(lambda st: (st.i < max_iter) & ~st.done[0], body, (state,))
-    return out.centers, out.n_iter[0]
+    (out,) = tf.while_loop(lambda st: (st.i < max_iter) & ~st.conv.done[0], body, (state,))
+    return out.centers, out.conv
 
 
 def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk: int):
@@ -386,24 +378,23 @@ def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk
       squared centre shift. max_iter: int32 scalar. chunk: rows per distance matmul.
 
     Returns:
-      centers (R, k, d) and n_iter (R,) int32.
+      centers (R, k, d) and the restarts' :class:`Convergence`.
     """
     r = centers.shape[0]
     x_ext = tf.concat([x, mean[tf.newaxis]], axis=0)
     w_ext = tf.concat([sample_weight, tf.zeros([1], sample_weight.dtype)], axis=0)
     x_sq_ext = tf.reduce_sum(tf.square(x_ext - mean), axis=1)
 
-    def body(q, centers, n_iter):
-        c, it = _one_restart(
+    def body(q, centers, conv):
+        c, one = _one_restart(
             x_ext, w_ext, n_valid, mean, x_sq_ext, centers[q], tol, max_iter, chunk
         )
-        return (
-            q + 1,
-            tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]),
-            tf.tensor_scatter_nd_update(n_iter, [[q]], it[tf.newaxis]),
+        conv = Convergence(
+            *(tf.tensor_scatter_nd_update(a, [[q]], b) for a, b in zip(conv, one, strict=True))
         )
+        return q + 1, tf.tensor_scatter_nd_update(centers, [[q]], c[tf.newaxis]), conv
 
-    _, centers, n_iter = tf.while_loop(
-        lambda q, *_: q < r, body, (tf.constant(0), centers, tf.zeros([r], tf.int32))
+    _, centers, conv = tf.while_loop(
+        lambda q, *_: q < r, body, (tf.constant(0), centers, Convergence.start(r, centers.dtype))
     )
-    return centers, n_iter
+    return centers, conv

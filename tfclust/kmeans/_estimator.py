@@ -16,15 +16,17 @@ from .._base import BaseEstimator, prefixed_feature_names
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
 from .._validation import (
     INT32_MAX,
+    ConvergenceWarning,
     check_array,
     check_float,
     check_int,
     check_is_fitted,
     check_random_state,
     check_sample_weight,
+    fit_dtype,
     max_abs,
     power_of_two_scale,
-    resolve_dtype,
+    sklearn_compatible,
     stateless_seed,
 )
 from . import _lloyd, _streaming
@@ -71,6 +73,24 @@ def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int
     return rows_per_tile(n_rows, row_bytes, budget)
 
 
+def print_restarts(result) -> None:
+    """Print each restart's end to stdout in scikit-learn's words (``KMeans(verbose=1)``): its
+    last iteration's inertia and why it stopped. The compiled loop keeps no per-iteration
+    record (that would cost a host round trip per iteration), so earlier iterations are not
+    listed."""
+    for r, n_iter in enumerate(result["n_iter_all"]):
+        last = int(n_iter) - 1
+        print("Initialization complete")
+        print(f"Iteration {last}, inertia {result['inertia_all'][r]}.")
+        if result["strict_all"][r]:
+            print(f"Converged at iteration {last}: strict convergence.")
+        elif result["converged_all"][r]:
+            print(
+                f"Converged at iteration {last}: center shift {result['shift_all'][r]} within "
+                f"tolerance {result['tol']}."
+            )
+
+
 class _BaseKMeans(BaseEstimator):
     """What ``KMeans`` and ``MiniBatchKMeans`` share: the checks of their common parameters and
     the methods of a fitted model. Subclasses set the constructor attributes."""
@@ -79,34 +99,42 @@ class _BaseKMeans(BaseEstimator):
     _estimator_type = "clusterer"
     _fitted_attribute = "cluster_centers_"
 
-    def _check_params(self):
-        """Validate the shared constructor arguments; return them as a namespace of plain
-        Python values (``int(...)`` of numpy integers: kernels never see the raw attributes),
-        with ``kind`` (init kind), ``init_array`` (tensor or None), ``n_init``, ``dtype`` and
-        ``seed`` ((2,) int32 stateless seed)."""
+    def _check_params(self, X):
+        """Validate the shared constructor arguments for a fit on ``X``; return them as a
+        namespace of plain Python values (``int(...)`` of numpy integers: kernels never see the
+        raw attributes), with ``kind`` (init kind: a string, ``"array"`` or ``"callable"``),
+        ``init_array`` ((n_init, k, d) tensor of initial centres, or None; a callable's are
+        drawn by :meth:`_call_init`), ``n_init``, ``dtype`` (``X``'s when the ``dtype``
+        parameter is None) and ``seed`` ((2,) int32 stateless seed)."""
         p = types.SimpleNamespace(
             n_clusters=check_int(self.n_clusters, name="n_clusters", low=1, high=INT32_MAX),
             max_iter=check_int(self.max_iter, name="max_iter", low=1, high=INT32_MAX),
             tol=check_float(self.tol, name="tol", low=0.0),
-            verbose=check_int(self.verbose, name="verbose", low=0),
+            verbose=check_int(
+                int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
+                name="verbose",
+                low=0,
+            ),
             memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
             init_size=None
             if self.init_size is None
             else check_int(self.init_size, name="init_size", low=1, high=INT32_MAX),
-            dtype=resolve_dtype(self.dtype),
+            dtype=fit_dtype(X, self.dtype, tf.float64),
         )
-        if isinstance(self.init, str):
+        if callable(self.init):
+            p.kind, p.init_array = "callable", None
+        elif isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):
                 raise ValueError(
-                    f"init must be 'k-means++', 'random' or an array of shape "
+                    f"init must be 'k-means++', 'random', a callable or an array of shape "
                     f"(n_clusters, n_features), got {self.init!r}"
                 )
             p.kind, p.init_array = self.init, None
         else:
             p.kind = "array"
-            p.init_array = check_array(self.init, name="init", dtype=p.dtype)
+            p.init_array = check_array(self.init, name="init", dtype=p.dtype)[tf.newaxis]
         if isinstance(self.n_init, str) and self.n_init == "auto":
-            p.n_init = self._default_n_init if p.kind == "random" else 1
+            p.n_init = self._default_n_init if p.kind in ("random", "callable") else 1
         else:
             if isinstance(self.n_init, str):
                 raise ValueError(f"n_init must be 'auto' or an integer, got {self.n_init!r}")
@@ -119,17 +147,36 @@ class _BaseKMeans(BaseEstimator):
                     stacklevel=3,
                 )
                 p.n_init = 1
-        p.seed = stateless_seed(check_random_state(self.random_state), 0x5EED)
+        p.random_state = check_random_state(self.random_state)
+        p.seed = stateless_seed(p.random_state, 0x5EED)
         p.n_local_trials = n_local_trials(p.n_clusters)
         return p
 
     @staticmethod
     def _check_init_shape(p, n_features):
-        if p.init_array is not None and tuple(p.init_array.shape) != (p.n_clusters, n_features):
+        if p.init_array is not None and tuple(p.init_array.shape[1:]) != (p.n_clusters, n_features):
             raise ValueError(
-                f"init has shape {tuple(p.init_array.shape)} but must be (n_clusters, n_features) "
-                f"= ({p.n_clusters}, {n_features})"
+                f"init has shape {tuple(p.init_array.shape[1:])} but must be (n_clusters, "
+                f"n_features) = ({p.n_clusters}, {n_features})"
             )
+
+    def _call_init(self, p, x):
+        """For a callable ``init``: set ``p.init_array`` to the (n_init, k, d) centres of
+        ``n_init`` calls ``init(X, n_clusters, random_state=RandomState)`` on the rows ``x``
+        (a numpy array of the fit's dtype), as scikit-learn; then ``p.kind`` is ``"array"``."""
+        if p.kind != "callable":
+            return
+        rng = np.random.RandomState(p.random_state)
+        x_np = x.numpy()
+        p.init_array = tf.stack(
+            [
+                check_array(
+                    self.init(x_np, p.n_clusters, random_state=rng), name="init", dtype=p.dtype
+                )
+                for _ in range(p.n_init)
+            ]
+        )
+        p.kind = "array"
 
     @staticmethod
     def _check_enough_samples(p, n):
@@ -161,6 +208,7 @@ class _BaseKMeans(BaseEstimator):
 
     def _check_test_data(self, X):
         check_is_fitted(self, "cluster_centers_")
+        self._check_feature_names(X, reset=False)
         x = check_array(X, name="X", dtype=self.cluster_centers_.dtype)
         if x.shape[1] != self.n_features_in_:
             raise ValueError(
@@ -224,21 +272,30 @@ class KMeans(_BaseKMeans):
 
     Args:
       n_clusters: number of clusters k.
-      init: ``"k-means++"`` (greedy, 2 + log(k) local trials), ``"random"`` (k distinct rows), or
-        an array of shape (k, n_features) of initial centres (then one run only).
-      n_init: number of restarts, or ``"auto"`` (1 for k-means++ and an array, 10 for random).
+      init: ``"k-means++"`` (default; greedy, 2 + log(k) local trials), ``"random"`` (k
+        distinct rows), an array of shape (k, n_features) of initial centres (then one run
+        only), or a callable ``init(X, n_clusters, random_state)`` returning such an array
+        (``X`` the numpy rows in the fit's dtype, ``random_state`` a ``np.random.RandomState``),
+        called once per restart.
+      n_init: number of restarts, or ``"auto"`` (default: 1 for k-means++ and an array, 10 for
+        random and a callable).
         Restarts run in one compiled program; the lowest inertia wins.
       max_iter: maximum Lloyd iterations per restart, 1 .. 2**31 - 1 (a fit stops at
         convergence, so a huge value is fine).
       tol: convergence tolerance, relative to the mean per-feature variance of X: a restart stops
         when the summed squared centre shift is within ``tol * mean(var(X, axis=0))``, or when no
         label changed.
-      verbose: 0 is quiet; >0 logs each fit's restarts (inertia, iterations) at INFO level on the
-        ``tfclust.kmeans`` logger and, on a ``tf.data.Dataset``, each pass. The compiled loop
-        reports nothing per iteration (that would need a host round trip).
-      random_state: None (fresh entropy) or an int seed in 0 .. 2**32 - 1; the same seed gives
-        the same result on the same device.
-      dtype: ``"float32"`` (default) or ``"float64"``; input is cast to it. Data so large (or
+      verbose: 0 (default) is quiet; >0 prints each restart's end to stdout as scikit-learn
+        does ("Iteration 11, inertia ...", "Converged at iteration 11: strict convergence."),
+        only its last iteration: the compiled loop keeps no per-iteration record (that would
+        need a host round trip). On a ``tf.data.Dataset`` it also logs each pass at INFO level
+        on the ``tfclust.kmeans`` logger.
+      random_state: None (default; fresh entropy), an int seed in 0 .. 2**32 - 1 (the same seed
+        gives the same result on the same device), or a numpy ``RandomState``/``Generator``
+        (one seed is drawn from it).
+      dtype: None (default): X's own dtype when it is float32 or float64, else float64, as
+        scikit-learn (float64 in, float64 out); ``"float32"`` or ``"float64"``: X is cast to
+        it (float32 is the fast choice on accelerators). Data so large (or
         small) that squared distances would overflow (or underflow) the dtype are scaled by a
         power of two inside (exact), so labels stay right and ``inertia_`` is computed correctly.
       memory_budget: bytes one distance tile (rows x n_init x k) may take.
@@ -250,7 +307,9 @@ class KMeans(_BaseKMeans):
         k-means: a lower bound per group of about ten centres), restarts one after
         another in the same program, each stopping when it converges; ``"auto"`` (default) is
         ``"elkan"``. Both give the same result (up to rounding); only the in-memory fit uses
-        the choice.
+        the choice. With one cluster, ``"lloyd"`` runs.
+      copy_x: accepted for scikit-learn compatibility (default True); X is never modified,
+        as the fit works on a copy in TensorFlow's memory either way.
 
     Fitted attributes: ``cluster_centers_`` (k, n_features) numpy array of ``dtype``,
     ``labels_`` (n_samples,) int32 (see ``fit`` for a ``tf.data.Dataset``), ``inertia_`` (float,
@@ -263,6 +322,18 @@ class KMeans(_BaseKMeans):
     Compilation: the in-memory fit, ``predict``, ``transform`` and ``score`` compile once per
     size bucket of n_samples (4 per doubling; the padding rows weigh nothing), and compiled
     programs persist on disk across processes (see ``docs/compilation_cache.md``).
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import KMeans
+      >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
+      >>> km = KMeans(n_clusters=2, random_state=0, n_init="auto").fit(X)
+      >>> sorted(km.cluster_centers_.tolist())
+      [[1.0, 2.0], [10.0, 2.0]]
+      >>> km.predict([[0, 0], [12, 3]]).tolist() == [km.labels_[0], km.labels_[3]]
+      True
+      >>> km.inertia_, km.cluster_centers_.dtype  # float64 in, float64 out
+      (16.0, dtype('float64'))
     """
 
     def __init__(
@@ -275,10 +346,11 @@ class KMeans(_BaseKMeans):
         tol=1e-4,
         verbose=0,
         random_state=None,
-        dtype="float32",
+        dtype=None,
         memory_budget=DEFAULT_MEMORY_BUDGET,
         init_size=None,
         algorithm="auto",
+        copy_x=True,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -291,14 +363,26 @@ class KMeans(_BaseKMeans):
         self.memory_budget = memory_budget
         self.init_size = init_size
         self.algorithm = algorithm
+        self.copy_x = copy_x
 
-    def _check_params(self):
+    def _check_params(self, X):
         if not isinstance(self.algorithm, str) or self.algorithm not in ("auto", "lloyd", "elkan"):
             raise ValueError(
                 f"algorithm must be 'auto', 'lloyd' or 'elkan', got {self.algorithm!r}"
             )
-        p = super()._check_params()
+        p = super()._check_params(X)
         p.algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
+        if p.algorithm == "elkan" and p.n_clusters == 1:
+            if self.algorithm == "elkan":
+                warnings.warn(
+                    "algorithm='elkan' doesn't make sense for a single cluster. Using 'lloyd' "
+                    "instead.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            p.algorithm = "lloyd"
+        if not isinstance(self.copy_x, bool | np.bool_):
+            raise TypeError(f"copy_x must be a bool, got {self.copy_x!r}")
         return p
 
     # -- fitting ------------------------------------------------------------------------------
@@ -326,15 +410,15 @@ class KMeans(_BaseKMeans):
         Returns:
           self.
         """
-        p = self._check_params()
+        p = self._check_params(X)
         start = time.perf_counter()
         strategy = tf.distribute.get_strategy()
         distributed = tf.distribute.has_strategy() and strategy.num_replicas_in_sync > 1
         if isinstance(X, tf.data.Dataset) or distributed:
-            if sample_weight is not None:
+            if sample_weight is not None or p.kind == "callable":
                 raise ValueError(
-                    "sample_weight is not supported when fitting a tf.data.Dataset or under a "
-                    "multi-replica strategy"
+                    "sample_weight and a callable init are not supported when fitting a "
+                    "tf.data.Dataset or under a multi-replica strategy"
                 )
             logger.info(
                 "KMeans fit start: streaming, k=%d, n_init=%d, init=%s",
@@ -353,6 +437,7 @@ class KMeans(_BaseKMeans):
             x = check_array(X, name="X", dtype=dtype)
             n, d = x.shape
             self._check_enough_samples(p, n)
+            self._call_init(p, x)
             self._check_init_shape(p, d)
             w = check_sample_weight(sample_weight, n, dtype)
             logger.info(
@@ -399,8 +484,10 @@ class KMeans(_BaseKMeans):
                 result["centers"] = result["centers"] / result["centers"].dtype.type(scale)
                 result["inertia"] = float(result["inertia"]) / scale / scale
                 with np.errstate(over="ignore"):  # inf: beyond float64, as documented
-                    result["inertia_all"] = result["inertia_all"].astype(np.float64) / scale / scale
+                    for key in ("inertia_all", "shift_all", "tol"):
+                        result[key] = result[key].astype(np.float64) / scale / scale
         self._store(result, p.n_clusters)
+        self._check_feature_names(X, reset=True)
         logger.info(
             "KMeans fit end: inertia=%.6g, n_iter=%d, %.3f s",
             self.inertia_,
@@ -408,10 +495,7 @@ class KMeans(_BaseKMeans):
             time.perf_counter() - start,
         )
         if p.verbose:
-            for r, (inertia, n_iter) in enumerate(
-                zip(result["inertia_all"], result["n_iter_all"], strict=True)
-            ):
-                logger.info("restart %d: inertia %.6g after %d iterations", r, inertia, n_iter)
+            print_restarts(result)
         return self
 
     def _store(self, result, n_clusters):
@@ -427,6 +511,6 @@ class KMeans(_BaseKMeans):
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({n_clusters}). Possibly due to duplicate points in X.",
-                RuntimeWarning,
+                sklearn_compatible(ConvergenceWarning),
                 stacklevel=3,
             )

@@ -18,6 +18,7 @@ from .._tiling import map_row_tiles, squared_distances
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
 from ._steps import (
+    Convergence,
     accumulate,
     assign,
     average,
@@ -83,40 +84,31 @@ def lloyd(xb, valid, wb, xsq, centers, tol, max_iter):
       shift; max_iter: int32 scalar.
 
     Returns:
-      centers (R, k, d) and n_iter (R,) int32.
+      centers (R, k, d) and the restarts' :class:`Convergence`.
     """
     r, k, _ = centers.shape
     valid3 = valid[..., tf.newaxis]
 
-    def body(i, centers, labels_old, done, n_iter, strict):
+    def body(i, centers, labels_old, conv):
         labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, centers, with_sums=True)
         if k > 1:
-            need = tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])
+            need = tf.reduce_any((counts == 0) & ~conv.done[:, tf.newaxis])
             sums, counts = tf.cond(
                 need,
-                lambda: _relocate(xb, wb, labels, dists, sums, counts, ~done),
+                lambda: _relocate(xb, wb, labels, dists, sums, counts, ~conv.done),
                 lambda: (sums, counts),
             )
         changed = tf.reduce_any((labels != labels_old) & valid3, axis=[0, 1])
-        centers, done, n_iter, strict, active = converge_step(
-            i, centers, average(sums, counts), changed, done, n_iter, strict, tol
-        )
+        centers, conv, active = converge_step(i, centers, average(sums, counts), changed, conv, tol)
         labels_old = tf.where(active, labels, labels_old)
-        return i + 1, centers, labels_old, done, n_iter, strict
+        return i + 1, centers, labels_old, conv
 
-    no = tf.zeros([r], tf.bool)
-    state = (
-        tf.constant(0),
-        centers,
-        -tf.ones(valid3.shape[:2] + [r], tf.int32),
-        no,
-        tf.zeros([r], tf.int32),
-        no,
+    labels_start = -tf.ones(valid3.shape[:2] + [r], tf.int32)
+    state = (tf.constant(0), centers, labels_start, Convergence.start(r, centers.dtype))
+    _, centers, _, conv = tf.while_loop(
+        lambda i, c, lo, conv: (i < max_iter) & tf.reduce_any(~conv.done), body, state
     )
-    _, centers, _, _, n_iter, _ = tf.while_loop(
-        lambda i, c, lo, done, *_: (i < max_iter) & tf.reduce_any(~done), body, state
-    )
-    return centers, n_iter
+    return centers, conv
 
 
 def _exact_inertia(xb, wb, labels, centers):
@@ -181,7 +173,7 @@ def fit_in_memory(
         ``_tiling.padded_size``: one program serves every N of a size bucket).
       sample_weight: (N,) weights of the rows, 0 on the padding.
       n_valid: int32 scalar, the number of real rows.
-      init_centers: (k, d) centres when ``init == "array"``, else None.
+      init_centers: (R, k, d) centres when ``init == "array"``, else None.
       seed: (2,) int32 stateless seed. tol: scalar relative tolerance (as scikit-learn's ``tol``).
       max_iter: int32 scalar. tile, init_tile: rows per tile of the Lloyd and seeding steps.
       algorithm: "lloyd" (every row against every centre each
@@ -189,8 +181,9 @@ def fit_in_memory(
 
     Returns:
       A dict: centers (k, d), labels (N,) int32 (padding rows' labels are meaningless), inertia
-      (scalar, weighted), n_iter (int32) of the best restart, and inertia_all (R,), n_iter_all
-      (R,) of every restart.
+      (scalar, weighted), n_iter (int32) of the best restart; inertia_all, n_iter_all and the
+      :class:`Convergence` fields converged_all, strict_all, shift_all (R,) of every restart;
+      tol, the absolute tolerance on the shift.
     """
     dtype = x.dtype
     valid_rows = tf.range(x.shape[0]) < n_valid
@@ -206,7 +199,7 @@ def fit_in_memory(
     xsq = tf.reduce_sum(tf.square(xb), axis=-1)
 
     if init == "array":
-        centers = (init_centers - mean)[tf.newaxis]
+        centers = init_centers - mean
     else:
         # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
         xb_init, wb_init, _ = _tiled(xc, sample_weight, valid_rows, init_tile)
@@ -215,11 +208,11 @@ def fit_in_memory(
         )
 
     if algorithm == "elkan":
-        centers, n_iter = lloyd_bounded(
+        centers, conv = lloyd_bounded(
             x, sample_weight, n_valid, mean, centers, abs_tol, max_iter, chunk
         )
     else:
-        centers, n_iter = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter)
+        centers, conv = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter)
 
     # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
     labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
@@ -233,9 +226,13 @@ def fit_in_memory(
         "centers": best_centers + mean,
         "labels": tf.reshape(best_labels, [-1])[: x.shape[0]],
         "inertia": _exact_inertia(xb, wb, best_labels, best_centers),
-        "n_iter": tf.gather(n_iter, best),
+        "n_iter": tf.gather(conv.n_iter, best),
         "inertia_all": inertia_all,
-        "n_iter_all": n_iter,
+        "n_iter_all": conv.n_iter,
+        "converged_all": conv.done,
+        "strict_all": conv.strict,
+        "shift_all": conv.shift,
+        "tol": abs_tol,
     }
 
 

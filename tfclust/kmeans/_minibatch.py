@@ -1,8 +1,8 @@
 """Mini-batch K-means (Sculley 2010; scikit-learn's ``MiniBatchKMeans``) as XLA programs.
 
 Each step assigns a batch of rows to the nearest centres and moves every centre that won rows to
-the mean of all the rows it has won so far (its running weight sum sets the learning rate).
-Centres that won too little are re-seeded on random batch rows from time to time.
+the weighted mean of all the rows it has won so far (its running weight sum sets the learning
+rate). Centres that won too little are re-seeded on random batch rows from time to time.
 ``fit_minibatch`` runs every step of a fit in one compiled ``tf.while_loop``, sampling batches
 with stateless random ops and stopping early with scikit-learn's two criteria (small centre
 change, or no improvement of the smoothed batch inertia); ``partial_fit_step`` is one step on a
@@ -10,6 +10,8 @@ batch the caller supplies. Rows are centred by the caller (as in ``_lloyd``).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -25,7 +27,7 @@ def _fold(seed, step):
     return tf.random.experimental.stateless_fold_in(seed, step)
 
 
-def _assign_batch(xb, centers):
+def assign_batch(xb, centers):
     """Labels (B,) int32 and squared distances (B,) of the rows ``xb`` (B, d) to ``centers``."""
     c_sq = tf.reduce_sum(tf.square(centers), axis=1)
     labels, score = assign(xb, centers[tf.newaxis], c_sq[tf.newaxis])
@@ -58,22 +60,22 @@ def _reassign_light(xb, centers, weight_sums, reassignment_ratio, seed):
     return centers, tf.where(light, floor, weight_sums)
 
 
-def _step(xb, centers, weight_sums, reassign, reassignment_ratio, seed):
-    """One mini-batch step on the rows ``xb`` (B, d), unit weights.
+def _step(xb, wb, centers, weight_sums, reassign, reassignment_ratio, seed):
+    """One mini-batch step on the rows ``xb`` (B, d) of sample weights ``wb`` (B,).
 
     Args:
-      centers: (k, d); weight_sums: (k,) rows won so far per centre; reassign: bool scalar,
+      centers: (k, d); weight_sums: (k,) weight won so far per centre; reassign: bool scalar,
       whether light centres may be re-seeded in this step; reassignment_ratio: scalar >= 0;
       seed: (2,) int32 for the re-seeding draw.
 
     Returns:
-      centers (k, d), weight_sums (k,), and the batch's inertia (sum of squared distances to
-      the centres before the update).
+      centers (k, d), weight_sums (k,), and the batch's inertia (weighted sum of squared
+      distances to the centres before the update).
     """
     k = centers.shape[0]
-    labels, dist = _assign_batch(xb, centers)
-    sums = tf.math.unsorted_segment_sum(xb, labels, k)
-    counts = tf.math.unsorted_segment_sum(tf.ones_like(dist), labels, k)
+    labels, dist = assign_batch(xb, centers)
+    sums = tf.math.unsorted_segment_sum(xb * wb[:, tf.newaxis], labels, k)
+    counts = tf.math.unsorted_segment_sum(wb, labels, k)
     total = weight_sums + counts
     won = counts > 0
     moved = (centers * weight_sums[:, tf.newaxis] + sums) / tf.where(won, total, 1.0)[:, None]
@@ -83,18 +85,19 @@ def _step(xb, centers, weight_sums, reassign, reassignment_ratio, seed):
         lambda: _reassign_light(xb, new_centers, total, reassignment_ratio, seed),
         lambda: (new_centers, total),
     )
-    return new_centers, total, tf.reduce_sum(dist)
+    return new_centers, total, tf.reduce_sum(dist * wb)
 
 
 @compiled
-def partial_fit_step(xb, centers, weight_sums, reassign, reassignment_ratio, seed):
+def partial_fit_step(xb, wb, centers, weight_sums, reassign, reassignment_ratio, seed):
     """``_step`` as its own compiled program, for ``MiniBatchKMeans.partial_fit``."""
-    return _step(xb, centers, weight_sums, reassign, reassignment_ratio, seed)
+    return _step(xb, wb, centers, weight_sums, reassign, reassignment_ratio, seed)
 
 
 @compiled
 def init_minibatch(
     x,
+    sample_weight,
     n_valid,
     seed,
     *,
@@ -105,20 +108,19 @@ def init_minibatch(
     n_local_trials: int,
 ):
     """The best of ``n_init`` seedings drawn on ``init_size`` random rows of ``x`` (n, d), of
-    which the first ``n_valid`` (int32 scalar) are real and the rest padding.
+    which the first ``n_valid`` (int32 scalar) are real and the rest padding; the rows weigh
+    ``sample_weight`` (n,) in the seeding and the scoring.
 
     As scikit-learn: the inits are drawn on a random subset of rows (here one subset shared by
     all inits, seeded side by side) and scored on another one; the lowest inertia wins.
     Returns (k, d) centres.
     """
-    subset = tf.gather(
-        x, tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n_valid, tf.int32)
-    )
-    valid = tf.gather(
-        x, tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n_valid, tf.int32)
-    )
-    xb, mask = pad_to_tiles(subset, init_size)
-    wb = tf.cast(mask, x.dtype)
+    subset_rows = tf.random.stateless_uniform([init_size], _fold(seed, 0), 0, n_valid, tf.int32)
+    valid_rows = tf.random.stateless_uniform([init_size], _fold(seed, 1), 0, n_valid, tf.int32)
+    valid = tf.gather(x, valid_rows)
+    xb, mask = pad_to_tiles(tf.gather(x, subset_rows), init_size)
+    wb, _ = pad_to_tiles(tf.gather(sample_weight, subset_rows)[:, tf.newaxis], init_size)
+    wb = tf.cast(mask, x.dtype) * wb[..., 0]
     if init == "k-means++":
         centers = kmeans_plusplus(
             xb, wb, _fold(seed, 2), n_clusters, n_init, n_local_trials, init_size
@@ -127,13 +129,29 @@ def init_minibatch(
         centers = random_rows(xb, wb, _fold(seed, 2), n_clusters, n_init)
     c_sq = tf.reduce_sum(tf.square(centers), axis=-1)
     _, score = assign(valid, centers, c_sq)  # (init_size, R)
-    inertia = tf.reduce_sum(score + tf.reduce_sum(tf.square(valid), axis=1)[:, None], axis=0)
+    sq = score + tf.reduce_sum(tf.square(valid), axis=1)[:, None]
+    inertia = tf.reduce_sum(sq * tf.gather(sample_weight, valid_rows)[:, None], axis=0)
     return tf.gather(centers, tf.argmin(inertia, output_type=tf.int32))
+
+
+class _FitState(NamedTuple):
+    """The loop state of :func:`fit_minibatch`."""
+
+    i: tf.Tensor  # int32 scalar, steps done
+    centers: tf.Tensor  # (k, d)
+    weight_sums: tf.Tensor  # (k,) weight won so far per centre
+    since: tf.Tensor  # int32 scalar, rows seen since the last re-seeding check
+    ewa: tf.Tensor  # smoothed mean batch inertia
+    ewa_min: tf.Tensor  # its lowest value so far
+    stale: tf.Tensor  # int32 scalar, steps without improving ewa_min
+    small_change: tf.Tensor  # bool scalar, stopped by the centre change
+    no_improvement: tf.Tensor  # bool scalar, stopped by the smoothed inertia
 
 
 @compiled
 def fit_minibatch(
     x,
+    sample_weight,
     n_valid,
     centers,
     seed,
@@ -145,51 +163,67 @@ def fit_minibatch(
     batch_size: int,
 ):
     """Up to ``n_steps`` mini-batch steps from ``centers`` (k, d) on the first ``n_valid``
-    (int32 scalar) rows of ``x`` (n, d); the rest is padding.
+    (int32 scalar) rows of ``x`` (n, d), weighted by ``sample_weight`` (n,); the rest is
+    padding.
 
-    Batches are ``batch_size`` rows drawn uniformly with replacement. Stops early, as
-    scikit-learn, when the summed squared centre change is within ``tol`` (if ``tol > 0``), or
-    when the smoothed mean batch inertia has not improved for ``max_no_improvement`` steps (if
-    that is >= 0).
+    Batches are ``batch_size`` rows drawn uniformly with replacement (the weights weigh them in
+    the update, as scikit-learn). Stops early, as scikit-learn, when the summed squared centre
+    change is within ``tol`` (if ``tol > 0``), or when the smoothed mean batch inertia has not
+    improved for ``max_no_improvement`` steps (if that is >= 0).
 
     Returns:
       A dict: centers (k, d), weight_sums (k,), n_steps (int32, steps run), ewa_inertia (the
-      smoothed mean batch inertia, per row).
+      smoothed mean batch inertia, per row), and why it stopped early (bool scalars):
+      small_change, no_improvement.
     """
     k = centers.shape[0]
     dtype = x.dtype
     alpha = tf.minimum(batch_size * 2.0 / tf.cast(n_valid + 1, dtype), 1.0)
 
-    def body(i, centers, weight_sums, since, ewa, ewa_min, stale, done):
+    def body(st: _FitState):
+        i = st.i
         rows = tf.random.stateless_uniform([batch_size], _fold(seed, 2 * i), 0, n_valid, tf.int32)
-        since += batch_size
-        reassign = tf.reduce_any(weight_sums == 0) | (since >= REASSIGN_EVERY_ROWS_PER_CLUSTER * k)
+        since = st.since + batch_size
+        reassign = tf.reduce_any(st.weight_sums == 0) | (
+            since >= REASSIGN_EVERY_ROWS_PER_CLUSTER * k
+        )
         since = tf.where(reassign, 0, since)
         new_centers, weight_sums, inertia = _step(
             tf.gather(x, rows),
-            centers,
-            weight_sums,
+            tf.gather(sample_weight, rows),
+            st.centers,
+            st.weight_sums,
             reassign,
             reassignment_ratio,
             _fold(seed, 2 * i + 1),
         )
-        change = tf.reduce_sum(tf.square(new_centers - centers))
+        change = tf.reduce_sum(tf.square(new_centers - st.centers))
         # scikit-learn's _mini_batch_convergence: the first step only warms up; the smoothed
         # inertia starts at the second step's batch inertia.
         batch_inertia = inertia / batch_size
         first, second = i == 0, i == 1
-        ewa = tf.where(second, batch_inertia, ewa * (1 - alpha) + batch_inertia * alpha)
-        improved = second | (ewa < ewa_min)
-        ewa_min = tf.where(first, ewa_min, tf.where(improved, ewa, ewa_min))
-        stale = tf.where(first, stale, tf.where(improved, 0, stale + 1))
-        done = ~first & (
-            ((tol > 0) & (change <= tol))
-            | ((max_no_improvement >= 0) & (stale >= max_no_improvement))
+        ewa = tf.where(second, batch_inertia, st.ewa * (1 - alpha) + batch_inertia * alpha)
+        improved = second | (ewa < st.ewa_min)
+        ewa_min = tf.where(first, st.ewa_min, tf.where(improved, ewa, st.ewa_min))
+        stale = tf.where(first, st.stale, tf.where(improved, 0, st.stale + 1))
+        small_change = ~first & (tol > 0) & (change <= tol)
+        no_improvement = ~first & (max_no_improvement >= 0) & (stale >= max_no_improvement)
+        return (
+            _FitState(
+                i + 1,
+                new_centers,
+                weight_sums,
+                since,
+                ewa,
+                ewa_min,
+                stale,
+                small_change,
+                no_improvement,
+            ),
         )
-        return i + 1, new_centers, weight_sums, since, ewa, ewa_min, stale, done
 
-    zero = tf.zeros((), dtype)
-    state = (
+    zero, no = tf.zeros((), dtype), tf.constant(False)
+    state = _FitState(
         tf.constant(0),
         centers,
         tf.zeros([k], dtype),
@@ -197,7 +231,17 @@ def fit_minibatch(
         zero,
         zero,
         tf.constant(0),
-        tf.constant(False),
+        no,
+        no,
     )
-    out = tf.while_loop(lambda i, *s: (i < n_steps) & ~s[-1], body, state)
-    return {"centers": out[1], "weight_sums": out[2], "n_steps": out[0], "ewa_inertia": out[4]}
+    (out,) = tf.while_loop(
+        lambda st: (st.i < n_steps) & ~st.small_change & ~st.no_improvement, body, (state,)
+    )
+    return {
+        "centers": out.centers,
+        "weight_sums": out.weight_sums,
+        "n_steps": out.i,
+        "ewa_inertia": out.ewa,
+        "small_change": out.small_change,
+        "no_improvement": out.no_improvement,
+    }

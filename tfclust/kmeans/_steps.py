@@ -8,6 +8,8 @@ restarts go through one (T, d) x (d, R*k) matmul per tile.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 
@@ -128,7 +130,21 @@ def average(sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
     return tf.where(nonempty[..., tf.newaxis], centers, fill[:, tf.newaxis, :])
 
 
-def converge_step(i, centers, new_centers, changed, done, n_iter, strict, tol):
+class Convergence(NamedTuple):
+    """Where each of R restarts stands; every field is (R,)."""
+
+    done: tf.Tensor  # bool, converged (frozen)
+    n_iter: tf.Tensor  # int32, iterations run
+    strict: tf.Tensor  # bool, the last iteration changed no label
+    shift: tf.Tensor  # the last iteration's summed squared centre shift
+
+    @classmethod
+    def start(cls, n_restarts: int, dtype) -> Convergence:
+        no = tf.zeros([n_restarts], tf.bool)
+        return cls(no, tf.zeros([n_restarts], tf.int32), no, tf.zeros([n_restarts], dtype))
+
+
+def converge_step(i, centers, new_centers, changed, conv: Convergence, tol):
     """Freeze the restarts that converged at iteration ``i`` (scikit-learn's two criteria).
 
     A restart converges strictly when no label changed, or when the summed squared centre shift
@@ -136,16 +152,19 @@ def converge_step(i, centers, new_centers, changed, done, n_iter, strict, tol):
 
     Args:
       i: int32 scalar, 0-based iteration; centers, new_centers: (R, k, d); changed: (R,) bool,
-      whether any label changed; done, strict: (R,) bool; n_iter: (R,) int32; tol: scalar.
+      whether any label changed; conv: the restarts' :class:`Convergence`; tol: scalar.
 
     Returns:
-      (centers, done, n_iter, strict, active) where ``active`` marks the restarts that were
-      still running at this iteration.
+      (centers, conv, active) where ``active`` marks the restarts that were still running at
+      this iteration.
     """
-    active = ~done
+    active = ~conv.done
     shift = tf.reduce_sum(tf.square(new_centers - centers), axis=[1, 2])
     centers = tf.where(active[:, None, None], new_centers, centers)
-    n_iter = tf.where(active, i + 1, n_iter)
-    strict = tf.where(active, ~changed, strict)
-    done = done | ~changed | (shift <= tol)
-    return centers, done, n_iter, strict, active
+    conv = Convergence(
+        done=conv.done | ~changed | (shift <= tol),
+        n_iter=tf.where(active, i + 1, conv.n_iter),
+        strict=tf.where(active, ~changed, conv.strict),
+        shift=tf.where(active, shift, conv.shift),
+    )
+    return centers, conv, active

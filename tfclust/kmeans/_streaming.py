@@ -30,7 +30,7 @@ import tensorflow as tf
 from .._compile import compiled
 from .._validation import check_array, power_of_two_scale
 from ._lloyd import seed_centers
-from ._steps import accumulate, assign, average, converge_step, relocate_empty
+from ._steps import Convergence, accumulate, assign, average, converge_step, relocate_empty
 
 logger = logging.getLogger("tfclust.kmeans")
 _SUM = tf.distribute.ReduceOp.SUM
@@ -179,8 +179,8 @@ def _step_labels(x, scale, mean, centers):
 
 
 @compiled
-def _update(i, centers, sums, counts, changed, done, n_iter, strict, tol):
-    return converge_step(i, centers, average(sums, counts), changed > 0, done, n_iter, strict, tol)
+def _update(i, centers, sums, counts, changed, conv, tol):
+    return converge_step(i, centers, average(sums, counts), changed > 0, conv, tol)
 
 
 class _Passes:
@@ -294,7 +294,7 @@ def fit_dataset(p, X, *, check_init_shape, strategy):
     tol = tf.constant(float(np.mean(var64)) * p.tol, dtype)
 
     if p.kind == "array":
-        centers = (p.init_array * scale - mean)[tf.newaxis]
+        centers = p.init_array * scale - mean
     else:
         size = min(n, p.init_size or max(10_000, 20 * k))
         sample = np.concatenate([b.numpy() for b in scaled.unbatch().take(size).batch(size)])
@@ -309,31 +309,27 @@ def fit_dataset(p, X, *, check_init_shape, strategy):
         )
     passes = _Passes(scaled, strategy)
     r = p.n_init
-    done = tf.zeros([r], tf.bool)
-    strict = tf.zeros([r], tf.bool)
-    n_iter = tf.zeros([r], tf.int32)
+    conv = Convergence.start(r, centers.dtype)
     prev = centers
     for i in range(p.max_iter):
         sums, counts, changed = passes.sums(mean, centers, prev)
         if i == 0:  # scikit-learn's labels start at -1: nothing is unchanged at first
             changed = tf.ones_like(changed)
-        if k > 1 and bool(tf.reduce_any((counts == 0) & ~done[:, tf.newaxis])):
+        if k > 1 and bool(tf.reduce_any((counts == 0) & ~conv.done[:, tf.newaxis])):
             m = min(k - 1, n)
             far = passes.far(mean, centers, m)
             sums, counts = relocate_empty(
-                sums, counts, far[1], far[2], far[0], tf.ones_like(far[0]), ~done
+                sums, counts, far[1], far[2], far[0], tf.ones_like(far[0]), ~conv.done
             )
         prev = centers
-        centers, done, n_iter, strict, _ = _update(
-            tf.constant(i), centers, sums, counts, changed, done, n_iter, strict, tol
-        )
+        centers, conv, _ = _update(tf.constant(i), centers, sums, counts, changed, conv, tol)
         if p.verbose:
             logger.info(
                 "pass %d: %d restart(s) still running",
                 i,
-                int(tf.reduce_sum(tf.cast(~done, tf.int32))),
+                int(tf.reduce_sum(tf.cast(~conv.done, tf.int32))),
             )
-        if bool(tf.reduce_all(done)):
+        if bool(tf.reduce_all(conv.done)):
             break
 
     with np.errstate(over="ignore"):  # inf only beyond the float64 range (see KMeans)
@@ -354,7 +350,11 @@ def fit_dataset(p, X, *, check_init_shape, strategy):
         "centers": centers_best if scale == 1.0 else centers_best / centers_best.dtype.type(scale),
         "labels": labels,
         "inertia": inertia / scale / scale,
-        "n_iter": int(n_iter[best]),
+        "n_iter": int(conv.n_iter[best]),
         "inertia_all": inertia_all,
-        "n_iter_all": n_iter.numpy(),
+        "n_iter_all": conv.n_iter.numpy(),
+        "converged_all": conv.done.numpy(),
+        "strict_all": conv.strict.numpy(),
+        "shift_all": conv.shift.numpy() / scale / scale,
+        "tol": float(tol) / scale / scale,
     }
