@@ -535,6 +535,66 @@ def section_conformance(d: dict) -> list[str]:
     return out
 
 
+def section_sklearn_test_files(d: dict) -> list[str]:
+    out = [
+        "## scikit-learn's own test files",
+        "",
+        "`benchmarks/sklearn_test_files.py`: scikit-learn's test files run with tfclust's "
+        f"classes imported in place of scikit-learn's (scikit-learn {d.get('scikit-learn')}, "
+        f"{d.get('machine')}, {d.get('date')}). Skipped tests are not counted (scikit-learn "
+        "skips them itself: they need other libraries). Causes are explained in "
+        "[sklearn_conformance.md](sklearn_conformance.md).",
+        "",
+    ]
+    rows = []
+    for name in ("k_means", "t_sne"):
+        r = d.get(name)
+        if not r:
+            continue
+        counts = r.get("counts", {})
+        run = r["total"] - counts.get("skipped", 0)
+        rows.append(
+            {
+                "file": f"`{r['file']}`",
+                "passed": counts.get("passed", 0),
+                "run": run,
+                "failed": counts.get("failed", 0),
+                "xfailed": counts.get("xfailed", 0),
+                "skipped": counts.get("skipped", 0),
+            }
+        )
+    out += table(
+        rows,
+        [
+            ("file", "test file"),
+            ("passed", "passed"),
+            ("run", "of (not skipped)"),
+            ("failed", "failed"),
+            ("xfailed", "expected failures"),
+            ("skipped", "skipped"),
+        ],
+    )
+    for name in ("k_means", "t_sne"):
+        r = d.get(name)
+        if not r:
+            continue
+        causes: dict[str, list[str]] = {}
+        for test, result in sorted(r["tests"].items()):
+            if result["outcome"] == "failed":
+                causes.setdefault(result.get("cause", "unclassified"), []).append(test)
+        if not causes:
+            continue
+        out += ["", f"Failures of `{r['file']}` by cause:", ""]
+        out += table(
+            [
+                {"cause": cause, "n": len(tests), "tests": ", ".join(f"`{t}`" for t in tests)}
+                for cause, tests in sorted(causes.items(), key=lambda kv: -len(kv[1]))
+            ],
+            [("cause", "cause"), ("n", "tests"), ("tests", "which")],
+        )
+    return out
+
+
 SECTIONS = [
     ("coldstart", section_coldstart),
     ("autoencoder", section_autoencoder),
@@ -545,6 +605,7 @@ SECTIONS = [
     ("serving", section_serving),
     ("compile_phases", section_compile_phases),
     ("conformance", section_conformance),
+    ("sklearn_test_files", section_sklearn_test_files),
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,25 @@ FILES = {
         "from sklearn.manifold import _barnes_hut_tsne\nfrom tfclust import TSNE",
     ),
 }
+
+
+# Why a test fails, by the first matching (regex on "test name | first error line", cause);
+# the causes are explained in docs/sklearn_conformance.md.
+CAUSES = [
+    (
+        r"has no attribute '_(n_init|init_centroids|init_size)'|_init_size at 0x",
+        "reads a private attribute or method of scikit-learn's class (`_n_init`, "
+        "`_init_centroids`, `_init_size`)",
+    ),
+]
+
+
+def cause_of(name: str, reason: str) -> str:
+    """The cause of a failed test, from :data:`CAUSES`; ``"unclassified"`` if none matches."""
+    for pattern, cause in CAUSES:
+        if re.search(pattern, f"{name} | {reason}"):
+            return cause
+    return "unclassified"
 
 
 def _first_line(element) -> str:
@@ -82,6 +102,8 @@ def run_file(name: str, folder: str) -> dict:
                 reason = _first_line(element)
                 break
         tests[case.get("name")] = {"outcome": outcome, "reason": reason}
+        if outcome == "failed":
+            tests[case.get("name")]["cause"] = cause_of(case.get("name"), reason)
     counts = {}
     for test in tests.values():
         counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1

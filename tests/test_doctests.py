@@ -3,7 +3,7 @@
 The examples are the documentation users copy from (scikit-learn's convention): they are run
 here as doctests, so they cannot rot. A public name without an ``Examples`` section fails
 ``test_every_public_name_has_examples``; add one (small arrays, fast, temporary folders for
-files, deterministic output) rather than extending ``KNOWN_MISSING``.
+files, deterministic output).
 """
 
 import doctest
@@ -17,6 +17,7 @@ import pytest
 DOCTEST_MODULES = [
     "tfclust.autoencoder",
     "tfclust.data.idx",
+    "tfclust.data.images",
     "tfclust.data.pipeline",
     "tfclust.data.sources",
     "tfclust.metrics",
@@ -43,12 +44,6 @@ PUBLIC_MODULES = [
     "tfclust.serving",
     "tfclust.tsne",
 ]
-
-# Public names still without examples, each to be given one; this list only shrinks
-# (``test_known_missing_is_current`` fails once a name here gains its Examples section).
-KNOWN_MISSING = {
-    "tfclust.TSNE",  # tfclust/tsne/estimator.py
-}
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -90,20 +85,8 @@ def _has_examples(obj) -> bool:
 
 
 def test_every_public_name_has_examples():
-    missing = sorted(
-        name
-        for name, obj in _public_objects().items()
-        if not _has_examples(obj) and name not in KNOWN_MISSING
-    )
+    missing = sorted(name for name, obj in _public_objects().items() if not _has_examples(obj))
     assert not missing, f"public names without an Examples section: {missing}"
-
-
-def test_known_missing_is_current():
-    objects = _public_objects()
-    done = sorted(n for n in KNOWN_MISSING if n in objects and _has_examples(objects[n]))
-    stale = sorted(n for n in KNOWN_MISSING if n not in objects)
-    assert not done, f"these now have examples; remove them from KNOWN_MISSING: {done}"
-    assert not stale, f"KNOWN_MISSING names that are not public: {stale}"
 
 
 def test_every_documented_module_is_run():

@@ -184,7 +184,7 @@ _NUMPY_INT_CASES = [
 def test_numpy_integer_parameters_become_python_ints(cls, name, np_type):
     params = _int_params(cls)
     est = cls(**{**params, name: np_type(params[name])})
-    p = est._check_params() if cls is TSNE else est._check_params(np.zeros((4, 2)))
+    p = est._check_params(np.zeros((4, 2)))
     validated = {"n_interpolation_points": "nodes", "random_state": "seed"}.get(name, name)
     value = getattr(p, validated)
     if name == "random_state" and cls is not TSNE:  # KMeans: the (2,) int32 stateless seed

@@ -36,7 +36,7 @@ def test_padded_objective_equals_the_unpadded_one():
     32) against the same P built without padding."""
     x = tf.constant(_points(300))
     est = TSNE(perplexity=10.0, dtype="float64", **GRID)
-    objective, padded, n_rows = est._objective(est._check_params(), x)
+    objective, padded, n_rows = est._objective(est._check_params(x), x)
     assert n_rows == padded_size(300) == 320
     assert padded[0].shape == (320, padded_size(31))
     k = affinities.n_neighbors_for_perplexity(300, 10.0)

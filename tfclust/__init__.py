@@ -26,6 +26,7 @@ _EXPORTS = {
     "save_autoencoder": "tfclust.autoencoder",
     "load_autoencoder": "tfclust.autoencoder",
     "load_dataset": "tfclust.data",
+    "load_images": "tfclust.data",
     "KMeans": "tfclust.kmeans",
     "MiniBatchKMeans": "tfclust.kmeans",
     "TSNE": "tfclust.tsne",

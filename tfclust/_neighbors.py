@@ -1,6 +1,15 @@
 """Exact k nearest neighbours in row tiles, shared by t-SNE's affinities and the embedding
-metrics: matmul-form distances to every row, ``tf.math.top_k`` per tile, and the selected
-distances recomputed by differences. Memory grows with ``tile * N``, never with ``N ** 2``."""
+metrics: distances to every row (matmul form for the euclidean family, broadcast differences for
+manhattan and chebyshev, rows of the matrix for precomputed distances), ``tf.math.top_k`` per
+tile, and the selected distances recomputed by differences. Memory grows with ``tile * N``,
+never with ``N ** 2``.
+
+Metrics (scikit-learn's names): ``"euclidean"``, ``"sqeuclidean"``, ``"cosine"`` (euclidean on
+the L2-normalised rows; a zero row is at distance 1 from every other, as scikit-learn),
+``"manhattan"``, ``"chebyshev"`` and ``"precomputed"`` (x is the (N, N) distance matrix). The
+kernels return *squared* metric distances ``d(x_i, x_j) ** 2``, the quantity t-SNE's Gaussians
+use (scikit-learn squares every metric's distances, ``"sqeuclidean"``'s included).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +27,11 @@ from tfclust._tiling import (
     squared_distances,
 )
 
+METRICS = ("euclidean", "sqeuclidean", "cosine", "manhattan", "chebyshev", "precomputed")
+"""The metrics the kernels compute (see the module docstring)."""
+
+_MATMUL_METRICS = ("euclidean", "sqeuclidean", "cosine")
+
 
 def centred_with_norms(x, n_valid=None):
     """``x`` minus the column means of its first ``n_valid`` rows (default all), its rows'
@@ -34,14 +48,64 @@ def centred_with_norms(x, n_valid=None):
     return x, tf.reduce_sum(tf.square(x), axis=1), tf.range(x.shape[0])
 
 
-def _knn(x, n_valid, k: int, tile: int):
-    x, x_sq, cols = centred_with_norms(x, n_valid)
+def prepared(x, metric: str, n_valid=None):
+    """What :func:`metric_distances` compares for ``metric``: ``(x', sq_norms, ids)``, x' the
+    centred rows (euclidean family), the L2-normalised rows (cosine; zero rows stay zero) or
+    ``x`` itself (other metrics, and ``"precomputed"``, whose x is the distance matrix)."""
+    if metric == "cosine":
+        x = tf.math.l2_normalize(x, axis=1)  # a zero row stays zero
+        return x, tf.reduce_sum(tf.square(x), axis=1), tf.range(x.shape[0])
+    if metric in _MATMUL_METRICS:
+        return centred_with_norms(x, n_valid)
+    return x, tf.zeros([x.shape[0]], x.dtype), tf.range(x.shape[0])
+
+
+def _from_squared_euclidean(d2, metric: str, rows_sq, cols_sq):
+    """Squared ``metric`` distances from squared euclidean ones of prepared rows."""
+    if metric == "sqeuclidean":
+        return tf.square(d2)
+    if metric == "cosine":  # |a - b|^2 / 2 = 1 - cos for unit rows; 1 against a zero row
+        both = (rows_sq > 0.0) & (cols_sq > 0.0)
+        return tf.square(tf.where(both, tf.minimum(d2 / 2.0, 2.0), tf.ones_like(d2)))
+    return d2
+
+
+def _from_differences(diff, metric: str):
+    """Squared ``metric`` distances of the difference vectors ``diff`` (..., D)."""
+    if metric == "manhattan":
+        return tf.square(tf.reduce_sum(tf.abs(diff), axis=-1))
+    if metric == "chebyshev":
+        return tf.square(tf.reduce_max(tf.abs(diff), axis=-1))
+    return tf.reduce_sum(tf.square(diff), axis=-1)
+
+
+def metric_distances(rows, x, x_sq, metric: str):
+    """(tile, N) squared ``metric`` distances from the (tile, D) ``rows`` to the N rows of
+    ``x``, both from :func:`prepared` (``x_sq`` its squared norms); for ``"precomputed"``,
+    ``rows`` are rows of the distance matrix (``x`` unused). Traceable."""
+    if metric == "precomputed":
+        return tf.square(rows)
+    if metric in _MATMUL_METRICS:
+        rows_sq = tf.reduce_sum(tf.square(rows), axis=1)
+        d2 = squared_distances(rows, x, x_sq)
+        return _from_squared_euclidean(d2, metric, rows_sq[:, None], x_sq[None, :])
+    return _from_differences(rows[:, None, :] - x[None, :, :], metric)
+
+
+def metric_row_bytes(metric: str, n: int, d: int, itemsize: int) -> int:
+    """Bytes of :func:`metric_distances`' temporaries per row against ``n`` rows of ``d``
+    features: (n,) rows, and (n, d) differences for manhattan and chebyshev."""
+    return n * itemsize * (1 + (d if metric in ("manhattan", "chebyshev") else 0))
+
+
+def _knn(x, n_valid, k: int, tile: int, metric: str):
+    x, x_sq, cols = prepared(x, metric, n_valid)
     # The rows from n_valid on are padding (a size bucket): no point's neighbour.
     excluded = cols[None, :] >= n_valid
 
     def block(args):
         rows, ids = args
-        d2 = squared_distances(rows, x, x_sq)
+        d2 = metric_distances(rows, x, x_sq, metric)
         d2 = tf.where(
             (ids[:, None] == cols[None, :]) | excluded, tf.constant(math.inf, x.dtype), d2
         )
@@ -49,8 +113,14 @@ def _knn(x, n_valid, k: int, tile: int):
         # a 20,000-point kNN 70x slower). Recompute the selected distances directly: the
         # matmul form loses digits to cancellation exactly where neighbours are close.
         _, idx = tf.math.top_k(-tf.cast(d2, tf.float32), k=k, sorted=True)
-        diff = rows[:, None, :] - tf.gather(x, idx)
-        return idx, tf.reduce_sum(tf.square(diff), axis=2)
+        if metric == "precomputed":
+            return idx, tf.gather(d2, idx, batch_dims=1)
+        picked = tf.gather(x, idx)
+        near = _from_differences(rows[:, None, :] - picked, metric)
+        if metric in _MATMUL_METRICS:
+            rows_sq = tf.reduce_sum(tf.square(rows), axis=1)
+            near = _from_squared_euclidean(near, metric, rows_sq[:, None], tf.gather(x_sq, idx))
+        return idx, near
 
     return map_row_tiles(
         block,
@@ -60,28 +130,37 @@ def _knn(x, n_valid, k: int, tile: int):
     )
 
 
-def nearest_neighbors(x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET):
-    """Exact k nearest neighbours of every point among the others (squared euclidean).
+def nearest_neighbors(
+    x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+):
+    """Exact k nearest neighbours of every point among the others.
 
     The search runs on the rows padded to their size bucket (``_tiling.padded_size``), so every
     N of a bucket shares one compiled program.
 
     Args:
-      x: (N, D) float32/float64 tensor.
+      x: (N, D) float32/float64 tensor; for ``metric="precomputed"``, the (N, N) distances.
       k: neighbours per point, 1 <= k <= N - 1.
       memory_budget: bytes a tile of pairwise work may take.
+      metric: one of :data:`METRICS` (default ``"euclidean"``).
 
     Returns:
-      ``(indices, sq_distances)``: (N, k) int32 and (N, k) x.dtype, nearest first as ranked by
-      the squared distances rounded to float32; ties (there) go to the lower index.
+      ``(indices, sq_distances)``: (N, k) int32 and (N, k) x.dtype, the squared ``metric``
+      distances, nearest first as ranked by them rounded to float32; ties (there) go to the
+      lower index.
     """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     n, d = x.shape
     if not 1 <= k <= n - 1:
         raise ValueError(f"k must be in [1, {n - 1}], got {k}")
     n_pad = padded_size(n)
     x_pad = pad_rows(x, n_pad)
-    row_bytes = max(3 * n_pad, 2 * k * d) * x.dtype.size
+    if metric == "precomputed":  # padding columns too, excluded from the search
+        x_pad = tf.pad(x_pad, [[0, 0], [0, n_pad - n]])
+        d = n_pad
+    row_bytes = max(2 * n_pad + metric_row_bytes(metric, n_pad, d, 1), 2 * k * d) * x.dtype.size
     tile = rows_per_tile(n_pad, row_bytes, memory_budget)
-    program = specialised(_knn, n_pad, d, x.dtype, int(k), tile)
-    idx, d2 = program(x_pad, tf.constant(n, tf.int32), int(k), tile)
+    program = specialised(_knn, n_pad, d, x.dtype, int(k), tile, metric)
+    idx, d2 = program(x_pad, tf.constant(n, tf.int32), int(k), tile, metric)
     return idx[:n], d2[:n]

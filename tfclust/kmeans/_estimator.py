@@ -154,10 +154,18 @@ class _BaseKMeans(BaseEstimator):
 
     @staticmethod
     def _check_init_shape(p, n_features):
-        if p.init_array is not None and tuple(p.init_array.shape[1:]) != (p.n_clusters, n_features):
+        if p.init_array is None:
+            return
+        shape = tuple(p.init_array.shape[1:])
+        if shape[0] != p.n_clusters:
             raise ValueError(
-                f"init has shape {tuple(p.init_array.shape[1:])} but must be (n_clusters, "
-                f"n_features) = ({p.n_clusters}, {n_features})"
+                f"init has shape {shape}. The shape of the initial centers {shape} does not "
+                f"match the number of clusters {p.n_clusters}."
+            )
+        if shape[1] != n_features:
+            raise ValueError(
+                f"init has shape {shape}. The shape of the initial centers {shape} does not "
+                f"match the number of features of the data {n_features}."
             )
 
     def _call_init(self, p, x):
@@ -217,10 +225,12 @@ class _BaseKMeans(BaseEstimator):
             )
         return x, tf.constant(self.cluster_centers_)
 
-    def _tile(self, n):
+    def _tile(self, n, width=None):
+        """Rows per tile of n rows against the centres: (rows x ``width``) temporaries, k wide
+        by default."""
         memory_budget = check_int(self.memory_budget, name="memory_budget", low=1)
         k, itemsize = self.cluster_centers_.shape[0], self.cluster_centers_.dtype.itemsize
-        return tile_rows(n, k, itemsize, memory_budget)
+        return tile_rows(n, width or k, itemsize, memory_budget)
 
     def _labels_inertia(self, x, centers, sample_weight=None):
         """Labels (n,) int32 numpy array and weighted inertia (float) of the rows ``x`` (n, d).
@@ -249,7 +259,9 @@ class _BaseKMeans(BaseEstimator):
         if scale != 1.0:
             x, centers = x * scale, centers * scale
         n_pad = padded_size(n)
-        out = _lloyd.distances_to_centers(pad_rows(x, n_pad), centers, tile=self._tile(n_pad))
+        width = centers.shape[0] * centers.shape[1]  # the (rows x k x d) differences
+        tile = self._tile(n_pad, width)
+        out = _lloyd.distances_to_centers(pad_rows(x, n_pad), centers, tile=tile)
         out = out.numpy()[:n]
         return out if scale == 1.0 else out / out.dtype.type(scale)
 

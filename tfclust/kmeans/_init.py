@@ -14,9 +14,12 @@ from ._steps import fold_tiles
 
 
 def _uniform(shape, seed, step, dtype):
-    return tf.random.stateless_uniform(
-        shape, seed=tf.random.experimental.stateless_fold_in(seed, step), dtype=dtype
+    """Uniform [0, 1) draws in ``dtype``, drawn in float32 whatever ``dtype`` is, so that a
+    seed picks the same rows for float32 and float64 data (as scikit-learn's one RNG does)."""
+    u = tf.random.stateless_uniform(
+        shape, seed=tf.random.experimental.stateless_fold_in(seed, step)
     )
+    return tf.cast(u, dtype)
 
 
 def kmeans_plusplus(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .._compile import compiled
-from .._tiling import map_row_tiles, squared_distances
+from .._tiling import map_row_tiles
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
 from ._steps import (
@@ -265,12 +265,15 @@ def assign_rows(x, centers, *, tile: int):
 
 @compiled
 def distances_to_centers(x, centers, *, tile: int):
-    """(N, k) euclidean distances from the rows of ``x`` (N, d) to ``centers`` (k, d)."""
-    shift = tf.reduce_mean(centers, axis=0)
-    c = centers - shift
-    c_sq = tf.reduce_sum(tf.square(c), axis=1)
+    """(N, k) euclidean distances from the rows of ``x`` (N, d) to ``centers`` (k, d).
+
+    Computed from the differences (one fused broadcast-and-reduce per tile), not the matmul
+    form, so that small distances keep their digits: a centre is at distance exactly 0 from
+    itself, as in scikit-learn's ``transform``.
+    """
 
     def fn(xt):
-        return tf.sqrt(squared_distances(xt - shift, c, c_sq))
+        diff = xt[:, tf.newaxis, :] - centers[tf.newaxis, :, :]
+        return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1))
 
     return map_row_tiles(fn, x, tile, tf.TensorSpec([tile, centers.shape[0]], x.dtype))

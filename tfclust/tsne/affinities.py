@@ -1,9 +1,10 @@
 """Input-space affinities of t-SNE: perplexity calibration and the joint probabilities P.
 
 Conventions are scikit-learn's (``sklearn.manifold._t_sne`` and ``_utils.pyx``): squared
-euclidean distances, a Gaussian per point whose precision ``beta`` (1 / (2 sigma^2)) is found by
-bisection so that the conditional distribution has the requested perplexity, then
-``P = (P_cond + P_cond^T) / sum``.
+distances (euclidean by default; any metric of :data:`tfclust._neighbors.METRICS`, whose
+distances are squared as scikit-learn squares them), a Gaussian per point whose precision
+``beta`` (1 / (2 sigma^2)) is found by bisection so that the conditional distribution has the
+requested perplexity, then ``P = (P_cond + P_cond^T) / sum``.
 
 Two forms:
 
@@ -24,16 +25,19 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._compile import compiled
-from tfclust._neighbors import centred_with_norms, nearest_neighbors
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
+from tfclust._neighbors import metric_distances, metric_row_bytes, nearest_neighbors, prepared
+from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 
 __all__ = [
     "MACHINE_EPSILON",
     "binary_search_perplexity",
+    "calibrated_conditionals",
     "conditional_probabilities",
+    "dense_calibrated_conditionals",
     "joint_probabilities",
     "joint_probabilities_from_neighbors",
     "joint_probabilities_nn",
+    "symmetrised",
     "n_neighbors_for_perplexity",
     "nearest_neighbors",
 ]
@@ -65,7 +69,14 @@ def _entropy_and_p(sq_distances, beta, keep):
 
 
 def binary_search_perplexity(sq_distances, perplexity, keep=None):
-    """Conditional probabilities ``p_{j|i}`` whose rows have the given perplexity.
+    """Conditional probabilities ``p_{j|i}`` whose rows have the given perplexity: the first
+    part of :func:`calibrated_conditionals`' result (see there)."""
+    return calibrated_conditionals(sq_distances, perplexity, keep)[0]
+
+
+def calibrated_conditionals(sq_distances, perplexity, keep=None):
+    """Conditional probabilities ``p_{j|i}`` whose rows have the given perplexity, and the
+    Gaussians' precisions.
 
     All rows are searched at once in one ``tf.while_loop``: each row's precision starts at 1 and
     is doubled/halved until bracketed, then bisected, until its entropy is within 1e-5 nats of
@@ -80,8 +91,10 @@ def binary_search_perplexity(sq_distances, perplexity, keep=None):
         form) get probability 0 and do not count.
 
     Returns:
-      (rows, k) tensor of the same dtype; every row sums to 1 (or is all 0 if every candidate
-      underflowed, as in scikit-learn).
+      ``(p, beta)``: (rows, k) tensor of the same dtype, every row summing to 1 (or all 0 if
+      every candidate underflowed, as in scikit-learn), and the (rows,) precisions
+      ``beta = 1 / (2 sigma^2)`` (scikit-learn's verbose "Mean sigma" is the mean of
+      ``sqrt(1 / beta)``).
     """
     dtype = sq_distances.dtype
     rows = tf.shape(sq_distances)[0]
@@ -115,42 +128,61 @@ def binary_search_perplexity(sq_distances, perplexity, keep=None):
     state = (tf.constant(0), tf.ones([rows], dtype), -inf, inf, tf.zeros([rows], tf.bool))
     _, beta, *_ = tf.while_loop(cond, body, state)
     p, _ = _entropy_and_p(sq_distances, beta, keep)
-    return p
+    return p, beta
 
 
 @compiled
-def _conditional_dense(x, perplexity, tile: int):
-    x, x_sq, cols = centred_with_norms(x)
+def _conditional_dense(x, perplexity, tile: int, metric: str):
+    x, x_sq, cols = prepared(x, metric)
     n = x.shape[0]
 
     def block(args):
         rows, ids = args
-        d2 = squared_distances(rows, x, x_sq)
-        return binary_search_perplexity(d2, perplexity, keep=ids[:, None] != cols[None, :])
+        d2 = metric_distances(rows, x, x_sq, metric)
+        return calibrated_conditionals(d2, perplexity, keep=ids[:, None] != cols[None, :])
 
     return map_row_tiles(
-        block, (x, cols), tile, fn_output_signature=tf.TensorSpec([tile, n], x.dtype)
+        block,
+        (x, cols),
+        tile,
+        fn_output_signature=(tf.TensorSpec([tile, n], x.dtype), tf.TensorSpec([tile], x.dtype)),
     )
 
 
-def conditional_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET):
-    """Dense conditional probabilities ``p_{j|i}`` over all other points.
+def conditional_probabilities(
+    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+):
+    """Dense conditional probabilities ``p_{j|i}`` over all other points: the first part of
+    :func:`dense_calibrated_conditionals`' result (see there)."""
+    return dense_calibrated_conditionals(x, perplexity, memory_budget, metric)[0]
+
+
+def dense_calibrated_conditionals(
+    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+):
+    """Dense conditional probabilities ``p_{j|i}`` over all other points, and the precisions.
 
     Args:
-      x: (N, D) float32/float64 tensor (validated by the caller).
+      x: (N, D) float32/float64 tensor (validated by the caller); for
+        ``metric="precomputed"``, the (N, N) distance matrix.
       perplexity: desired perplexity, 0 < perplexity < N.
       memory_budget: bytes a tile of pairwise work may take.
+      metric: one of :data:`tfclust._neighbors.METRICS` (default ``"euclidean"``); the
+        Gaussians are on the squared metric distances, as scikit-learn's.
 
     Returns:
-      (N, N) tensor of x's dtype, zero diagonal, rows summing to 1.
+      ``(p_cond, beta)`` as :func:`calibrated_conditionals`: (N, N) tensor of x's dtype, zero
+      diagonal, rows summing to 1, and the (N,) precisions.
     """
-    n = x.shape[0]
-    tile = rows_per_tile(n, 4 * n * x.dtype.size, memory_budget)
-    return _conditional_dense(x, tf.constant(perplexity, x.dtype), tile)
+    n, d = x.shape
+    row_bytes = (3 * n + metric_row_bytes(metric, n, d, 1)) * x.dtype.size
+    tile = rows_per_tile(n, row_bytes, memory_budget)
+    return _conditional_dense(x, tf.constant(perplexity, x.dtype), tile, metric)
 
 
 @compiled
-def _symmetrise_dense(p_cond):
+def symmetrised(p_cond):
+    """Dense joint P from (N, N) conditional probabilities (see :func:`joint_probabilities`)."""
     p = p_cond + tf.transpose(p_cond)
     total = tf.maximum(tf.reduce_sum(p), MACHINE_EPSILON)
     p = tf.maximum(p / total, MACHINE_EPSILON)
@@ -171,7 +203,7 @@ def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMOR
     Returns:
       (N, N) symmetric tensor of x's dtype summing to 1 (up to the floor).
     """
-    return _symmetrise_dense(conditional_probabilities(x, perplexity, memory_budget))
+    return symmetrised(conditional_probabilities(x, perplexity, memory_budget))
 
 
 @compiled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import types
@@ -11,32 +12,66 @@ import tensorflow as tf
 
 from tfclust._base import BaseEstimator, prefixed_feature_names
 from tfclust._compile import specialised
+from tfclust._neighbors import METRICS
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
     INT32_MAX,
     check_array,
     check_float,
     check_int,
+    check_is_fitted,
     check_random_state,
+    fit_dtype,
     max_abs,
     power_of_two_scale,
-    resolve_dtype,
 )
 from tfclust.tsne.affinities import (
-    binary_search_perplexity,
-    joint_probabilities,
+    calibrated_conditionals,
+    dense_calibrated_conditionals,
     n_neighbors_for_perplexity,
     nearest_neighbors,
+    symmetrised,
+)
+from tfclust.tsne.distances import (
+    check_distances,
+    host_distances,
+    host_neighbors,
+    is_sparse,
+    resolve_metric,
+    sparse_neighbors,
 )
 from tfclust.tsne.gradients import ExactObjective, FFTObjective
-from tfclust.tsne.optimize import pca_embedding, random_embedding, tsne_descent
+from tfclust.tsne.optimize import (
+    continued_descent,
+    pca_embedding,
+    random_embedding,
+    report,
+    tsne_descent,
+)
 
 __all__ = ["TSNE"]
 
 logger = logging.getLogger("tfclust.tsne")
 
-_METHODS = ("fft", "exact")
+_METHODS = ("fft", "barnes_hut", "exact")
 _FFT_COMPONENTS = (1, 2)
+# Metrics whose distances scale with X (all but cosine): their X is rescaled to magnitudes
+# in [0.5, 1) (exactly, by a power of two) so that squared manhattan or sqeuclidean distances
+# neither overflow nor underflow; P does not depend on the scale of the distances.
+_SCALE_FREE_METRICS = ("euclidean", "cosine")
+
+
+def _distance_scale(distances) -> float:
+    """The power of two that brings the largest of (precomputed or host-computed) distances to
+    [0.5, 1), so that their squares neither overflow nor underflow (P does not depend on it)."""
+    return power_of_two_scale(max_abs(distances), 1, tf.float32, always=True)
+
+
+def _mean_sigma(beta, sigma_scale: float) -> float:
+    """scikit-learn's verbose "Mean sigma": ``sqrt(N / sum(beta))``, in the units of the
+    distances before their rescaling by ``sigma_scale``."""
+    beta = np.asarray(beta, np.float64)
+    return float(np.sqrt(beta.size / beta.sum()) / sigma_scale)
 
 
 class TSNE(BaseEstimator):
@@ -46,7 +81,8 @@ class TSNE(BaseEstimator):
     method in place of Barnes-Hut (and openTSNE's names for its settings):
 
     Args:
-      n_components: dimension of the embedding (>= 1; 1 or 2 for ``method="fft"``).
+      n_components: dimension of the embedding (>= 1; 1 or 2 for ``method="fft"`` and
+        ``"barnes_hut"``).
       perplexity: perplexity of the input-space Gaussians, 0 < perplexity < n_samples.
       early_exaggeration: factor (>= 1) on P during the first 250 iterations.
       learning_rate: step size (> 0), or ``"auto"``: ``max(n_samples / early_exaggeration / 4,
@@ -56,20 +92,49 @@ class TSNE(BaseEstimator):
       n_iter_without_progress: stop when the KL divergence has not improved for more than this
         many iterations (checked every 50, after the exaggeration stage).
       min_grad_norm: stop when the gain-scaled gradient norm falls to this (checked every 50).
+      metric: distance between samples (default ``"euclidean"``), scikit-learn's semantics: the
+        Gaussians of P are on squared distances ``d(x_i, x_j) ** 2`` (so ``"sqeuclidean"``
+        enters squared again, as in scikit-learn). Computed by the XLA kernels in row tiles
+        (k-NN search for ``"fft"``, all pairs for ``"exact"``, never N x N memory for
+        ``"fft"``): ``"euclidean"`` (``"l2"``), ``"sqeuclidean"``, ``"cosine"`` (euclidean on
+        the L2-normalised rows; a zero row is at distance 1 from all others),
+        ``"manhattan"`` (``"l1"``, ``"cityblock"``; broadcast differences, tiles of
+        ``memory_budget``), ``"chebyshev"``; ``"precomputed"``: X is the (n_samples,
+        n_samples) distance matrix, square and non-negative (``init="pca"`` is then refused),
+        or, for ``"fft"``/``"barnes_hut"``, a scipy sparse k-NN graph whose missing entries
+        are non-neighbours (every row needs ``min(n_samples - 1, 3 * perplexity + 1)``
+        entries besides its own). Computed by scipy on the host, in row tiles:
+        ``"braycurtis"``, ``"canberra"``, ``"correlation"``, ``"mahalanobis"`` (needs
+        ``metric_params`` ``V`` or ``VI``), ``"minkowski"``, ``"seuclidean"`` (needs ``V``),
+        and a callable ``metric(u, v) -> float`` of two rows (called once per pair, in Python:
+        small N only). Computed distances that are negative or not finite raise ValueError.
+      metric_params: dict of keyword arguments of the scipy-computed metrics (e.g.
+        ``{"p": 3}`` for minkowski), or None (default); the kernels' metrics take none.
       init: ``"pca"`` (principal components scaled to standard deviation 1e-4, signs as
         scikit-learn's PCA), ``"random"`` (Gaussian, std 1e-4) or an array of shape
         (n_samples, n_components).
-      verbose: 0 logs per-chunk progress (iteration, KL divergence, gradient norm, seconds; one
-        line per 50 iterations) at DEBUG level on the ``tfclust.tsne`` logger; >= 1 at INFO.
-        Fit start/end and stage timings are INFO. Configure ``logging`` to see them.
-      random_state: None (fresh entropy) or an int seed in 0 .. 2**32 - 1, used by
-        ``init="random"``; the same seed gives the same embedding on the same device.
+      verbose: 0 (default) logs per-chunk progress (iteration, KL divergence, gradient norm,
+        seconds; one line per 50 iterations) at DEBUG level on the ``tfclust.tsne`` logger;
+        >= 1 at INFO. Fit start/end and stage timings are INFO. Configure ``logging`` to see
+        them. As scikit-learn's, ``verbose >= 1`` also prints the neighbour search, the
+        conditional probabilities, the mean sigma and the KL divergence after each stage to
+        stdout, and ``verbose >= 2`` the per-chunk progress lines.
+      random_state: None (fresh entropy), an int seed in 0 .. 2**32 - 1, or a numpy
+        ``RandomState``/``Generator`` (one seed drawn per fit), used by ``init="random"``; the
+        same seed gives the same embedding on the same device.
       method: ``"fft"`` (default; n_components 1 or 2): P over each point's
         ``3 * perplexity + 1`` exact nearest neighbours (tiled matmul + top-k) and the repulsion
         by FFT interpolation on a grid (:mod:`tfclust.tsne.fft`); O(N) time per iteration
         (plus the grid's G log G) and O(N k + G) memory. ``"exact"``: all pairs, any
         n_components, O(N^2) time per iteration and a dense (N, N) P in memory (scikit-learn's
-        exact method, for small N).
+        exact method, for small N). ``"barnes_hut"``: alias of ``"fft"``, the approximate
+        gradient, kept for scikit-learn users (n_components 1 or 2; scikit-learn's 3 needs
+        ``"exact"`` here).
+      angle: scikit-learn's Barnes-Hut accuracy knob, in [0, 1] (default 0.5); validated as
+        scikit-learn does but changes nothing: the FFT method's accuracy is set by
+        ``n_interpolation_points`` and ``ints_in_interval``.
+      n_jobs: None (default) or an int, validated as scikit-learn does but changes nothing:
+        TensorFlow's thread pools are process-wide (``tf.config.threading``).
       n_interpolation_points: ``"fft"``: an int n is openTSNE's scheme, n grid nodes per
         interval and axis, each point interpolated from the n nodes nearest to it per axis.
         ``"auto"`` (default): in 2-D, 2 nodes per interval and 4-node stencils, nodes 0.4 units
@@ -94,9 +159,19 @@ class TSNE(BaseEstimator):
         values separate finer clusters. ``"exact"`` uses scikit-learn's kernel and needs 1.
       exaggeration: factor (>= 1) on P after the early-exaggeration stage (openTSNE's "late
         exaggeration"); None or 1 for none.
-      dtype: ``"float32"`` (default) or ``"float64"`` (for comparisons with scikit-learn). X
-        so large (or small) that its squared distances would overflow (or underflow) the dtype
-        is scaled by a power of two first: P does not depend on the scale of X.
+      callbacks: openTSNE's callbacks: None (default), a callable or a list of callables
+        ``callback(iteration, kl_divergence, embedding)`` called every
+        ``callbacks_every_iters`` iterations (``iteration``: iterations run so far, early
+        exaggeration included; ``kl_divergence``: float, at the start of the last of them, of
+        the exaggerated P during early exaggeration; ``embedding``: (n_samples, n_components)
+        numpy array). A callback returning True stops the optimisation (fit or
+        :meth:`optimize`) there. Without callbacks the descent makes no extra host round trip.
+      callbacks_every_iters: iterations between callback calls (int >= 1, default 50).
+      dtype: ``"float32"`` (default): X is cast to float32 and the embedding is float32
+        whatever the input, as scikit-learn's TSNE (its test_64bit); ``"float64"``; or None:
+        X's own dtype when it is float32 or float64, else float32. X so large (or small) that
+        its squared distances would overflow (or underflow) the dtype is scaled by a power of
+        two first: P does not depend on the scale of X.
       memory_budget: bytes one tile of pairwise work (distances, k-NN search) may take.
 
     A descent that diverges (a non-finite embedding or KL divergence, e.g. from a huge
@@ -113,7 +188,26 @@ class TSNE(BaseEstimator):
     final embedding with late exaggeration; for ``"fft"`` it is exact given the interpolated
     normaliser Z, see :func:`tfclust.tsne.gradients.directed_kl_divergence`),
     ``n_iter_`` (int, index of the last iteration run, as scikit-learn: 999 for max_iter=1000),
-    ``learning_rate_`` (float), ``n_features_in_`` (int).
+    ``learning_rate_`` (float), ``n_features_in_`` (int), and the affinities that
+    :meth:`optimize` continues from (numpy arrays, so the estimator pickles): ``neighbors_``
+    ((n_samples, k) int32 array, each point's k nearest neighbours, nearest first, for
+    ``"fft"``; None for ``"exact"``) and ``affinities_`` (``"fft"``: (n_samples, k) array of
+    the conditional probabilities ``p_{j|i}`` over ``neighbors_``; ``"exact"``: the
+    (n_samples, n_samples) joint probabilities P).
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import TSNE
+      >>> X = np.array([[0, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
+      >>> tsne = TSNE(n_components=2, perplexity=3, random_state=0)
+      >>> Y = tsne.fit_transform(X)
+      >>> Y.shape, Y.dtype  # float32, as scikit-learn's TSNE
+      ((4, 2), dtype('float32'))
+      >>> tsne = tsne.optimize(50)  # 50 more iterations from the fitted map
+      >>> tsne.n_iter_
+      1049
+      >>> TSNE(metric="manhattan", perplexity=3, random_state=0).fit(X).embedding_.shape
+      (4, 2)
     """
 
     def __init__(
@@ -126,16 +220,22 @@ class TSNE(BaseEstimator):
         max_iter=1000,
         n_iter_without_progress=300,
         min_grad_norm=1e-7,
+        metric="euclidean",
+        metric_params=None,
         init="pca",
         verbose=0,
         random_state=None,
         method="fft",
+        angle=0.5,
+        n_jobs=None,
         n_interpolation_points="auto",
         min_num_intervals=32,
         ints_in_interval=0.8,
         max_num_intervals=250,
         dof=1.0,
         exaggeration=None,
+        callbacks=None,
+        callbacks_every_iters=50,
         dtype="float32",
         memory_budget=DEFAULT_MEMORY_BUDGET,
     ):
@@ -146,23 +246,30 @@ class TSNE(BaseEstimator):
         self.max_iter = max_iter
         self.n_iter_without_progress = n_iter_without_progress
         self.min_grad_norm = min_grad_norm
+        self.metric = metric
+        self.metric_params = metric_params
         self.init = init
         self.verbose = verbose
         self.random_state = random_state
         self.method = method
+        self.angle = angle
+        self.n_jobs = n_jobs
         self.n_interpolation_points = n_interpolation_points
         self.min_num_intervals = min_num_intervals
         self.ints_in_interval = ints_in_interval
         self.max_num_intervals = max_num_intervals
         self.dof = dof
         self.exaggeration = exaggeration
+        self.callbacks = callbacks
+        self.callbacks_every_iters = callbacks_every_iters
         self.dtype = dtype
         self.memory_budget = memory_budget
 
-    def _check_params(self):
+    def _check_params(self, X):
         """Validate the constructor arguments; return them as a namespace of plain Python values
         (``int(...)`` of numpy integers: the kernels never see the raw attributes), with
-        ``dtype`` (a ``tf.DType``) and ``seed`` (from ``random_state``)."""
+        ``dtype`` (a ``tf.DType``: X's when the ``dtype`` parameter is None) and ``seed`` (from
+        ``random_state``)."""
         p = types.SimpleNamespace(
             n_components=check_int(self.n_components, name="n_components", low=1, high=INT32_MAX),
             perplexity=check_float(
@@ -176,13 +283,35 @@ class TSNE(BaseEstimator):
                 self.n_iter_without_progress, name="n_iter_without_progress", low=-1, high=INT32_MAX
             ),
             min_grad_norm=check_float(self.min_grad_norm, name="min_grad_norm", low=0.0),
-            verbose=check_int(self.verbose, name="verbose", low=0),
+            verbose=check_int(  # a bool counts as 0/1, as scikit-learn's
+                int(self.verbose) if isinstance(self.verbose, bool) else self.verbose,
+                name="verbose",
+                low=0,
+            ),
             memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
             dof=check_float(self.dof, name="dof", low=0.0, low_inclusive=False),
             exaggeration=1.0
             if self.exaggeration is None
             else check_float(self.exaggeration, name="exaggeration", low=1.0),
+            angle=check_float(self.angle, name="angle", low=0.0, high=1.0),
+            callbacks_every_iters=check_int(
+                self.callbacks_every_iters, name="callbacks_every_iters", low=1, high=INT32_MAX
+            ),
+            sigma_scale=1.0,  # the factor of the distances, once fit has rescaled them
         )
+        if self.n_jobs is not None:
+            check_int(self.n_jobs, name="n_jobs")
+        p.metric, p.metric_params = resolve_metric(self.metric, self.metric_params)
+        callbacks = self.callbacks
+        if callbacks is None:
+            callbacks = []
+        elif callable(callbacks):
+            callbacks = [callbacks]
+        p.callbacks = list(callbacks) if isinstance(callbacks, list | tuple) else None
+        if p.callbacks is None or not all(callable(c) for c in p.callbacks):
+            raise TypeError(
+                f"callbacks must be None, a callable or a list of callables, got {callbacks!r}"
+            )
         if isinstance(self.learning_rate, str):
             if self.learning_rate != "auto":
                 raise ValueError(
@@ -195,8 +324,19 @@ class TSNE(BaseEstimator):
             )
         if not isinstance(self.method, str) or self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
-        p.method = self.method
+        p.method = "fft" if self.method == "barnes_hut" else self.method
+        if self.method == "barnes_hut" and p.n_components > 3:
+            raise ValueError(
+                "'n_components' should be inferior to 4 for the barnes_hut algorithm as it "
+                "relies on quad-tree or oct-tree."
+            )
         if p.method == "fft":
+            if self.method == "barnes_hut" and p.n_components not in _FFT_COMPONENTS:
+                raise ValueError(
+                    "method='barnes_hut' runs the FFT-interpolated method (an alias of 'fft'), "
+                    f"which supports n_components 1 and 2, got n_components={p.n_components}; "
+                    "use method='exact'"
+                )
             if p.n_components not in _FFT_COMPONENTS:
                 raise ValueError(
                     f"method='fft' supports n_components 1 and 2, got n_components="
@@ -248,13 +388,13 @@ class TSNE(BaseEstimator):
                 "init must be 'pca', 'random' or an array of shape (n_samples, n_components), "
                 f"got {type(self.init).__name__}"
             )
-        p.dtype = resolve_dtype(self.dtype)
+        p.dtype = fit_dtype(X, self.dtype, tf.float32)
         p.seed = check_random_state(self.random_state)
         return p
 
-    def _initial_embedding(self, p, x):
-        n, n_features = x.shape
+    def _initial_embedding(self, p, x, n):
         if isinstance(self.init, str) and self.init == "pca":
+            n_features = x.shape[1]
             if p.n_components > n_features:
                 raise ValueError(
                     f"init='pca' needs n_components ({p.n_components}) <= n_features ({n_features})"
@@ -270,32 +410,79 @@ class TSNE(BaseEstimator):
             )
         return y0
 
-    def _objective(self, p, x):
-        """The method's objective, its operands (P in the form the method needs) and the rows
-        the descent runs on: N for ``"exact"``, N's size bucket for ``"fft"`` (padding rows
-        carry no P and no charge, so every N of a bucket shares one compiled program)."""
-        perplexity = p.perplexity
-        n = x.shape[0]
+    def _affinities(self, p, x, graph, n, verbose_level):
+        """The fitted affinities: ``(neighbors, affinities)`` as the attributes ``neighbors_``
+        and ``affinities_`` (numpy), from X (``x``, rescaled as in :meth:`fit`; for
+        ``metric="precomputed"``, the distances) or a precomputed sparse ``graph``."""
+        dtype, say = p.dtype, functools.partial(report, p.verbose, 1, verbose_level)
+        perplexity = tf.constant(p.perplexity, dtype)
+        # Metrics the kernels do not compute are computed by scipy, in float64.
+        host_x = None if graph is not None or p.metric in METRICS else x.numpy().astype(float)
         if p.method == "exact":
-            p_joint = joint_probabilities(x, perplexity, p.memory_budget)
-            objective = ExactObjective.for_problem(n, p.n_components, x.dtype, p.memory_budget)
-            return objective, objective.operands(p_joint), n
+            say("[t-SNE] Computing pairwise distances...")
+            metric = p.metric
+            if metric not in METRICS:
+                d = host_distances(host_x, metric, p.metric_params, p.memory_budget)
+                p.sigma_scale = _distance_scale(d)
+                x, metric = tf.constant(d * p.sigma_scale, dtype), "precomputed"
+            p_cond, beta = dense_calibrated_conditionals(x, p.perplexity, p.memory_budget, metric)
+            say("[t-SNE] Computed conditional probabilities for sample %d / %d", n, n)
+            say("[t-SNE] Mean sigma: %f", _mean_sigma(beta, p.sigma_scale))
+            return None, symmetrised(p_cond).numpy()
+        k = n_neighbors_for_perplexity(n, p.perplexity)
+        say("[t-SNE] Computing %d nearest neighbors...", k)
+        say("[t-SNE] Indexed %d samples in %.3fs...", n, 0.0)  # brute force: no index
         tic = time.perf_counter()
-        k = n_neighbors_for_perplexity(n, perplexity)
-        neighbors, sq_distances = nearest_neighbors(x, k, p.memory_budget)
-        logger.info("[t-SNE] Computed %d nearest neighbors in %.3fs", k, time.perf_counter() - tic)
+        if graph is not None or host_x is not None:
+            if graph is not None:
+                neighbors, d = sparse_neighbors(graph, k)
+            else:
+                neighbors, d = host_neighbors(host_x, k, p.metric, p.metric_params, p.memory_budget)
+                p.sigma_scale = _distance_scale(d)
+            # Squared in dtype, as the kernels square a precomputed dense matrix.
+            sq_distances = tf.square(tf.constant(d * p.sigma_scale, dtype))
+        else:
+            neighbors, sq_distances = nearest_neighbors(x, k, p.memory_budget, p.metric)
+            neighbors = neighbors.numpy()
+        say("[t-SNE] Computed neighbors for %d samples in %.3fs...", n, time.perf_counter() - tic)
+        # The search runs on the rows padded to their size bucket (one program per bucket); the
+        # padding rows search at the last row's distances, so that they converge with it.
+        n_pad = padded_size(n)
+        sq_distances = tf.gather(sq_distances, tf.minimum(tf.range(n_pad), n - 1))
+        search = specialised(calibrated_conditionals, n_pad, k, dtype)
+        p_cond, beta = search(sq_distances, perplexity)
+        say("[t-SNE] Computed conditional probabilities for sample %d / %d", n, n)
+        say("[t-SNE] Mean sigma: %f", _mean_sigma(beta[:n], p.sigma_scale))
+        return neighbors, p_cond[:n].numpy()
+
+    def _objective(self, p, x, graph=None):
+        """The method's objective, its operands and the rows the descent runs on (see
+        :meth:`_descent_problem`), from X (``x``, or a precomputed sparse ``graph``); the
+        affinities are left in ``p.neighbors`` and ``p.affinities`` (see :meth:`_affinities`)."""
+        n = graph.shape[0] if x is None else x.shape[0]
+        level = logging.INFO if p.verbose else logging.DEBUG
+        p.neighbors, p.affinities = self._affinities(p, x, graph, n, level)
+        return self._descent_problem(p, p.neighbors, p.affinities)
+
+    def _descent_problem(self, p, neighbors, affinities):
+        """The method's objective, its operands (P in the form the method needs) and the rows
+        the descent runs on, from the fitted affinities: N for ``"exact"``, N's size bucket for
+        ``"fft"`` (padding rows carry no P and no charge, so every N of a bucket shares one
+        compiled program)."""
+        n = affinities.shape[0]
+        if neighbors is None:
+            objective = ExactObjective.for_problem(
+                n, p.n_components, affinities.dtype, p.memory_budget
+            )
+            return objective, objective.operands(tf.constant(affinities)), n
         # Rows and neighbours padded to their size buckets: the padding rows and columns are
         # edges from a point to itself without probability, which change no force or sum.
+        k = neighbors.shape[1]
         n_pad, k_pad = padded_size(n), padded_size(k)
         rows = tf.range(n_pad)
         real = rows < n
-        # The padding rows search at the last row's distances, so that they converge with it.
-        sq_distances = tf.gather(sq_distances, tf.minimum(rows, n - 1))
-        # All rows are searched at once: (N, k) temporaries are O(N k) like the rest.
-        search = specialised(binary_search_perplexity, n_pad, k, x.dtype)
-        p_cond = search(sq_distances, tf.constant(perplexity, x.dtype))
-        p_cond = tf.pad(tf.where(real[:, None], p_cond, 0.0), [[0, 0], [0, k_pad - k]])
-        neighbors = tf.pad(pad_rows(neighbors, n_pad), [[0, 0], [0, k_pad - k]])
+        p_cond = tf.pad(tf.constant(affinities), [[0, n_pad - n], [0, k_pad - k]])
+        neighbors = tf.pad(tf.constant(neighbors, tf.int32), [[0, n_pad - n], [0, k_pad - k]])
         neighbors = tf.where(real[:, None] & (tf.range(k_pad) < k), neighbors, rows[:, None])
         objective = FFTObjective(
             n_interpolation_points=p.nodes,
@@ -305,36 +492,107 @@ class TSNE(BaseEstimator):
             max_num_intervals=p.max_num_intervals,
             dof=p.dof,
         )
-        charge = tf.cast(real, x.dtype)
+        charge = tf.cast(real, p_cond.dtype)
         return objective, objective.operands(neighbors, p_cond, p.memory_budget, charge), n_pad
+
+    def _callback(self, p, n):
+        """The descent's callback calling ``callbacks`` (None without any)."""
+        if not p.callbacks:
+            return None
+
+        def call(iteration, kl_divergence, y):
+            embedding = y.numpy()[:n]
+            return any(bool(c(iteration, kl_divergence, embedding)) for c in p.callbacks)
+
+        return call
+
+    def _input(self, p, X):
+        """``(x, graph)``: X validated as a tensor of ``p.dtype`` (None for a sparse
+        precomputed graph, then ``graph``, a scipy sparse matrix, else None), rescaled (see
+        :meth:`fit`); sets ``p.sigma_scale``, the factor of the distances, and n_features_in_."""
+        dtype = p.dtype
+        precomputed = p.metric == "precomputed"
+        if precomputed and isinstance(self.init, str) and self.init == "pca":
+            raise ValueError('The parameter init="pca" cannot be used with metric="precomputed".')
+        if precomputed and is_sparse(X):
+            if X.ndim != 2 or X.shape[0] != X.shape[1]:
+                raise ValueError("X should be a square distance matrix")
+            if p.method == "exact":
+                raise TypeError(
+                    'TSNE with method="exact" does not accept sparse precomputed distance '
+                    'matrix. Use method="barnes_hut" or provide the dense distance matrix.'
+                )
+            graph = X.tocsr()
+            check_distances(graph.data, precomputed=True)
+            self._check_n_samples(p, X.shape[0])
+            p.sigma_scale = _distance_scale(graph.data)
+            self.n_features_in_ = int(X.shape[1])
+            return None, graph
+        x = check_array(X, name="X", dtype=dtype, min_samples=2)
+        n, n_features = x.shape
+        if precomputed:
+            if n != n_features:
+                raise ValueError("X should be a square distance matrix")
+            check_distances(x.numpy(), precomputed=True)
+        self._check_n_samples(p, n)
+        self.n_features_in_ = int(n_features)
+        if p.metric not in METRICS:  # distances computed by scipy, then scaled
+            p.sigma_scale = 1.0
+            return x, None
+        # P is invariant to the scale of X: rescale (exactly) data whose squared distances
+        # would overflow or underflow; float32's range even for float64, as the k-NN search
+        # ranks float32 keys.
+        scale = power_of_two_scale(
+            max_abs(x),
+            n_features,
+            tf.float32,
+            always=p.metric not in _SCALE_FREE_METRICS,
+        )
+        if scale != 1.0:
+            x = x * scale
+        p.sigma_scale = {"cosine": 1.0, "sqeuclidean": scale * scale}.get(p.metric, scale)
+        return x, None
+
+    def _check_n_samples(self, p, n):
+        if n < 2:
+            raise ValueError(f"X has {n} sample(s) but at least 2 are required")
+        if p.perplexity >= n:  # the value as given, as scikit-learn's message
+            raise ValueError(f"perplexity ({self.perplexity}) must be less than n_samples ({n})")
+
+    def _diverged(self, err, learning_rate, p, exaggeration):
+        return FloatingPointError(
+            f"TSNE diverged: {err}. Lower learning_rate (here {learning_rate:g}) or "
+            f"early_exaggeration (here {p.early_exaggeration:g})"
+            + ("" if exaggeration == 1.0 else f" or exaggeration (here {exaggeration:g})")
+            + (f", or raise dof (here {p.dof:g})" if p.dof != 1.0 else "")
+        )
 
     def fit(self, X, y=None):
         """Embed ``X``.
 
         Args:
-          X: (n_samples, n_features) array-like or tensor, n_samples >= 2, finite.
+          X: (n_samples, n_features) array-like, tensor or scipy sparse matrix (densified),
+            n_samples >= 2, finite; for ``metric="precomputed"``, the (n_samples, n_samples)
+            distance matrix, dense or (``method="fft"``/``"barnes_hut"`` only) a scipy sparse
+            k-NN graph.
           y: ignored.
 
         Returns:
           self.
 
         Raises:
+          ValueError: bad parameters or X (see the class docstring), or computed distances
+            that are negative or not finite.
+          TypeError: a sparse precomputed X with ``method="exact"``.
           FloatingPointError: the optimisation diverged (non-finite embedding or KL divergence);
             lower ``learning_rate`` or ``early_exaggeration`` (or ``exaggeration``).
         """
-        p = self._check_params()
+        p = self._check_params(X)
         dtype = p.dtype
-        x = check_array(X, name="X", dtype=dtype, min_samples=2)
-        n, n_features = x.shape
-        if p.perplexity >= n:
-            raise ValueError(f"perplexity ({p.perplexity}) must be less than n_samples ({n})")
-        # P is invariant to the scale of X: rescale (exactly) data whose squared distances
-        # would overflow or underflow; float32's range even for float64, as the k-NN search
-        # ranks float32 keys.
-        scale = power_of_two_scale(max_abs(x), n_features, tf.float32)
-        if scale != 1.0:
-            x = x * scale
-        y0 = self._initial_embedding(p, x)
+        x, graph = self._input(p, X)
+        self._check_feature_names(X, reset=True)
+        n = graph.shape[0] if x is None else x.shape[0]
+        y0 = self._initial_embedding(p, x, n)
         if p.learning_rate == "auto":
             learning_rate = max(n / p.early_exaggeration / 4.0, 50.0)
         else:
@@ -342,16 +600,17 @@ class TSNE(BaseEstimator):
 
         t0 = time.perf_counter()
         logger.info(
-            "TSNE fit start: %d x %d, perplexity=%g, method=%s, dtype=%s",
+            "TSNE fit start: %d x %d, perplexity=%g, method=%s, metric=%s, dtype=%s",
             n,
-            n_features,
+            self.n_features_in_,
             p.perplexity,
             p.method,
+            p.metric if isinstance(p.metric, str) else "callable",
             dtype.name,
         )
-        objective, operands, n_rows = self._objective(p, x)
-        logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
         level = logging.INFO if p.verbose else logging.DEBUG
+        objective, operands, n_rows = self._objective(p, x, graph)
+        logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
         try:
             result = tsne_descent(
                 objective,
@@ -365,19 +624,15 @@ class TSNE(BaseEstimator):
                 min_grad_norm=p.min_grad_norm,
                 log_level=level,
                 summary_level=level,
+                verbose=p.verbose,
+                callback=self._callback(p, n),
+                callback_every=p.callbacks_every_iters,
             )
         except FloatingPointError as err:
-            raise FloatingPointError(
-                f"TSNE diverged: {err}. Lower learning_rate (here {learning_rate:g}) or "
-                f"early_exaggeration (here {p.early_exaggeration:g})"
-                + ("" if p.exaggeration == 1.0 else f" or exaggeration (here {p.exaggeration:g})")
-                + (f", or raise dof (here {p.dof:g})" if p.dof != 1.0 else "")
-            ) from err
-        self.embedding_ = result.embedding.numpy()[:n]
-        self.kl_divergence_ = float(result.kl_divergence)
-        self.n_iter_ = int(result.last_iter)
+            raise self._diverged(err, learning_rate, p, p.exaggeration) from err
+        self._store_descent(result, n)
         self.learning_rate_ = float(learning_rate)
-        self.n_features_in_ = int(n_features)
+        self.neighbors_, self.affinities_ = p.neighbors, p.affinities
         logger.info(
             "TSNE fit end: KL divergence %.6f after %d iterations, %.3f s",
             self.kl_divergence_,
@@ -385,6 +640,91 @@ class TSNE(BaseEstimator):
             time.perf_counter() - t0,
         )
         return self
+
+    def optimize(
+        self,
+        n_iter,
+        *,
+        learning_rate=None,
+        exaggeration=None,
+        momentum=0.8,
+        n_iter_without_progress=None,
+        min_grad_norm=None,
+    ):
+        """Run ``n_iter`` more iterations from the fitted ``embedding_`` (openTSNE's
+        ``TSNEEmbedding.optimize``), with the fitted affinities and fresh optimiser state
+        (gains and momentum restart; no early exaggeration).
+
+        Updates ``embedding_``, ``kl_divergence_`` (of the plain P, after the last iteration's
+        start, or at the final embedding with ``exaggeration``) and ``n_iter_`` (continuing
+        the count); the estimator's ``verbose`` and ``callbacks`` apply.
+
+        Args:
+          n_iter: iterations to run (int, 1 .. 2**31 - 1).
+          learning_rate: step size (> 0); None (default): the fit's ``learning_rate_``.
+          exaggeration: factor (>= 1) on P; None (default): 1, none.
+          momentum: momentum of the descent, in [0, 1] (default 0.8, as the fit's second stage).
+          n_iter_without_progress: as the constructor's; None (default): its value.
+          min_grad_norm: as the constructor's; None (default): its value.
+
+        Returns:
+          self.
+
+        Raises:
+          NotFittedError: before ``fit``.
+          FloatingPointError: the optimisation diverged.
+        """
+        check_is_fitted(self, "affinities_")
+        p = self._check_params(self.embedding_)
+        n_iter = check_int(n_iter, name="n_iter", low=1, high=INT32_MAX)
+        learning_rate = (
+            self.learning_rate_
+            if learning_rate is None
+            else check_float(learning_rate, name="learning_rate", low=0.0, low_inclusive=False)
+        )
+        exaggeration = (
+            1.0 if exaggeration is None else check_float(exaggeration, name="exaggeration", low=1.0)
+        )
+        momentum = check_float(momentum, name="momentum", low=0.0, high=1.0)
+        if n_iter_without_progress is not None:
+            p.n_iter_without_progress = check_int(
+                n_iter_without_progress, name="n_iter_without_progress", low=-1, high=INT32_MAX
+            )
+        if min_grad_norm is not None:
+            p.min_grad_norm = check_float(min_grad_norm, name="min_grad_norm", low=0.0)
+        objective, operands, n_rows = self._descent_problem(p, self.neighbors_, self.affinities_)
+        n = self.embedding_.shape[0]
+        level = logging.INFO if p.verbose else logging.DEBUG
+        y = tf.constant(self.embedding_, operands[-1].dtype)
+        try:
+            result = continued_descent(
+                objective,
+                operands,
+                pad_rows(y, n_rows),
+                start=self.n_iter_ + 1,
+                n_iter=n_iter,
+                momentum=momentum,
+                learning_rate=learning_rate,
+                exaggeration=exaggeration,
+                n_iter_without_progress=p.n_iter_without_progress,
+                min_grad_norm=p.min_grad_norm,
+                log_level=level,
+                summary_level=level,
+                verbose=p.verbose,
+                callback=self._callback(p, n),
+                callback_every=p.callbacks_every_iters,
+            )
+        except FloatingPointError as err:
+            raise self._diverged(err, learning_rate, p, exaggeration) from err
+        self._store_descent(result, n)
+        return self
+
+    def _store_descent(self, result, n):
+        """Set ``embedding_``, ``kl_divergence_`` and ``n_iter_`` from a descent's result
+        (its embedding's first ``n`` rows: the rest is padding)."""
+        self.embedding_ = result.embedding.numpy()[:n]
+        self.kl_divergence_ = float(result.kl_divergence)
+        self.n_iter_ = int(result.last_iter)
 
     _fitted_attribute = "embedding_"
 

@@ -4,8 +4,9 @@ The descent is scikit-learn's ``_gradient_descent``: momentum, per-parameter gai
 the gradient changes sign against the update, x0.8 otherwise, at least 0.01), and a check every
 ``n_iter_check = 50`` iterations (KL divergence, gradient norm, stopping rules). Here the
 iterations between two checks run as one XLA-compiled ``tf.while_loop`` (a *chunk*); the host
-sees the KL divergence and gradient norm once per chunk, logs them (logger ``"tfclust.tsne"``)
-and applies the stopping rules.
+sees the KL divergence and gradient norm once per chunk, logs them (logger ``"tfclust.tsne"``,
+and printed to stdout as scikit-learn's verbose output, see :func:`report`), applies the
+stopping rules and calls the optional callback (chunks then also end at its boundaries).
 
 The objective is a parameter (see :mod:`tfclust.tsne.gradients`): any hashable object with
 ``gradient_and_kl(y, exaggeration, with_kl, *operands)`` (used by the loop) and
@@ -31,9 +32,11 @@ __all__ = [
     "EXPLORATION_ITER",
     "N_ITER_CHECK",
     "DescentResult",
+    "continued_descent",
     "gradient_descent",
     "pca_embedding",
     "random_embedding",
+    "report",
     "tsne_descent",
 ]
 
@@ -45,6 +48,14 @@ N_ITER_CHECK = 50
 """Iterations per chunk: the KL divergence is evaluated and progress checked this often."""
 _MIN_GAIN = 0.01
 _INIT_STD = 1e-4
+
+
+def report(verbose: int, min_verbose: int, log_level: int, message: str, *args) -> None:
+    """Log ``message % args`` on the ``tfclust.tsne`` logger at ``log_level``, and print it to
+    stdout when ``verbose >= min_verbose`` (scikit-learn's verbose TSNE prints its progress)."""
+    logger.log(log_level, message, *args)
+    if verbose >= min_verbose:
+        print(message % args, flush=True)
 
 
 def random_embedding(n_samples: int, n_components: int, seed: int, dtype=tf.float32):
@@ -131,12 +142,14 @@ def _kl_program(objective, *shape_key):
 
 
 class DescentResult(NamedTuple):
-    """Outcome of a descent: embedding (N, d), last KL divergence (None if no iteration ran)
-    and the index of the last iteration (scikit-learn's convention for ``n_iter_``)."""
+    """Outcome of a descent: embedding (N, d), last KL divergence (None if no iteration ran),
+    the index of the last iteration (scikit-learn's convention for ``n_iter_``) and whether the
+    callback stopped it."""
 
     embedding: tf.Tensor
     kl_divergence: float | None
     last_iter: int
+    stopped: bool = False
 
 
 def gradient_descent(
@@ -152,6 +165,9 @@ def gradient_descent(
     n_iter_without_progress: int,
     min_grad_norm: float,
     log_level: int = logging.DEBUG,
+    verbose: int = 0,
+    callback=None,
+    callback_every: int = N_ITER_CHECK,
 ) -> DescentResult:
     """Iterations ``start .. stop - 1`` of momentum descent with gains, from fresh optimiser state.
 
@@ -168,6 +184,12 @@ def gradient_descent(
       momentum, learning_rate, exaggeration: descent parameters (exaggeration multiplies P).
       n_iter_without_progress, min_grad_norm: stopping rules.
       log_level: logging level of the per-chunk progress lines.
+      verbose: the progress lines are also printed when ``verbose >= 2`` (see :func:`report`).
+      callback: None, or ``callback(iteration, kl_divergence, y) -> bool`` called after every
+        absolute iteration count ``iteration`` that is a multiple of ``callback_every`` (its
+        chunks end there too), with the KL divergence at the start of that chunk's last
+        iteration and the (N, d) embedding tensor; a true result stops the descent.
+      callback_every: iterations between callback calls (>= 1).
 
     Returns:
       :class:`DescentResult`.
@@ -182,10 +204,12 @@ def gradient_descent(
     scalars = [tf.constant(v, dtype) for v in (momentum, learning_rate, exaggeration)]
     best_error, best_iter = math.inf, start
     kl, last = None, start
-    i = start
+    i = checked = start
     tic = time.perf_counter()
     while i < stop:
         end = min((i // N_ITER_CHECK + 1) * N_ITER_CHECK, stop)
+        if callback is not None:
+            end = min(end, (i // callback_every + 1) * callback_every)
         y, update, gains, kl_t, grad_norm_t = run(
             y, update, gains, tf.constant(end - i), *scalars, tuple(operands)
         )
@@ -196,24 +220,30 @@ def gradient_descent(
                 f"{grad_norm}) by iteration {end} (learning_rate {learning_rate:g}, "
                 f"exaggeration {exaggeration:g})"
             )
-        n_done, i, last = end - i, end, end - 1
-        if end % N_ITER_CHECK:  # the final, partial chunk: no check, as in scikit-learn
-            break
+        i, last = end, end - 1
+        if callback is not None and end % callback_every == 0 and callback(end, kl, y):
+            return DescentResult(y, kl, last, stopped=True)
+        if end % N_ITER_CHECK:  # a callback's boundary or the final partial chunk: no check
+            continue
         toc = time.perf_counter()
-        logger.log(
+        report(
+            verbose,
+            2,
             log_level,
             "[t-SNE] Iteration %d: error = %.7f, gradient norm = %.7f (%d iterations in %.3fs)",
             end,
             kl,
             grad_norm,
-            n_done,
+            end - checked,
             toc - tic,
         )
-        tic = toc
+        tic, checked = toc, end
         if kl < best_error:
             best_error, best_iter = kl, last
         elif last - best_iter > n_iter_without_progress:
-            logger.log(
+            report(
+                verbose,
+                2,
                 log_level,
                 "[t-SNE] Iteration %d: did not make any progress during the last %d episodes. "
                 "Finished.",
@@ -222,8 +252,13 @@ def gradient_descent(
             )
             break
         if grad_norm <= min_grad_norm:
-            logger.log(
-                log_level, "[t-SNE] Iteration %d: gradient norm %f. Finished.", end, grad_norm
+            report(
+                verbose,
+                2,
+                log_level,
+                "[t-SNE] Iteration %d: gradient norm %f. Finished.",
+                end,
+                grad_norm,
             )
             break
     return DescentResult(y, kl, last)
@@ -242,6 +277,9 @@ def tsne_descent(
     exaggeration: float = 1.0,
     log_level: int = logging.DEBUG,
     summary_level: int = logging.DEBUG,
+    verbose: int = 0,
+    callback=None,
+    callback_every: int = N_ITER_CHECK,
 ) -> DescentResult:
     """scikit-learn's two-stage t-SNE optimisation.
 
@@ -260,6 +298,9 @@ def tsne_descent(
         exaggeration: as :class:`tfclust.tsne.TSNE`.
       log_level: level of the per-chunk progress lines.
       summary_level: level of the end-of-stage lines.
+      verbose: print the end-of-stage lines when >= 1, the per-chunk ones when >= 2.
+      callback, callback_every: as :func:`gradient_descent`, over both stages (a true result
+        of the callback also skips the rest of the stages).
 
     Returns:
       :class:`DescentResult` with ``last_iter`` as scikit-learn's ``n_iter_``.
@@ -268,8 +309,15 @@ def tsne_descent(
       FloatingPointError: the KL divergence, gradient or embedding became non-finite (the
         descent diverged: learning rate or exaggeration too large).
     """
-    common = dict(learning_rate=learning_rate, min_grad_norm=min_grad_norm, log_level=log_level)
-    y, kl, last = gradient_descent(
+    common = dict(
+        learning_rate=learning_rate,
+        min_grad_norm=min_grad_norm,
+        log_level=log_level,
+        verbose=verbose,
+        callback=callback,
+        callback_every=callback_every,
+    )
+    result = gradient_descent(
         objective,
         operands,
         y0,
@@ -280,24 +328,38 @@ def tsne_descent(
         n_iter_without_progress=EXPLORATION_ITER,
         **common,
     )
-    logger.log(
+    report(
+        verbose,
+        1,
         summary_level,
         "[t-SNE] KL divergence after %d iterations with early exaggeration: %f",
-        last + 1,
-        kl,
+        result.last_iter + 1,
+        result.kl_divergence,
     )
-    y, kl, last = gradient_descent(
-        objective,
-        operands,
-        y,
-        start=last + 1,
-        stop=max_iter,
-        momentum=0.8,
-        exaggeration=exaggeration,
-        n_iter_without_progress=n_iter_without_progress,
-        **common,
+    if not result.stopped:
+        result = gradient_descent(
+            objective,
+            operands,
+            result.embedding,
+            start=result.last_iter + 1,
+            stop=max_iter,
+            momentum=0.8,
+            exaggeration=exaggeration,
+            n_iter_without_progress=n_iter_without_progress,
+            **common,
+        )
+    # A callback's stop in the early exaggeration stage also leaves an exaggerated KL.
+    exaggerated = exaggeration != 1.0 or result.last_iter < EXPLORATION_ITER
+    return _finished(
+        objective, operands, result, exaggerated, learning_rate, verbose, summary_level
     )
-    if kl is None or exaggeration != 1.0:
+
+
+def _finished(objective, operands, result, exaggerated, learning_rate, verbose, summary_level):
+    """``result`` with the plain P's KL divergence at its final embedding if ``exaggerated`` (or
+    if no iteration reported one); raises ``FloatingPointError`` on a non-finite outcome."""
+    y, kl, last = result.embedding, result.kl_divergence, result.last_iter
+    if kl is None or exaggerated:
         kl_program = _kl_program(objective, *_shape_key(y, operands))
         kl = float(kl_program(y, tf.constant(1.0, y.dtype), *operands))
     if not (math.isfinite(kl) and bool(tf.reduce_all(tf.math.is_finite(y)))):
@@ -305,5 +367,53 @@ def tsne_descent(
             f"the embedding or its KL divergence ({kl}) became non-finite after {last + 1} "
             f"iterations (learning_rate {learning_rate:g})"
         )
-    logger.log(summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
-    return DescentResult(y, kl, last)
+    report(verbose, 1, summary_level, "[t-SNE] KL divergence after %d iterations: %f", last + 1, kl)
+    return result._replace(kl_divergence=kl)
+
+
+def continued_descent(
+    objective,
+    operands,
+    y,
+    *,
+    start: int,
+    n_iter: int,
+    momentum: float,
+    learning_rate: float,
+    exaggeration: float,
+    n_iter_without_progress: int,
+    min_grad_norm: float,
+    log_level: int = logging.DEBUG,
+    summary_level: int = logging.DEBUG,
+    verbose: int = 0,
+    callback=None,
+    callback_every: int = N_ITER_CHECK,
+) -> DescentResult:
+    """``n_iter`` more iterations (absolute indices ``start ..``) of one stage from ``y``, with
+    fresh optimiser state (openTSNE's ``TSNEEmbedding.optimize``).
+
+    Arguments as :func:`gradient_descent` and :func:`tsne_descent`; the returned KL divergence
+    is of the plain P (evaluated at the final embedding when ``exaggeration != 1``).
+
+    Raises:
+      FloatingPointError: as :func:`tsne_descent`.
+    """
+    result = gradient_descent(
+        objective,
+        operands,
+        y,
+        start=start,
+        stop=start + n_iter,
+        momentum=momentum,
+        learning_rate=learning_rate,
+        exaggeration=exaggeration,
+        n_iter_without_progress=n_iter_without_progress,
+        min_grad_norm=min_grad_norm,
+        log_level=log_level,
+        verbose=verbose,
+        callback=callback,
+        callback_every=callback_every,
+    )
+    return _finished(
+        objective, operands, result, exaggeration != 1.0, learning_rate, verbose, summary_level
+    )
