@@ -15,6 +15,7 @@ Only the standard library is imported: no TensorFlow.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -535,7 +536,17 @@ def section_conformance(d: dict) -> list[str]:
     return out
 
 
+def _cause_of():
+    """``benchmarks/sklearn_test_files.cause_of`` (the one list of causes), loaded by path."""
+    path = os.path.join(ROOT, "benchmarks", "sklearn_test_files.py")
+    spec = importlib.util.spec_from_file_location("_tfclust_sklearn_test_files", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.cause_of
+
+
 def section_sklearn_test_files(d: dict) -> list[str]:
+    cause_of = _cause_of()
     out = [
         "## scikit-learn's own test files",
         "",
@@ -581,7 +592,7 @@ def section_sklearn_test_files(d: dict) -> list[str]:
         causes: dict[str, list[str]] = {}
         for test, result in sorted(r["tests"].items()):
             if result["outcome"] == "failed":
-                causes.setdefault(result.get("cause", "unclassified"), []).append(test)
+                causes.setdefault(cause_of(test, result["reason"]), []).append(test)
         if not causes:
             continue
         out += ["", f"Failures of `{r['file']}` by cause:", ""]

@@ -79,6 +79,7 @@ def test_embed_refuses_bad_labels_before_the_tsne(labels, message, latents, tmp_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_embed_colours_many_classes_and_refuses_a_used_folder(latents, tmp_path, capsys):
     np.save(tmp_path / "labels.npy", np.arange(40) * 7)  # 274 classes: grey points
     argv = ["embed", "--latents", str(latents), "--labels", str(tmp_path / "labels.npy")]
@@ -91,6 +92,7 @@ def test_embed_colours_many_classes_and_refuses_a_used_folder(latents, tmp_path,
     assert main([*argv, "--overwrite"]) == 0
 
 
+@pytest.mark.slow
 def test_a_run_with_labels_beyond_ten_classes_draws_its_figures(tmp_path, monkeypatch):
     write_mnist_folder(tmp_path, n_train=60)
     labels_file = tmp_path / "train-labels-idx1-ubyte.gz"

@@ -165,6 +165,7 @@ def test_an_empty_or_file_out_is_refused(data_dir, tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_a_run(reference, data_dir, tmp_path):
     out = tmp_path / "o"
     shutil.copytree(reference, out)
@@ -289,7 +290,7 @@ def assert_whole(folder) -> None:
         pytest.param(3_000, False, "autoencoder", marks=pytest.mark.slow),  # training's events
         pytest.param(3_000_000, False, "autoencoder", marks=pytest.mark.slow),  # .keras
         pytest.param(2_000, True, "encode", marks=pytest.mark.slow),  # latents, metrics.json
-        (32_000, True, "figures"),
+        pytest.param(32_000, True, "figures", marks=pytest.mark.slow),  # a figure
         pytest.param(300_000, True, "export", marks=pytest.mark.slow),  # the SavedModel's weights
     ],
 )

@@ -206,8 +206,6 @@ class TSNE(BaseEstimator):
       >>> tsne = tsne.optimize(50)  # 50 more iterations from the fitted map
       >>> tsne.n_iter_
       1049
-      >>> TSNE(metric="manhattan", perplexity=3, random_state=0).fit(X).embedding_.shape
-      (4, 2)
     """
 
     def __init__(
