@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from tfclust._validation import check_int
 from tfclust.data.pipeline import check_images
-from tfclust.data.sources import MAX_LABEL, DataUnavailableError
+from tfclust.data.sources import DataUnavailableError, check_labels
 
 logger = logging.getLogger("tfclust.data")
 
@@ -257,28 +257,6 @@ def _check_image_size(image_size) -> tuple[int, int] | None:
     return height, width
 
 
-def _check_labels(labels, n_images: int, where: str) -> np.ndarray:
-    """Labels as int64 (N,): whole numbers in 0..MAX_LABEL, else a ValueError."""
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: labels have dtype {labels.dtype}, expected integers")
-    if labels.shape != (n_images,):
-        raise ValueError(f"{where}: {n_images} images but labels of shape {labels.shape}")
-    if labels.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(labels) | (labels != np.round(labels)))
-        if bad.size:
-            raise ValueError(
-                f"{where}: labels must be whole numbers, but label {bad[0]} is "
-                f"{labels[bad[0]].item()!r}"
-            )
-    if n_images and (labels.min() < 0 or labels.max() > MAX_LABEL):
-        raise ValueError(
-            f"{where}: labels must lie in 0..{MAX_LABEL}, "
-            f"got values in [{labels.min():g}, {labels.max():g}]"
-        )
-    return labels.astype(np.int64)
-
-
 # ---------------------------------------------------------------------------------------------
 # Folders
 
@@ -315,7 +293,7 @@ def _folder_dataset(folder: str, size, color_mode: str, labels, on_error: str):
     if _is_inferred(labels):
         labels, class_names = _infer_labels(folder, names)
     elif labels is not None:
-        labels = _check_labels(labels, len(names), f"{folder}: labels argument")
+        labels = check_labels(labels, len(names), f"{folder}: labels argument")
     paths = [os.fsencode(os.path.join(folder, *name.split("/"))) for name in names]
 
     shapes, bad = _scan(paths)
@@ -475,9 +453,9 @@ def _array_dataset(path: str, size, color_mode: str, labels):
     images, file_labels = _read_array_file(path)
     images = _check_array_images(images, path)
     if _is_inferred(labels):
-        labels = None if file_labels is None else _check_labels(file_labels, len(images), path)
+        labels = None if file_labels is None else check_labels(file_labels, len(images), path)
     elif labels is not None:
-        labels = _check_labels(labels, len(images), f"{path}: labels argument")
+        labels = check_labels(labels, len(images), f"{path}: labels argument")
     channels = _target_channels(color_mode, images.shape[-1] == 1)
     size = images.shape[1:3] if size is None else size
     dataset = tf.data.Dataset.from_tensor_slices(images).map(

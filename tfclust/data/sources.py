@@ -391,11 +391,21 @@ def _check_pair(images, labels, origin: str, name: str):
         arr = check_images(images, f"{origin}: images", size=(28, 28), uint8_only=True)
     except TypeError as err:  # a file's content, not an argument, has the wrong type
         raise ValueError(str(err)) from err
-    return arr[..., 0], _check_labels(labels, arr.shape[0], origin, name)
+    labels = check_labels(labels, arr.shape[0], origin)
+    if labels.size and labels.max() > 9:
+        logger.warning(
+            "%s: labels reach %d, but %s has the classes 0..9; metrics will treat every value "
+            "as a class",
+            origin,
+            labels.max(),
+            name,
+        )
+    return arr[..., 0], labels
 
 
-def _check_labels(labels, n_images: int, origin: str, name: str) -> np.ndarray:
-    """Labels as int64 (N,): whole numbers in 0..2**31-1; float files may hold whole values."""
+def check_labels(labels, n_images: int, origin: str) -> np.ndarray:
+    """Labels of ``n_images`` images as int64 (N,): whole numbers in 0..MAX_LABEL (float
+    files may hold whole values), else a ValueError whose message starts with ``origin``."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iuf":
         raise ValueError(f"{origin}: labels have dtype {labels.dtype}, expected integers")
@@ -408,18 +418,10 @@ def _check_labels(labels, n_images: int, origin: str, name: str) -> np.ndarray:
                 f"{origin}: labels must be whole numbers, but {bad.size} of {n_images} are not "
                 f"(label {bad[0]} is {labels[bad[0]].item()!r})"
             )
-    low, high = labels.min(), labels.max()
-    if low < 0 or high > MAX_LABEL:
+    if n_images and (labels.min() < 0 or labels.max() > MAX_LABEL):
         raise ValueError(
-            f"{origin}: labels must lie in 0..{MAX_LABEL}, got values in [{low:g}, {high:g}]"
-        )
-    if high > 9:
-        logger.warning(
-            "%s: labels reach %d, but %s has the classes 0..9; metrics will treat every value "
-            "as a class",
-            origin,
-            high,
-            name,
+            f"{origin}: labels must lie in 0..{MAX_LABEL}, "
+            f"got values in [{labels.min():g}, {labels.max():g}]"
         )
     return labels.astype(np.int64)
 
