@@ -21,6 +21,21 @@ PARTIAL_MARK = ".partial-"
 """Part of every temporary name; :func:`remove_partials` clears what a killed process left."""
 
 
+def as_path(value, *, name: str, what: str, empty_hint: str = "") -> str:
+    """``value`` (str, bytes or ``os.PathLike``) as a str path; a ``TypeError`` ("{name} must
+    be {what}") for anything else, a ``ValueError`` for the empty string (plus
+    ``empty_hint``)."""
+    try:
+        path = os.fspath(value)
+    except TypeError as err:
+        raise TypeError(f"{name} must be {what}, got {value!r}") from err
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError(f"{name} is an empty string{empty_hint}")
+    return path
+
+
 def _fsync(path: str) -> None:
     """Flush a file, or every file under a folder, to disk."""
     if os.path.isdir(path):

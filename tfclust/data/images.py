@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from tfclust._files import as_path
 from tfclust._validation import check_int
 from tfclust.data.pipeline import check_images
 from tfclust.data.sources import DataUnavailableError, check_labels
@@ -230,14 +231,7 @@ def _is_inferred(labels) -> bool:
 
 
 def _check_path(path) -> str:
-    try:
-        path = os.fspath(path)
-    except TypeError as err:
-        raise TypeError(f"path must be a folder or file path, got {path!r}") from err
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not path:
-        raise ValueError("path is an empty string")
+    path = as_path(path, name="path", what="a folder or file path")
     if not os.path.exists(path):
         raise DataUnavailableError(
             f"{path} does not exist (expected a folder of images or a .npy/.npz file)"

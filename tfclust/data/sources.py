@@ -23,6 +23,7 @@ import socket
 
 import numpy as np
 
+from tfclust._files import as_path
 from tfclust.data.idx import read_idx
 from tfclust.data.pipeline import check_images
 
@@ -199,14 +200,12 @@ def _resolve_data_dir(data_dir) -> tuple[str, str] | None:
     if data_dir is None:
         env = os.environ.get("TFCLUST_DATA_DIR")
         return (env, "$TFCLUST_DATA_DIR") if env else None
-    try:
-        folder = os.fspath(data_dir)
-    except TypeError as err:
-        raise TypeError(f"data_dir must be a path or None, got {data_dir!r}") from err
-    if isinstance(folder, bytes):
-        folder = os.fsdecode(folder)
-    if not folder:
-        raise ValueError("data_dir is an empty string; pass None to use the default sources")
+    folder = as_path(
+        data_dir,
+        name="data_dir",
+        what="a path or None",
+        empty_hint="; pass None to use the default sources",
+    )
     return folder, "data_dir"
 
 
