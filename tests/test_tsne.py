@@ -148,9 +148,10 @@ def test_min_grad_norm_stops_like_sklearn(digits):
     assert ours.n_iter_ == ref.n_iter_ == 99
 
 
-def test_verbose_logs_one_line_per_chunk(digits, caplog):
+def test_progress_is_logged_one_line_per_chunk_and_not_printed(digits, caplog, capsys):
     with caplog.at_level(logging.INFO, logger="tfclust.tsne"):
-        TSNE(perplexity=10.0, max_iter=300, verbose=1, method="exact").fit(digits[:100])
+        TSNE(perplexity=10.0, max_iter=300, method="exact").fit(digits[:100])
+    assert capsys.readouterr().out == ""  # verbose=0: logged, not printed
     lines = [r.getMessage() for r in caplog.records if "error =" in r.getMessage()]
     assert [line.split(":")[0] for line in lines] == [
         f"[t-SNE] Iteration {i}" for i in range(50, 301, 50)

@@ -545,7 +545,6 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         n_clusters=config.n_clusters,
         n_init=config.n_init,
         random_state=config.kmeans_seed,
-        verbose=1,
     ).fit(state["latents"])
     _files.save_npy(job.path("kmeans_centers.npy"), km.cluster_centers_)
     _files.save_npy(job.path("kmeans_labels.npy"), km.labels_)
@@ -593,7 +592,6 @@ def _embed(latents, perplexity: float, config: RunConfig):
         learning_rate=config.tsne_learning_rate,
         max_iter=config.tsne_max_iter,
         random_state=config.tsne_seed,
-        verbose=1,
         **kwargs,
     )
     return tsne, tsne.fit_transform(latents)
@@ -984,7 +982,6 @@ def embed_latents(
         learning_rate=learning_rate,
         max_iter=max_iter,
         random_state=seed,
-        verbose=1,
         **kwargs,
     )
     out = prepare_out_dir(out, marker=EMBED_RECORD, overwrite=overwrite)

@@ -506,6 +506,10 @@ class KMeans(_BaseKMeans):
             self.n_iter_,
             time.perf_counter() - start,
         )
+        for r, (inertia, n_iter) in enumerate(
+            zip(result["inertia_all"], result["n_iter_all"], strict=True)
+        ):
+            logger.debug("restart %d: inertia %.6g after %d iterations", r, inertia, n_iter)
         if p.verbose:
             print_restarts(result)
         return self

@@ -113,12 +113,12 @@ class TSNE(BaseEstimator):
       init: ``"pca"`` (principal components scaled to standard deviation 1e-4, signs as
         scikit-learn's PCA), ``"random"`` (Gaussian, std 1e-4) or an array of shape
         (n_samples, n_components).
-      verbose: 0 (default) logs per-chunk progress (iteration, KL divergence, gradient norm,
-        seconds; one line per 50 iterations) at DEBUG level on the ``tfclust.tsne`` logger;
-        >= 1 at INFO. Fit start/end and stage timings are INFO. Configure ``logging`` to see
-        them. As scikit-learn's, ``verbose >= 1`` also prints the neighbour search, the
-        conditional probabilities, the mean sigma and the KL divergence after each stage to
-        stdout, and ``verbose >= 2`` the per-chunk progress lines.
+      verbose: 0 (default) prints nothing; as scikit-learn's, ``verbose >= 1`` prints the
+        neighbour search, the conditional probabilities, the mean sigma and the KL divergence
+        after each stage to stdout, and ``verbose >= 2`` the per-chunk progress lines
+        (iteration, KL divergence, gradient norm, seconds; one per 50 iterations). Whatever
+        ``verbose``, the same lines, fit start/end and stage timings are logged at INFO level
+        on the ``tfclust.tsne`` logger (configure ``logging`` to see them).
       random_state: None (fresh entropy), an int seed in 0 .. 2**32 - 1, or a numpy
         ``RandomState``/``Generator`` (one seed drawn per fit), used by ``init="random"``; the
         same seed gives the same embedding on the same device.
@@ -458,7 +458,7 @@ class TSNE(BaseEstimator):
         :meth:`_descent_problem`), from X (``x``, or a precomputed sparse ``graph``); the
         affinities are left in ``p.neighbors`` and ``p.affinities`` (see :meth:`_affinities`)."""
         n = graph.shape[0] if x is None else x.shape[0]
-        level = logging.INFO if p.verbose else logging.DEBUG
+        level = logging.INFO
         p.neighbors, p.affinities = self._affinities(p, x, graph, n, level)
         return self._descent_problem(p, p.neighbors, p.affinities)
 
@@ -606,7 +606,7 @@ class TSNE(BaseEstimator):
             p.metric if isinstance(p.metric, str) else "callable",
             dtype.name,
         )
-        level = logging.INFO if p.verbose else logging.DEBUG
+        level = logging.INFO
         objective, operands, n_rows = self._objective(p, x, graph)
         logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
         try:
@@ -692,7 +692,7 @@ class TSNE(BaseEstimator):
             p.min_grad_norm = check_float(min_grad_norm, name="min_grad_norm", low=0.0)
         objective, operands, n_rows = self._descent_problem(p, self.neighbors_, self.affinities_)
         n = self.embedding_.shape[0]
-        level = logging.INFO if p.verbose else logging.DEBUG
+        level = logging.INFO
         y = tf.constant(self.embedding_, operands[-1].dtype)
         try:
             result = continued_descent(
