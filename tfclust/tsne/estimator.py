@@ -408,11 +408,11 @@ class TSNE(BaseEstimator):
             )
         return y0
 
-    def _affinities(self, p, x, graph, n, verbose_level):
+    def _affinities(self, p, x, graph, n):
         """The fitted affinities: ``(neighbors, affinities)`` as the attributes ``neighbors_``
         and ``affinities_`` (numpy), from X (``x``, rescaled as in :meth:`fit`; for
         ``metric="precomputed"``, the distances) or a precomputed sparse ``graph``."""
-        dtype, say = p.dtype, functools.partial(report, p.verbose, 1, verbose_level)
+        dtype, say = p.dtype, functools.partial(report, p.verbose, 1, logging.INFO)
         perplexity = tf.constant(p.perplexity, dtype)
         # Metrics the kernels do not compute are computed by scipy, in float64.
         host_x = None if graph is not None or p.metric in METRICS else x.numpy().astype(float)
@@ -458,8 +458,7 @@ class TSNE(BaseEstimator):
         :meth:`_descent_problem`), from X (``x``, or a precomputed sparse ``graph``); the
         affinities are left in ``p.neighbors`` and ``p.affinities`` (see :meth:`_affinities`)."""
         n = graph.shape[0] if x is None else x.shape[0]
-        level = logging.INFO
-        p.neighbors, p.affinities = self._affinities(p, x, graph, n, level)
+        p.neighbors, p.affinities = self._affinities(p, x, graph, n)
         return self._descent_problem(p, p.neighbors, p.affinities)
 
     def _descent_problem(self, p, neighbors, affinities):
@@ -606,29 +605,20 @@ class TSNE(BaseEstimator):
             p.metric if isinstance(p.metric, str) else "callable",
             dtype.name,
         )
-        level = logging.INFO
         objective, operands, n_rows = self._objective(p, x, graph)
         logger.info("[t-SNE] Computed joint probabilities in %.3fs", time.perf_counter() - t0)
-        try:
-            result = tsne_descent(
-                objective,
-                operands,
-                pad_rows(y0, n_rows),
-                early_exaggeration=p.early_exaggeration,
-                exaggeration=p.exaggeration,
-                learning_rate=learning_rate,
-                max_iter=p.max_iter,
-                n_iter_without_progress=p.n_iter_without_progress,
-                min_grad_norm=p.min_grad_norm,
-                log_level=level,
-                summary_level=level,
-                verbose=p.verbose,
-                callback=self._callback(p, n),
-                callback_every=p.callbacks_every_iters,
-            )
-        except FloatingPointError as err:
-            raise self._diverged(err, learning_rate, p, p.exaggeration) from err
-        self._store_descent(result, n)
+        self._descend(
+            p,
+            tsne_descent,
+            objective,
+            operands,
+            pad_rows(y0, n_rows),
+            n,
+            learning_rate,
+            p.exaggeration,
+            early_exaggeration=p.early_exaggeration,
+            max_iter=p.max_iter,
+        )
         self.learning_rate_ = float(learning_rate)
         self.neighbors_, self.affinities_ = p.neighbors, p.affinities
         logger.info(
@@ -692,34 +682,45 @@ class TSNE(BaseEstimator):
             p.min_grad_norm = check_float(min_grad_norm, name="min_grad_norm", low=0.0)
         objective, operands, n_rows = self._descent_problem(p, self.neighbors_, self.affinities_)
         n = self.embedding_.shape[0]
-        level = logging.INFO
         y = tf.constant(self.embedding_, operands[-1].dtype)
+        self._descend(
+            p,
+            continued_descent,
+            objective,
+            operands,
+            pad_rows(y, n_rows),
+            n,
+            learning_rate,
+            exaggeration,
+            start=self.n_iter_ + 1,
+            n_iter=n_iter,
+            momentum=momentum,
+        )
+        return self
+
+    def _descend(self, p, run, objective, operands, y, n, learning_rate, exaggeration, **stage):
+        """Run ``run`` (:func:`tsne_descent` or :func:`continued_descent`) from the padded
+        embedding ``y`` with the estimator's logging, ``verbose`` and callbacks, and set
+        ``embedding_`` (its first ``n`` rows: the rest is padding), ``kl_divergence_`` and
+        ``n_iter_``; ``stage`` are ``run``'s own arguments."""
         try:
-            result = continued_descent(
+            result = run(
                 objective,
                 operands,
-                pad_rows(y, n_rows),
-                start=self.n_iter_ + 1,
-                n_iter=n_iter,
-                momentum=momentum,
+                y,
                 learning_rate=learning_rate,
                 exaggeration=exaggeration,
                 n_iter_without_progress=p.n_iter_without_progress,
                 min_grad_norm=p.min_grad_norm,
-                log_level=level,
-                summary_level=level,
+                log_level=logging.INFO,
+                summary_level=logging.INFO,
                 verbose=p.verbose,
                 callback=self._callback(p, n),
                 callback_every=p.callbacks_every_iters,
+                **stage,
             )
         except FloatingPointError as err:
             raise self._diverged(err, learning_rate, p, exaggeration) from err
-        self._store_descent(result, n)
-        return self
-
-    def _store_descent(self, result, n):
-        """Set ``embedding_``, ``kl_divergence_`` and ``n_iter_`` from a descent's result
-        (its embedding's first ``n`` rows: the rest is padding)."""
         self.embedding_ = result.embedding.numpy()[:n]
         self.kl_divergence_ = float(result.kl_divergence)
         self.n_iter_ = int(result.last_iter)
