@@ -404,6 +404,78 @@ def section_serving(d: dict) -> list[str]:
     return out
 
 
+def section_image_folder(d: dict) -> list[str]:
+    n = d["notes"]
+    loaders = [r for r in d["rows"] if "images/s" in r]
+    out = [
+        "## Your own images: 70,000 PNG files",
+        "",
+        "`benchmarks/bench_image_folder.py`: Fashion-MNIST's train and test images written as "
+        "PNG files in ten class folders. Each loader runs in a fresh process (imports not "
+        f"timed), taking turns for {n.get('rounds')} rounds; the files are in the OS page cache "
+        "after the first. `tfclust.load_images` lists, scans (decodes every file once for its "
+        "size and to find corrupt ones) and decodes into uint8 numpy; Keras' loader lists, "
+        "decodes and resizes into float32 batches.",
+        "",
+        machine_line(d),
+        "",
+    ]
+    out += table(
+        loaders,
+        [
+            ("loader", "loader"),
+            ("first round s", "first round (s)"),
+            ("median s", "median (s)"),
+            ("images/s", "images/s"),
+            ("time vs keras", "time vs Keras", ".2f"),
+        ],
+    )
+    runs = [(key, n[key]) for key in ("run", "run_n_clusters_auto") if key in n]
+    if runs:
+        out += [
+            "",
+            "`tfclust run --images` on the folder, a fresh process each, default settings; then "
+            "the same run folder with `--resume --n-clusters auto` (autoencoder, latents and "
+            "t-SNE reused; k chosen in 2..15, first call on this machine's cache state):",
+            "",
+        ]
+        rows = []
+        for key, r in runs:
+            km, ts, st = r["kmeans"], r["tsne"], r["stages_seconds"]
+            rows.append(
+                {
+                    "run": "defaults" if key == "run" else "--resume --n-clusters auto",
+                    "total": r["process_seconds"],
+                    "load": st.get("load_data"),
+                    "train": None if "autoencoder" in r["resumed"] else st.get("autoencoder"),
+                    "kmeans": st.get("kmeans"),
+                    "tsne": None if "tsne" in r["resumed"] else st.get("tsne"),
+                    "k": km.get("n_clusters"),
+                    "acc": km.get("accuracy"),
+                    "nmi": km.get("nmi"),
+                    "sil": km.get("silhouette"),
+                    "knn": ts.get("knn_accuracy_10"),
+                }
+            )
+        out += table(
+            rows,
+            [
+                ("run", "run"),
+                ("total", "process (s)"),
+                ("load", "load (s)"),
+                ("train", "train (s)"),
+                ("kmeans", "K-means (s)"),
+                ("tsne", "t-SNE (s)"),
+                ("k", "k"),
+                ("acc", "accuracy"),
+                ("nmi", "NMI"),
+                ("sil", "silhouette"),
+                ("knn", "10-NN acc."),
+            ],
+        )
+    return out
+
+
 def section_compile_phases(d: dict) -> list[str]:
     n = d["notes"]
     out = [
@@ -614,6 +686,7 @@ SECTIONS = [
     ("tsne_fft", section_tsne_fft),
     ("tsne_fft_kernel", section_tsne_fft_kernel),
     ("serving", section_serving),
+    ("image_folder", section_image_folder),
     ("compile_phases", section_compile_phases),
     ("conformance", section_conformance),
     ("sklearn_test_files", section_sklearn_test_files),

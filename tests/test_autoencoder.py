@@ -13,13 +13,18 @@ from tfclust.autoencoder import (
 from tfclust.data import autoencoder_pipeline
 
 
-def _images(n=64, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)
+def _images(n=64, seed=0, shape=(28, 28)):
+    return np.random.default_rng(seed).integers(0, 256, (n, *shape), dtype=np.uint8)
+
+
+def _layer_names(*models):
+    return {layer.name for model in models for layer in model.layers}
 
 
 def test_layers_match_the_tutorial():
     autoencoder, encoder, decoder = build_autoencoder()
     assert autoencoder.count_params() == 421_377
+    assert not _layer_names(encoder, decoder) & {"pad", "crop"}  # 28 is a multiple of 4
     ours = [
         layer
         for m in (encoder, decoder)
@@ -86,8 +91,16 @@ def test_load_rejects_other_models(tmp_path):
     [
         ({"latent_dim": 0}, ValueError, "latent_dim"),
         ({"latent_dim": 2.0}, TypeError, "latent_dim"),
-        ({"image_shape": (30, 30, 1)}, ValueError, "divisible by 4"),
         ({"filters": (32,)}, ValueError, "filters"),
+        ({"image_shape": (28, 28)}, ValueError, r"image_shape must be \(H, W, C\)"),
+        ({"image_shape": (28, 28, 1, 1)}, ValueError, r"got \(28, 28, 1, 1\)"),
+        ({"image_shape": (28, 28, 2)}, ValueError, r"C = 1 \(grey\) or 3 \(RGB\), got"),
+        ({"image_shape": (28, 28, 4)}, ValueError, r"got \(28, 28, 4\)"),
+        ({"image_shape": (0, 28, 1)}, ValueError, r"H, W >= 1.*got \(0, 28, 1\)"),
+        ({"image_shape": (28, -1, 3)}, ValueError, "image_shape"),
+        ({"image_shape": (28.5, 28, 1)}, TypeError, "image_shape"),
+        ({"image_shape": 28}, TypeError, "image_shape"),
+        ({"image_shape": None}, TypeError, "image_shape"),
     ],
 )
 def test_bad_build_arguments(kwargs, error, message):
@@ -103,3 +116,98 @@ def test_bad_training_and_encoding_input():
         train_autoencoder(autoencoder, autoencoder_pipeline(_images(4)), epochs=0)
     with pytest.raises(ValueError, match="encoder expects"):
         encode(encoder, np.zeros((2, 32, 32), np.uint8))
+    with pytest.raises(ValueError, match=r"\(28, 28, 3\) per image, the encoder expects"):
+        encode(encoder, np.zeros((2, 28, 28, 3), np.uint8))
+
+
+# -- any H x W x C: padding to a multiple of 4, cropping back ------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, border",
+    [
+        ((30, 30, 1), ((1, 1), (1, 1))),
+        ((32, 32, 3), None),
+        ((17, 23, 3), ((1, 2), (0, 1))),  # the odd pixel goes to the bottom/right
+        ((1, 1, 1), ((1, 2), (1, 2))),
+        ((8, 5, 3), ((0, 0), (1, 2))),
+    ],
+)
+def test_pad_and_crop_only_where_needed(shape, border):
+    autoencoder, encoder, decoder = build_autoencoder(4, (2, 3), image_shape=shape, seed=0)
+    assert autoencoder.input_shape == autoencoder.output_shape == (None, *shape)
+    assert encoder.input_shape == (None, *shape) and decoder.output_shape == (None, *shape)
+    if border is None:
+        assert not _layer_names(encoder, decoder) & {"pad", "crop"}
+    else:
+        assert encoder.get_layer("pad").padding == border
+        assert decoder.get_layer("crop").cropping == border
+        padded = encoder.get_layer("pad").output.shape[1:3]
+        assert padded[0] % 4 == 0 and padded[1] % 4 == 0
+        assert padded[0] - shape[0] < 4 and padded[1] - shape[1] < 4
+    reconstruction = autoencoder(_images(2, shape=shape) / 255.0).numpy()
+    assert reconstruction.shape == (2, *shape)
+    assert ((reconstruction >= 0) & (reconstruction <= 1)).all()  # sigmoid
+
+
+@pytest.mark.parametrize("shape", [(30, 30, 1), (32, 32, 3), (17, 23, 3)])
+def test_any_image_shape_trains_and_encodes(shape):
+    autoencoder, encoder, _ = build_autoencoder(4, (2, 3), image_shape=shape, seed=0)
+    images = _images(8, shape=shape)
+    history = train_autoencoder(
+        autoencoder, autoencoder_pipeline(images, batch_size=4), epochs=1, verbose=0
+    )
+    assert np.isfinite(history.history["loss"]).all()
+    z = encode(encoder, images, batch_size=3)
+    assert z.shape == (8, 4) and z.dtype == np.float32 and np.isfinite(z).all()
+    assert autoencoder(images[:2] / 255.0).shape == images[:2].shape
+
+
+def test_grey_images_may_come_without_a_channel_axis():
+    _, encoder, _ = build_autoencoder(4, (2, 3), image_shape=(30, 30, 1), seed=0)
+    images = _images(3, shape=(30, 30))
+    np.testing.assert_array_equal(encode(encoder, images), encode(encoder, images[..., None]))
+
+
+def test_padding_is_zeros_and_cropping_keeps_the_centre():
+    _, encoder, decoder = build_autoencoder(4, (2, 3), image_shape=(2, 3, 1), seed=0)
+    padded = keras.Model(encoder.input, encoder.get_layer("pad").output)(np.ones((1, 2, 3, 1)))
+    np.testing.assert_array_equal(
+        padded[0, ..., 0], [[0, 0, 0, 0], [1, 1, 1, 0], [1, 1, 1, 0], [0, 0, 0, 0]]
+    )
+    crop = decoder.get_layer("crop")
+    cropped = crop(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))
+    np.testing.assert_array_equal(cropped[0, ..., 0], [[4, 5, 6], [8, 9, 10]])
+
+
+@pytest.mark.parametrize(
+    "images, error, message",
+    [
+        (np.zeros((2, 17, 23), np.uint8), ValueError, r"\(17, 23, 1\) per image.*\(17, 23, 3\)"),
+        (np.zeros((2, 17, 23, 1), np.uint8), ValueError, "the encoder expects"),
+        (np.zeros((2, 23, 17, 3), np.uint8), ValueError, "the encoder expects"),
+        (np.zeros((2, 17, 23, 2), np.uint8), ValueError, r"shape .*, got \(2, 17, 23, 2\)"),
+        (np.zeros((2, 17, 23, 4), np.uint8), ValueError, "alpha channel"),
+        (np.full((2, 17, 23, 3), 2.0, np.float32), ValueError, r"\[0, 1\]"),
+        (np.zeros((2, 17, 23, 3), np.int16), TypeError, "dtype int16"),
+    ],
+)
+def test_rgb_encoder_refuses_images_that_do_not_fit(rgb_model, images, error, message):
+    with pytest.raises(error, match=message):
+        encode(rgb_model[1], images)
+
+
+@pytest.fixture(scope="module")
+def rgb_model():
+    return build_autoencoder(4, (2, 3), image_shape=(17, 23, 3), seed=0)
+
+
+def test_rgb_model_save_and_load_round_trip(rgb_model, tmp_path):
+    autoencoder, encoder, _ = rgb_model
+    _, loaded_encoder, loaded_decoder = load_autoencoder(
+        save_autoencoder(autoencoder, tmp_path / "rgb")
+    )
+    assert loaded_decoder.output_shape == (None, 17, 23, 3)
+    assert {"pad", "crop"} <= _layer_names(loaded_encoder, loaded_decoder)
+    images = _images(3, shape=(17, 23, 3))
+    np.testing.assert_allclose(encode(loaded_encoder, images), encode(encoder, images), rtol=1e-6)

@@ -62,7 +62,8 @@ def test_train_then_encode(tmp_path, monkeypatch):
     write_mnist_folder(tmp_path, n_train=40)
     monkeypatch.setenv("TFCLUST_OFFLINE", "1")
     common = ["--dataset", "mnist", "--data-dir", str(tmp_path), "-q"]
-    assert main(["train", "--epochs", "1", "--out", str(tmp_path / "t"), *common]) == 0
+    argv = ["train", "--epochs", "1", "--min-steps", "0", "--out", str(tmp_path / "t")]
+    assert main([*argv, *common]) == 0
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
     assert metrics["data"]["source"].startswith("data_dir")
     assert len(metrics["autoencoder"]["loss_per_epoch"]) == 1

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfclust.data import autoencoder_pipeline, images_pipeline
+from tfclust.data import autoencoder_pipeline, check_images, images_pipeline
 
 
 def _images(n=10, seed=0):
@@ -51,7 +51,12 @@ def test_dataset_is_prefetched():
     [
         (np.zeros((3, 28, 28), np.int32), TypeError, "uint8"),
         (np.zeros((3, 28), np.uint8), ValueError, "shape"),
-        (np.zeros((3, 28, 28, 3), np.uint8), ValueError, "shape"),
+        (np.zeros((3, 28, 28, 2), np.uint8), ValueError, r"\(N, H, W, 3\), got \(3, 28, 28, 2\)$"),
+        (np.zeros((3, 28, 28, 4), np.uint8), ValueError, r"got \(3, 28, 28, 4\); drop the alpha"),
+        (np.zeros((3, 28, 28, 3, 1), np.uint8), ValueError, "shape"),
+        (np.zeros((3, 17, 23, 3), np.int64), TypeError, "uint8"),
+        (np.full((3, 17, 23, 3), 1.5, np.float32), ValueError, r"\[0, 1\]"),
+        (np.zeros((3, 0, 23, 3), np.uint8), ValueError, "zero height or width"),
         (np.zeros((0, 28, 28), np.uint8), ValueError, "empty"),
         (np.full((2, 28, 28), np.nan, np.float32), ValueError, "NaN"),
         (np.full((2, 28, 28), 255.0, np.float32), ValueError, r"\[0, 1\]"),
@@ -67,3 +72,42 @@ def test_bad_batch_size():
         autoencoder_pipeline(_images(3), batch_size=0)
     with pytest.raises(TypeError, match="batch_size"):
         images_pipeline(_images(3), batch_size=2.5)
+
+
+# -- grey or RGB images of any size ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (30, 30, 1), (32, 32, 3), (17, 23, 3), (1, 1, 3)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_grey_and_rgb_images_of_any_size(shape, dtype):
+    images = np.random.default_rng(0).integers(0, 256, (5, *shape)).astype(np.uint8)
+    if dtype is np.float32:
+        images = images.astype(np.float32) / 255.0
+    checked = check_images(images)
+    assert checked.shape == (5, *shape) and checked.dtype == dtype
+    x, y = next(iter(autoencoder_pipeline(images, batch_size=4, shuffle=False)))
+    assert x.shape == (4, *shape) and x.dtype == tf.float32
+    np.testing.assert_allclose(x, images[:4] / (255.0 if dtype is np.uint8 else 1.0), rtol=1e-6)
+    batches = [b.numpy() for b in images_pipeline(images, batch_size=2)]
+    assert [b.shape for b in batches] == [(2, *shape), (2, *shape), (1, *shape)]
+
+
+def test_grey_images_gain_a_channel_axis():
+    images = np.zeros((2, 17, 23), np.uint8)
+    assert check_images(images).shape == (2, 17, 23, 1)
+    assert next(iter(images_pipeline(images))).shape == (2, 17, 23, 1)
+
+
+def test_channels_restricts_the_accepted_images():
+    rgb, grey = np.zeros((2, 28, 28, 3), np.uint8), np.zeros((2, 28, 28), np.uint8)
+    assert check_images(grey, channels=(1,)).shape == (2, 28, 28, 1)
+    with pytest.raises(ValueError, match=r"shape \(N, H, W\) or \(N, H, W, 1\), got \(2, 28"):
+        check_images(rgb, channels=(1,))
+    assert check_images(rgb, channels=(3,)).shape == (2, 28, 28, 3)
+    with pytest.raises(ValueError, match=r"must have shape \(N, H, W, 3\), got \(2, 28, 28\)$"):
+        check_images(grey, channels=(3,))
+    with pytest.raises(ValueError, match=r"expected \(N, 32, 32\), \(N, 32, 32, 1\) or"):
+        check_images(rgb, size=(32, 32))
+    for channels in [(), (2,), (1, 4)]:
+        with pytest.raises(ValueError, match="channels must hold 1 .grey. and/or 3 .RGB."):
+            check_images(rgb, channels=channels)

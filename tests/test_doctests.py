@@ -25,6 +25,7 @@ DOCTEST_MODULES = [
     "tfclust.plots",
     "tfclust.projector",
     "tfclust.serving",
+    "tfclust.kmeans._choose_k",
     "tfclust.kmeans._estimator",
     "tfclust.kmeans._minibatch_estimator",
     "tfclust.tsne.estimator",

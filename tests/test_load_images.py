@@ -403,3 +403,40 @@ def test_stream_matches_eager_arrays(tmp_path):
     pairs = list(dataset.as_numpy_iterator())
     np.testing.assert_array_equal(np.stack([x for x, _ in pairs]), eager.images)
     assert [int(y) for _, y in pairs] == [0, 1, 0, 1, 0, 1, 0]
+
+
+# ----------------------------------------------------------------------------- arrays as arguments
+
+
+def test_arrays_passed_directly():
+    grey = RNG.integers(0, 256, (5, 6, 7), dtype=np.uint8)
+    data = load_images(grey, labels=[0, 1, 0, 1, 2])
+    assert data.images.shape == (5, 6, 7, 1) and data.source == "array"
+    np.testing.assert_array_equal(data.images[..., 0], grey)
+    assert data.labels.tolist() == [0, 1, 0, 1, 2] and data.file_names is None
+    rgb = tf.constant(RNG.random((3, 4, 4, 3)).astype(np.float32))
+    data = load_images(rgb, image_size=(8, 8))
+    assert data.images.shape == (3, 8, 8, 3) and data.images.dtype == np.uint8
+    rgba = RNG.integers(0, 256, (2, 4, 4, 4), dtype=np.uint8)
+    np.testing.assert_array_equal(load_images(rgba).images, rgba[..., :3])
+    assert load_images(rgba, color_mode="grayscale").images.shape == (2, 4, 4, 1)
+
+
+@pytest.mark.parametrize(
+    "images, error, match",
+    [
+        (np.zeros((2, 4, 4), np.int32), TypeError, "images must be uint8"),
+        (np.full((2, 4, 4), 2.0), ValueError, r"must lie in \[0, 1\]"),
+        (np.zeros((2, 4, 4, 2), np.uint8), ValueError, "C in 1, 3 or 4"),
+        (np.zeros((0, 4, 4), np.uint8), ValueError, "images is empty"),
+        (np.zeros((4, 4), np.uint8), ValueError, r"\(N, H, W\)"),
+    ],
+)
+def test_bad_arrays_passed_directly(images, error, match):
+    with pytest.raises(error, match=match):
+        load_images(images)
+
+
+def test_labels_of_arrays_passed_directly_are_checked():
+    with pytest.raises(ValueError, match="labels"):
+        load_images(np.zeros((3, 4, 4), np.uint8), labels=[0, 1])

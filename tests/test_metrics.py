@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.manifold import trustworthiness as sk_trustworthiness
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    normalized_mutual_info_score,
+    silhouette_score,
+)
 from sklearn.neighbors import KNeighborsClassifier
 
 from tfclust import metrics
@@ -304,3 +310,138 @@ def test_knn_accuracy_separated_clusters_and_tensor_input():
 def test_knn_accuracy_rejects_bad_input(e_shape, n_labels, k, match):
     with pytest.raises(ValueError, match=match):
         metrics.knn_accuracy(np.ones(e_shape), np.zeros(n_labels), n_neighbors=k)
+
+
+# ---------------------------------------------------------------- label-free clustering metrics
+
+
+def clustered_data(seed, k, n=400, d=5, singleton=True):
+    """n points in d-D around k centres, labelled by centre; the first point alone in cluster k
+    if ``singleton``."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    x = rng.normal(scale=3.0, size=(k, d))[labels] + rng.normal(size=(n, d))
+    if singleton:
+        labels[0] = k
+    return x, labels
+
+
+@pytest.mark.parametrize("seed, k", [(0, 2), (1, 3), (2, 6), (3, 12)])
+@pytest.mark.parametrize("singleton", [False, True])
+def test_label_free_metrics_match_sklearn(seed, k, singleton):
+    x, labels = clustered_data(seed, k, singleton=singleton)
+    for ours, theirs in [
+        (metrics.silhouette_score, silhouette_score),
+        (metrics.calinski_harabasz_score, calinski_harabasz_score),
+        (metrics.davies_bouldin_score, davies_bouldin_score),
+    ]:
+        value = ours(x, labels)
+        assert type(value) is float
+        # scikit-learn's distance from a singleton to its centroid (itself) is the square root
+        # of a rounding error, about 1e-8; ours is exactly 0.
+        tol = 1e-6 if singleton and ours is metrics.davies_bouldin_score else RTOL
+        assert value == pytest.approx(theirs(x, labels), rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("relabel", [np.array([3, 7, 9]), np.array(["c", "a", "b"])])
+def test_label_free_metrics_accept_any_label_values(relabel):
+    x, codes = clustered_data(4, 3, singleton=False)
+    labels = relabel[codes]
+    for ours, theirs in [
+        (metrics.silhouette_score, silhouette_score),
+        (metrics.calinski_harabasz_score, calinski_harabasz_score),
+        (metrics.davies_bouldin_score, davies_bouldin_score),
+    ]:
+        assert ours(x, labels) == pytest.approx(theirs(x, labels), rel=RTOL, abs=RTOL)
+        assert ours(x, labels) == pytest.approx(ours(x, codes), rel=RTOL, abs=RTOL)
+
+
+def test_silhouette_tiled_equals_untiled():
+    x, labels = clustered_data(5, 4)
+    whole = metrics.silhouette_score(x, labels)
+    tiled = metrics.silhouette_score(x, labels, memory_budget=x.shape[0] * 17 * 33)  # 13 tiles
+    assert tiled == pytest.approx(whole, rel=1e-13, abs=1e-13)
+    assert tiled == pytest.approx(silhouette_score(x, labels), rel=RTOL, abs=RTOL)
+
+
+@pytest.mark.parametrize("sample_size", [50, 399, 1000])
+def test_silhouette_samples_the_rows_sklearn_samples(sample_size):
+    x, labels = clustered_data(6, 3)
+    for seed in [0, 123]:
+        expected = silhouette_score(x, labels, sample_size=sample_size, random_state=seed)
+        value = metrics.silhouette_score(x, labels, sample_size=sample_size, random_state=seed)
+        assert value == pytest.approx(expected, rel=RTOL, abs=RTOL)
+    # A RandomState is drawn from directly, as scikit-learn does.
+    expected = silhouette_score(
+        x, labels, sample_size=sample_size, random_state=np.random.RandomState(7)
+    )
+    value = metrics.silhouette_score(
+        x, labels, sample_size=sample_size, random_state=np.random.RandomState(7)
+    )
+    assert value == pytest.approx(expected, rel=RTOL, abs=RTOL)
+
+
+def test_silhouette_sample_with_generator_and_none_runs():
+    x, labels = clustered_data(6, 3)
+    for random_state in [None, np.random.default_rng(0)]:
+        value = metrics.silhouette_score(x, labels, sample_size=50, random_state=random_state)
+        assert -1.0 <= value <= 1.0
+
+
+def test_silhouette_float32_tensor_and_scale():
+    x, labels = clustered_data(7, 3)
+    x32 = x.astype(np.float32)
+    expected = silhouette_score(x32.astype(np.float64), labels)
+    assert metrics.silhouette_score(tf.constant(x32), tf.constant(labels)) == pytest.approx(
+        expected, rel=RTOL, abs=RTOL
+    )
+    tiny = metrics.silhouette_score(x * 2.0**-600, labels)  # squares would underflow
+    assert tiny == pytest.approx(silhouette_score(x, labels), rel=RTOL, abs=RTOL)
+
+
+def test_label_free_metrics_special_cases_match_sklearn():
+    # Every point on its centroid: CH is 1.0, DB is 0.0; silhouette is 1 (a = 0 < b).
+    x = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    labels = [0, 0, 1, 1]
+    assert metrics.calinski_harabasz_score(x, labels) == calinski_harabasz_score(x, labels) == 1.0
+    assert metrics.davies_bouldin_score(x, labels) == davies_bouldin_score(x, labels) == 0.0
+    assert metrics.silhouette_score(x, labels) == silhouette_score(x, labels) == 1.0
+    # Identical points in two clusters: a = b = 0, coefficient 0; centroids coincide: DB 0.0.
+    same = np.zeros((4, 2))
+    assert metrics.silhouette_score(same, labels) == silhouette_score(same, labels) == 0.0
+    assert metrics.davies_bouldin_score(same, labels) == davies_bouldin_score(same, labels)
+
+
+@pytest.mark.parametrize(
+    "fn", [metrics.silhouette_score, metrics.calinski_harabasz_score, metrics.davies_bouldin_score]
+)
+@pytest.mark.parametrize(
+    "x, labels, match",
+    [
+        (np.ones((5, 2)), np.zeros(5), "Number of labels is 1"),
+        (np.arange(10.0).reshape(5, 2), np.arange(5), "Number of labels is 5"),
+        (np.ones((5, 2)), [0, 1, 0, 1], "labels has 4 entries but X has 5 samples"),
+        (np.array([[0.0, np.nan], [1, 1], [2, 2]]), [0, 1, 1], "NaN or infinity"),
+        (np.ones((3, 2)), [0.0, np.nan, 1.0], "labels contains NaN"),
+        (np.ones(3), [0, 1, 1], "2-D"),
+    ],
+)
+def test_label_free_metrics_reject_bad_input(fn, x, labels, match):
+    with pytest.raises(ValueError, match=match):
+        fn(x, labels)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"metric": "cosine"}, ValueError, "metric must be 'euclidean'"),
+        ({"sample_size": 0}, ValueError, "sample_size must be >= 1"),
+        ({"sample_size": 2.5}, TypeError, "sample_size must be an integer"),
+        ({"sample_size": 3, "random_state": "seed"}, TypeError, "random_state must be"),
+        ({"sample_size": 1}, ValueError, "Number of labels is 1"),  # checked on the sample
+    ],
+)
+def test_silhouette_rejects_bad_arguments(kwargs, error, match):
+    x, labels = np.arange(8.0).reshape(4, 2), [0, 0, 1, 1]
+    with pytest.raises(error, match=match):
+        metrics.silhouette_score(x, labels, **kwargs)

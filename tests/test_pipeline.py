@@ -131,7 +131,7 @@ def test_quick_run_figures(quick_run):
         "loss_curve",
         "reconstructions",
     }
-    assert set(metrics["figures"]) == expected
+    assert set(metrics["figures"]["files"]) == expected
     for name in expected:
         with Image.open(quick_run / "figures" / f"{name}.png") as image:
             width, height = image.size
@@ -166,6 +166,7 @@ def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
         data_dir=str(tmp_path),
         out=str(tmp_path / "o"),
         epochs=1,
+        min_steps=0,
         tsne_samples=0,
         sweep_perplexities=(),
     )
@@ -201,10 +202,10 @@ def _offline_run_argv(tmp_path, monkeypatch, *flags):
     "flags, message",
     [
         (["--epochs", "-1"], "epochs must be >= 1"),
-        (["--tsne-samples", "999"], "tsne_samples=999 but the data set has only 30"),
+        (["--tsne-samples", "999", "--perplexity", "40"], "below the number of t-SNE samples (30)"),
         (["--n-clusters", "0"], "n_clusters must be >= 1"),
         (["--perplexity", "0"], "perplexity must be > 0"),
-        (["--tsne-samples", "0", "--sweep-perplexities", "5,40"], "below sweep_samples"),
+        (["--sweep-samples", "30", "--sweep-perplexities", "5,40"], "below sweep_samples"),
         (["--tsne-samples", "12", "--perplexity", "3"], "at least 21"),
         (["--tsne-samples", "1", "--perplexity", "0.5"], "at least 21"),
         (["--tsne-samples", "25", "--perplexity", "30"], "must be below the number of t-SNE"),

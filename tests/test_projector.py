@@ -1,6 +1,7 @@
 """tfclust.projector: the files TensorBoard's Embedding Projector reads."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -33,8 +34,19 @@ def read_png(path):
 
 
 def read_lines(path):
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return f.read().splitlines()
+
+
+def sprite_cells(sprite, height, width):
+    """Cut a (side*H, side*W, C) sprite back into its (side*side, H, W, C) row-major cells."""
+    side = sprite.shape[0] // height
+    channels = sprite.shape[-1]
+    return (
+        sprite.reshape(side, height, side, width, channels)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(side * side, height, width, channels)
+    )
 
 
 def checkpoint_value(result):
@@ -113,6 +125,64 @@ def test_float_images_and_string_metadata(data, tmp_path):
     assert read_lines(result.metadata_path)[:2] == ["name\tid", "digit 0\t0"]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_rgb_thumbnails_give_an_rgb_sprite(data, tmp_path, dtype):
+    latents = data[0]
+    rgb = np.random.default_rng(1).integers(0, 256, size=(N, 12, 20, 3)).astype(np.uint8)
+    images = rgb if dtype == np.uint8 else (rgb / 255.0).astype(np.float32)
+    result = projector.export_projector(tmp_path, latents, images=images)
+    sprite = read_png(result.sprite_path)
+    assert sprite.shape == (8 * 12, 8 * 20, 3)  # 8 x 8 cells of 12 high, 20 wide
+    cells = sprite_cells(sprite, 12, 20)
+    np.testing.assert_array_equal(cells[:N], rgb)
+    assert not cells[N:].any()
+    (embedding,) = read_config(result.config_path).embeddings
+    assert list(embedding.sprite.single_image_dim) == [20, 12]  # width, height
+
+
+def test_rgb_sprite_is_subsampled_like_grey(data, tmp_path, monkeypatch):
+    latents, images, _, _ = data
+    rgb = np.stack([images, 255 - images, images // 2], axis=-1)
+    monkeypatch.setattr(projector, "SPRITE_MAX_PIXELS", 5 * 28 + 10)
+    with pytest.warns(UserWarning, match="random subset of 25 points"):
+        result = projector.export_projector(tmp_path, latents, images=rgb)
+    sprite = read_png(result.sprite_path)
+    assert sprite.shape == (140, 140, 3)
+    np.testing.assert_array_equal(sprite_cells(sprite, 28, 28)[:25], rgb[result.indices])
+
+
+def test_class_and_file_names_round_trip_as_utf8(data, tmp_path):
+    latents = data[0][:4]
+    classes = ["cats", "dogs", "été", "日本の猫"]
+    files = ["été photo 1.png", "my dog (2).JPG", "Ünïcødé 🐱.png", "  leading space.png"]
+    result = projector.export_projector(
+        tmp_path, latents, {"class": np.array(classes), "file": files, "cluster": [3, 0, 1, 3]}
+    )
+    with open(result.metadata_path, "rb") as f:
+        raw = f.read()
+    assert raw.decode("utf-8").splitlines() == [
+        "class\tfile\tcluster",
+        *(f"{c}\t{f}\t{k}" for c, f, k in zip(classes, files, [3, 0, 1, 3], strict=True)),
+    ]
+    single = projector.export_projector(tmp_path / "single", latents, {"file": files})
+    assert read_lines(single.metadata_path) == files  # one column: no header
+
+
+@pytest.mark.parametrize(
+    "metadata, bad",
+    [
+        ({"file": ["a.png", "été\tphoto.png", "c.png", "d.png"]}, "été\tphoto.png"),
+        ({"class": ["cats", "dogs", "owls\n", "ants"]}, "owls\n"),
+        ({"class": ["cats", "dogs", "owls", "ants\r"]}, "ants\r"),
+        ({"class\tname": ["cats", "dogs", "owls", "ants"]}, "class\tname"),
+    ],
+)
+def test_tabs_and_newlines_in_metadata_are_refused(data, tmp_path, metadata, bad):
+    with pytest.raises(ValueError, match=re.escape(f"tabs or newlines, got {bad!r}")):
+        projector.export_projector(tmp_path / "out", data[0][:4], metadata)
+    assert not (tmp_path / "out").exists()
+
+
 def test_reexport_replaces_the_embedding(data, tmp_path):
     latents, _, _, _ = data
     projector.export_projector(tmp_path, latents)
@@ -157,7 +227,11 @@ def test_mnist_sized_export_fits_without_subsampling():
         ({"metadata": {"label": ["a\tb"] * N}}, ValueError, "tabs or newlines"),
         ({"metadata": {"a\nb": np.zeros(N)}}, ValueError, "tabs or newlines"),
         ({"images": np.zeros((N - 1, 28, 28))}, ValueError, r"shape \(50, H, W\)"),
-        ({"images": np.zeros((N, 28, 28, 3))}, ValueError, r"shape \(N, H, W\)"),
+        ({"images": np.zeros((N, 28, 28, 4))}, ValueError, r"\(N, H, W, 3\).*alpha"),
+        ({"images": np.zeros((N, 28, 28, 2), np.uint8)}, ValueError, r"\(N, H, W, 3\)"),
+        ({"images": np.zeros((N - 1, 28, 28, 3))}, ValueError, r"\(50, H, W, 3\)"),
+        ({"images": np.full((N, 8, 8, 3), -0.5)}, ValueError, r"\[0, 1\]"),
+        ({"images": np.zeros((N, 9000, 8, 3), np.uint8)}, ValueError, "cannot fit"),
         ({"images": np.full((N, 28, 28), 1.5)}, ValueError, r"\[0, 1\]"),
         ({"images": np.full((N, 28, 28), 256)}, TypeError, r"uint8 \(0..255\)"),
         ({"images": np.zeros((N, 28, 9000), np.uint8)}, ValueError, "cannot fit"),

@@ -101,11 +101,12 @@ def test_a_run_with_labels_beyond_ten_classes_draws_its_figures(tmp_path, monkey
     write_idx(labels_file, np.arange(60, dtype=np.uint8) * 4)  # labels up to 236
     monkeypatch.setenv("TFCLUST_OFFLINE", "1")
     argv = ["run", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"]
+    argv += ["--min-steps", "0"]
     argv += ["--n-init", "1", "--tsne-samples", "30", "--tsne-max-iter", "250"]
     argv += ["--sweep-perplexities", "none", "--out", str(tmp_path / "o"), "-q"]
     assert main(argv) == 0
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert metrics["stages"]["figures"]["ok"] and "tsne_scatter" in metrics["figures"]
+    assert metrics["stages"]["figures"]["ok"] and "tsne_scatter" in metrics["figures"]["files"]
 
 
 def test_a_grid_of_many_clusters_is_capped():
@@ -116,5 +117,5 @@ def test_a_grid_of_many_clusters_is_capped():
     fig = plots.cluster_grid(images, clusters, n_clusters=600, per_cluster=2)
     rows = fig.axes[::2]
     assert len(fig.axes) == plots.MAX_GRID_ROWS * 2
-    assert rows[-1].get_ylabel().startswith("599")
+    assert rows[-1].get_ylabel().startswith("cluster 599")
     assert "50 largest of 600 clusters" in fig.get_suptitle()

@@ -282,7 +282,7 @@ BAD_IMAGES = [
     ([np.zeros((28, 28)), np.zeros((27, 28))], ValueError, "equal-sized images"),
     (np.zeros((2, 28), np.uint8), ValueError, r"shape \(N, H, W\)"),
     (np.zeros((1, 2, 28, 28, 1), np.uint8), ValueError, r"shape \(N, H, W\)"),
-    (np.zeros((2, 28, 28, 3), np.uint8), ValueError, r"shape \(N, H, W\)"),
+    (np.zeros((2, 28, 28, 2), np.uint8), ValueError, r"shape \(N, H, W\)"),
     (np.zeros((0, 28, 28), np.uint8), ValueError, "empty"),
     (np.zeros((2, 0, 28), np.uint8), ValueError, "zero height or width"),
 ]
@@ -363,7 +363,15 @@ def test_model_larger_than_memory_is_refused(monkeypatch):
 
 @pytest.mark.parametrize(
     "latent_dim, filters, image_shape",
-    [(64, (32, 64), (28, 28, 1)), (3, (2, 5), (8, 12, 1))],
+    [
+        (64, (32, 64), (28, 28, 1)),
+        (3, (2, 5), (8, 12, 1)),
+        (3, (2, 5), (30, 30, 1)),
+        (3, (2, 5), (32, 32, 3)),
+        (3, (2, 5), (17, 23, 3)),
+        (2, (1, 1), (1, 1, 1)),
+        (5, (3, 2), (9, 4, 3)),
+    ],
 )
 def test_parameter_count_matches_keras(latent_dim, filters, image_shape):
     model = ae.build_autoencoder(latent_dim, filters, image_shape=image_shape)[0]
@@ -375,8 +383,9 @@ def test_parameter_count_matches_keras(latent_dim, filters, image_shape):
     [
         ({"filters": 32}, TypeError, "filters must hold two channel counts"),
         ({"filters": (32, 0)}, ValueError, "filters must hold two channel counts"),
-        ({"image_shape": (28, 28)}, ValueError, r"image_shape must be \(H, W, 1\)"),
-        ({"image_shape": (28, 28, 3)}, ValueError, "image_shape"),
+        ({"image_shape": (28, 28)}, ValueError, r"image_shape must be \(H, W, C\)"),
+        ({"image_shape": (28, 28, 2)}, ValueError, r"C = 1 \(grey\) or 3 \(RGB\)"),
+        ({"image_shape": (28, 0, 3)}, ValueError, r"H, W >= 1"),
         ({"image_shape": (28.0, 28, 1)}, TypeError, "image_shape"),
         ({"seed": -1}, ValueError, "seed"),
         ({"seed": 1.5}, TypeError, "seed"),

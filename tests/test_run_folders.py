@@ -25,6 +25,8 @@ TINY_RUN = [
     "mnist",
     "--epochs",
     "1",
+    "--min-steps",
+    "0",
     "--n-init",
     "2",
     "--tsne-samples",

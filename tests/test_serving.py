@@ -143,6 +143,15 @@ def test_export_writes_a_version_folder(model):
     assert os.listdir(model.base) == ["3"]  # no temporary folder left behind
 
 
+def test_grey_28x28_export_keeps_its_signatures(loaded):
+    specs = {
+        name: sig.structured_input_signature[1]["images"] for name, sig in loaded.signatures.items()
+    }
+    assert specs["serving_uint8"] == tf.TensorSpec([None, 28, 28], tf.uint8, name="images")
+    for name in ("serving_default", "encode"):
+        assert specs[name] == tf.TensorSpec([None, 28, 28, 1], tf.float32, name="images")
+
+
 def test_wrong_input_fails_with_a_shape_or_dtype_error(loaded):
     sigs = loaded.signatures
     dtype = r"expected to be a (float|uint8) tensor"
@@ -188,8 +197,11 @@ def test_export_rejects_bad_arguments(model, tmp_path):
     with pytest.raises(TypeError, match="keras.Model"):
         export(tmp_path, "encoder.keras", centers)
     flat = keras.Model(inp := keras.Input((784,)), keras.layers.Dense(64)(inp))
-    with pytest.raises(ValueError, match=r"shape \(None, H, W, 1\)"):
+    with pytest.raises(ValueError, match=r"shape \(None, H, W, C\) with C = 1 .grey. or 3 .RGB."):
         export(tmp_path, flat, centers)
+    two_channels = keras.Sequential([keras.Input((8, 8, 2)), keras.layers.Flatten()])
+    with pytest.raises(ValueError, match=r"takes \(None, 8, 8, 2\)"):
+        export(tmp_path, two_channels, np.zeros((K, 128), np.float32))
     with pytest.raises(ValueError, match="version must be >= 1"):
         export(tmp_path, encoder, centers, version=0)
     with pytest.raises(TypeError, match="version must be an integer"):
@@ -364,3 +376,64 @@ def test_export_is_world_readable_and_clears_a_killed_exports_leftovers(model, t
         assert os.stat(folder).st_mode & 0o777 == 0o755, folder
         for name in files:
             assert os.stat(os.path.join(folder, name)).st_mode & 0o044 == 0o044, name
+
+
+# -- any H x W x C -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=[(32, 32, 3), (30, 30, 1)], ids=["rgb32", "grey30"])
+def small(request, tmp_path_factory):
+    """A tiny encoder of another image shape, its export and the SavedModel loaded back."""
+    shape = request.param
+    _, encoder, _ = build_autoencoder(4, (2, 3), image_shape=shape, seed=0)
+    images = np.random.default_rng(1).integers(0, 256, (6, *shape), dtype=np.uint8)
+    centers = np.random.default_rng(2).normal(size=(3, 4)).astype(np.float32)
+    folder = export(tmp_path_factory.mktemp("small") / "model", encoder, centers)
+    return SimpleNamespace(
+        shape=shape,
+        images=images,
+        latents=encode(encoder, images),
+        centers=centers,
+        served=tf.saved_model.load(folder),
+    )
+
+
+def test_other_shapes_answer_every_signature(small):
+    sigs, images, (h, w, c) = small.served.signatures, small.images, small.shape
+    uint8 = images if c == 3 else images[..., 0]  # grey: no channel axis, as for MNIST
+    floats = images.astype(np.float32) / 255.0
+    assert sigs["serving_uint8"].structured_input_signature[1]["images"].shape == (
+        [None, h, w, 3] if c == 3 else [None, h, w]
+    )
+    assert sigs["serving_default"].structured_input_signature[1]["images"].shape == [None, h, w, c]
+    by_uint8 = sigs["serving_uint8"](images=tf.constant(uint8[:2]))
+    by_float = sigs["serving_default"](images=tf.constant(floats[:2]))
+    expected = np.linalg.norm(small.latents[:2, None] - small.centers[None], axis=-1)
+    for out in (by_uint8, by_float):
+        np.testing.assert_allclose(out["latent"], small.latents[:2], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out["distances"], expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(out["cluster"], expected.argmin(1))
+    latent = sigs["encode"](images=tf.constant(floats))["latent"]
+    np.testing.assert_allclose(latent, small.latents, rtol=1e-5, atol=1e-6)
+    empty = sigs["serving_uint8"](images=tf.zeros([0, *uint8.shape[1:]], tf.uint8))
+    assert empty["latent"].shape == (0, 4) and empty["cluster"].shape == (0,)
+
+
+def test_other_shapes_refuse_wrong_input(small):
+    sigs, (h, w, c) = small.served.signatures, small.shape
+    shape = r"is not compatible with expected shape"
+    other = 1 if c == 3 else 3
+    cases = [
+        ("serving_default", tf.zeros([2, h, w, other]), shape),
+        ("serving_default", tf.zeros([2, h, w]), shape),
+        ("serving_default", tf.zeros([2, w + 1, h, c]), shape),
+        ("serving_default", tf.fill([2, h, w, c], 255.0), r"images must lie in \[0, 1\]"),
+        ("serving_default", tf.zeros([2, h, w, c], tf.uint8), "expected to be a float tensor"),
+        ("serving_uint8", tf.zeros([2, h, w, 4], tf.uint8), shape),  # RGBA
+        ("serving_uint8", tf.zeros([2, h, w] if c == 3 else [2, h, w, 1], tf.uint8), shape),
+        ("serving_uint8", tf.zeros([2, h, w, c]), "expected to be a uint8 tensor"),
+        ("encode", tf.zeros([2, h, w, other]), shape),
+    ]
+    for name, images, message in cases:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            sigs[name](images=images)

@@ -27,6 +27,7 @@ _EXPORTS = {
     "load_autoencoder": "tfclust.autoencoder",
     "load_dataset": "tfclust.data",
     "load_images": "tfclust.data",
+    "run": "tfclust.pipeline",
     "KMeans": "tfclust.kmeans",
     "MiniBatchKMeans": "tfclust.kmeans",
     "TSNE": "tfclust.tsne",
@@ -35,6 +36,9 @@ _EXPORTS = {
     "adjusted_rand_index": "tfclust.metrics",
     "trustworthiness": "tfclust.metrics",
     "knn_accuracy": "tfclust.metrics",
+    "silhouette_score": "tfclust.metrics",
+    "calinski_harabasz_score": "tfclust.metrics",
+    "davies_bouldin_score": "tfclust.metrics",
 }
 _SUBMODULES = (
     "autoencoder",

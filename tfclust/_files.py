@@ -142,6 +142,13 @@ def save_npz(path: str, arrays: dict) -> str:
     return path
 
 
+def save_text(path: str, text: str) -> str:
+    """Write ``text`` as UTF-8 to ``path`` atomically; returns ``path``."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return path
+
+
 def json_default(value):
     if isinstance(value, np.generic):
         return value.item()

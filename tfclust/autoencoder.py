@@ -1,9 +1,17 @@
 """The tutorial's convolutional autoencoder, built with the Keras Functional API.
 
-Encoder: Conv2D(32, 2, stride 2, elu) -> Conv2D(64, 2, stride 2, elu) -> Flatten -> Dense(64, elu),
-whose output is the latent (the tutorial's ``model.layers[3].output``). Decoder:
-Dense(7*7*64, elu) -> Reshape(7, 7, 64) -> Conv2DTranspose(32, 2, stride 2, same, elu) ->
-Conv2DTranspose(1, 2, stride 2, same, sigmoid). With the defaults it has 421,377 parameters.
+For the tutorial's 28 x 28 x 1 images (the default), encoder: Conv2D(32, 2, stride 2, elu) ->
+Conv2D(64, 2, stride 2, elu) -> Flatten -> Dense(64, elu), whose output is the latent (the
+tutorial's ``model.layers[3].output``); decoder: Dense(7*7*64, elu) -> Reshape(7, 7, 64) ->
+Conv2DTranspose(32, 2, stride 2, same, elu) -> Conv2DTranspose(1, 2, stride 2, same, sigmoid).
+It has 421,377 parameters.
+
+Any H x W x C image, C = 1 (grey) or 3 (RGB), gets the same design: the two strided
+convolutions halve H and W twice, so where H or W is not a multiple of 4 a ZeroPadding2D layer
+``pad`` first pads the image symmetrically (the odd pixel at the bottom/right) up to the next
+multiple of 4, and a Cropping2D layer ``crop`` ends the decoder, cutting the same border away;
+the last Conv2DTranspose outputs C channels. Images whose H and W are multiples of 4 get neither
+layer. The reconstruction always has the input's shape.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import tensorflow as tf
 
 from tfclust._files import atomic_path
 from tfclust._validation import check_float, check_int
-from tfclust.data.pipeline import check_images, images_pipeline
+from tfclust.data.pipeline import CHANNELS, check_images, images_pipeline
 
 logger = logging.getLogger("tfclust.autoencoder")
 
@@ -43,46 +51,53 @@ def build_autoencoder(
       latent_dim: size of the latent vector (the tutorial's 64).
       filters: channels of the two strided convolutions.
       activation: activation of every layer but the last (which is a sigmoid).
-      image_shape: (H, W, 1), H and W divisible by 4.
+      image_shape: (H, W, C) of the images, H, W >= 1 and C = 1 (grey) or 3 (RGB); default
+        (28, 28, 1), MNIST's. H and W that are not multiples of 4 are padded with zeros up to
+        the next multiple of 4 (layer ``pad``, half the padding on each side, the odd pixel at
+        the bottom/right) and the reconstruction is cropped back to (H, W) (layer ``crop``).
       seed: makes the initial weights reproducible: each layer's Glorot-uniform initializer gets
         its own seed derived from it. No global random state (numpy, ``random``, TensorFlow,
         Keras) is read or changed. None (the default) draws fresh weights.
 
     Returns:
-      ``(autoencoder, encoder, decoder)``: ``encoder`` maps float32 images (N, H, W, 1) in [0, 1]
-      to float32 latents (N, latent_dim); ``decoder`` maps latents back to images;
-      ``autoencoder`` is ``decoder(encoder(x))`` and shares their weights.
+      ``(autoencoder, encoder, decoder)``: ``encoder`` maps float32 images (N, H, W, C) in
+      [0, 1] to float32 latents (N, latent_dim); ``decoder`` maps latents back to float32
+      images (N, H, W, C) in [0, 1]; ``autoencoder`` is ``decoder(encoder(x))`` and shares
+      their weights.
 
     Raises:
-      ValueError: a bad size, or a model too large to train: more than :data:`MAX_PARAMETERS`
-        parameters, or needing more than the machine's physical memory at
-        :data:`TRAINING_BYTES_PER_PARAMETER` bytes per parameter. Checked before building.
+      TypeError: a non-integer size or seed, or an ``image_shape`` that is not a sequence.
+      ValueError: a bad size (``image_shape`` not of length 3, H or W < 1, C not 1 or 3), or a
+        model too large to train: more than :data:`MAX_PARAMETERS` parameters, or needing more
+        than the machine's physical memory at :data:`TRAINING_BYTES_PER_PARAMETER` bytes per
+        parameter. Checked before building.
 
     Examples:
       >>> from tfclust.autoencoder import build_autoencoder
       >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, seed=0)
       >>> encoder.input_shape, encoder.output_shape, decoder.output_shape
       ((None, 28, 28, 1), (None, 8), (None, 28, 28, 1))
+      >>> autoencoder, encoder, decoder = build_autoencoder(latent_dim=8, image_shape=(30, 30, 3))
+      >>> encoder.get_layer("pad").output.shape, decoder.output_shape
+      ((None, 32, 32, 3), (None, 30, 30, 3))
     """
     latent_dim = check_int(latent_dim, name="latent_dim", low=1)
     try:
         f1, f2 = (check_int(f, name="filters", low=1) for f in filters)
     except (TypeError, ValueError) as err:
         raise type(err)(f"filters must hold two channel counts >= 1, got {filters!r}") from err
-    try:
-        h, w, c = (check_int(v, name="image_shape", low=1) for v in image_shape)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"image_shape must be (H, W, 1), got {image_shape!r}") from err
-    if c != 1 or h % 4 or w % 4:
-        raise ValueError(
-            f"image_shape must be (H, W, 1) with H, W divisible by 4, got {image_shape}"
-        )
+    h, w, c = _check_image_shape(image_shape)
     _check_model_size(count_parameters(latent_dim, (f1, f2), (h, w, c)), latent_dim, (f1, f2))
     init = _initializers(seed)
+    # Two stride-2 convolutions need H and W divisible by 4; pad to that, crop back after.
+    pad_h, pad_w = -h % 4, -w % 4
+    border = ((pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2))
+    small_h, small_w = (h + pad_h) // 4, (w + pad_w) // 4
 
     layers = keras.layers
     image = keras.Input(shape=(h, w, c), name="image")
-    x = layers.Conv2D(f1, 2, strides=2, activation=activation, name="conv1", **init["conv1"])(image)
+    x = layers.ZeroPadding2D(border, name="pad")(image) if pad_h or pad_w else image
+    x = layers.Conv2D(f1, 2, strides=2, activation=activation, name="conv1", **init["conv1"])(x)
     x = layers.Conv2D(f2, 2, strides=2, activation=activation, name="conv2", **init["conv2"])(x)
     x = layers.Flatten(name="flatten")(x)
     latent = layers.Dense(latent_dim, activation=activation, name="latent", **init["latent"])(x)
@@ -90,19 +105,34 @@ def build_autoencoder(
 
     code = keras.Input(shape=(latent_dim,), name="latent_input")
     y = layers.Dense(
-        (h // 4) * (w // 4) * f2, activation=activation, name="expand", **init["expand"]
+        small_h * small_w * f2, activation=activation, name="expand", **init["expand"]
     )(code)
-    y = layers.Reshape((h // 4, w // 4, f2), name="reshape")(y)
+    y = layers.Reshape((small_h, small_w, f2), name="reshape")(y)
     y = layers.Conv2DTranspose(
         f1, 2, strides=2, padding="same", activation=activation, name="deconv1", **init["deconv1"]
     )(y)
     reconstruction = layers.Conv2DTranspose(
-        1, 2, strides=2, padding="same", activation="sigmoid", name="deconv2", **init["deconv2"]
+        c, 2, strides=2, padding="same", activation="sigmoid", name="deconv2", **init["deconv2"]
     )(y)
+    if pad_h or pad_w:
+        reconstruction = layers.Cropping2D(border, name="crop")(reconstruction)
     decoder = keras.Model(code, reconstruction, name="decoder")
 
     autoencoder = keras.Model(image, decoder(encoder(image)), name="autoencoder")
     return autoencoder, encoder, decoder
+
+
+def _check_image_shape(image_shape) -> tuple[int, int, int]:
+    """``image_shape`` as three ints (H, W, C), H, W >= 1 and C 1 or 3, else a TypeError (not
+    a sequence of ints) or ValueError."""
+    expected = "image_shape must be (H, W, C) with H, W >= 1 and C = 1 (grey) or 3 (RGB)"
+    try:
+        h, w, c = (check_int(v, name="image_shape", low=1) for v in image_shape)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{expected}, got {image_shape!r}") from err
+    if c not in CHANNELS:
+        raise ValueError(f"{expected}, got {image_shape!r}")
+    return h, w, c
 
 
 def count_parameters(
@@ -112,7 +142,9 @@ def count_parameters(
 ) -> int:
     """Parameters of :func:`build_autoencoder`'s model, from the shapes alone (exact, Python int).
 
-    421,377 with the defaults.
+    421,377 with the defaults. Padding and cropping have no parameters: an H x W image counts as
+    its padded size, H and W rounded up to multiples of 4. The arguments are not validated
+    (:func:`build_autoencoder` validates them before counting).
 
     Examples:
       >>> from tfclust.autoencoder import count_parameters
@@ -120,10 +152,12 @@ def count_parameters(
       421377
       >>> count_parameters(latent_dim=8)
       70089
+      >>> count_parameters(latent_dim=8, image_shape=(30, 30, 3))
+      86923
     """
     f1, f2 = filters
     h, w, c = image_shape
-    flat = (h // 4) * (w // 4) * f2
+    flat = -(-h // 4) * -(-w // 4) * f2  # ceil: the padded size's quarter
     return (
         (2 * 2 * c * f1 + f1)  # conv1
         + (2 * 2 * f1 * f2 + f2)  # conv2
@@ -284,7 +318,9 @@ def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:
     Args:
       encoder: the encoder of :func:`build_autoencoder` or :func:`load_autoencoder` (a model
         whose output is (N, latent_dim)); not the whole autoencoder.
-      images: uint8 (0..255) or float (0..1), shape (N, H, W) or (N, H, W, 1).
+      images: uint8 (0..255) or float (0..1), shape (N, H, W, C) matching the encoder's input
+        (H, W, C), or (N, H, W) for a grey (C = 1) encoder; see
+        :func:`tfclust.data.check_images`.
       batch_size: images per ``predict`` batch.
 
     Raises:

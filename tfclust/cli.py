@@ -20,8 +20,10 @@ Unsupervised clustering and visualisation of images in TensorFlow.
   embed    t-SNE of saved latents, e.g. all 60,000 (saves the embedding and a scatter plot)
   export   a saved autoencoder + K-means centres -> SavedModel for TF Serving
 
-Data: --dataset auto uses full MNIST where it can be had (local files, Keras' cache,
-TensorFlow Datasets) and otherwise the 5,000-digit MNIST sample, with a warning.
+Data: --images DIR clusters your own images (a folder of PNG/JPEG/BMP/GIF files, class
+sub-folders giving labels, or a .npy/.npz array). Otherwise --dataset auto uses full MNIST where
+it can be had (local files, Keras' cache, TensorFlow Datasets) and else the 5,000-digit MNIST
+sample, with a warning.
 """
 
 
@@ -35,7 +37,63 @@ def _float_list(text: str) -> tuple[float, ...]:
     return tuple(float(v) for v in text.split(","))
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """``"64"``, ``"64x48"`` or ``"64,48"`` (height x width) -> (64, 64) or (64, 48)."""
+    parts = re.split(r"[x,]", text.strip().lower())
+    try:
+        sizes = [int(v) for v in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected HEIGHTxWIDTH or SIZE in pixels (e.g. 64x48 or 32), got {text!r}"
+        )
+    return (sizes[0], sizes[-1])
+
+
+def _n_clusters(text: str):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _k_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 2,15), got {text!r}") from None
+    return low, high
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--images",
+        default=None,
+        metavar="PATH",
+        help="your own images: a folder of PNG/JPEG/BMP/GIF files (searched recursively; class "
+        "sub-folders give labels) or a .npy/.npz array; replaces --dataset",
+    )
+    p.add_argument(
+        "--image-size",
+        type=_image_size,
+        metavar="HxW",
+        help="resize --images to HEIGHTxWIDTH pixels (default: keep their size)",
+    )
+    p.add_argument(
+        "--color-mode",
+        choices=["auto", "grayscale", "rgb"],
+        help="--images as grey or RGB (default auto: grey when every image is grey)",
+    )
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_const",
+        const="skip",
+        dest="on_error",
+        help="leave out image files that cannot be decoded, with a warning (default: error)",
+    )
     p.add_argument(
         "--dataset",
         default="auto",
@@ -64,6 +122,11 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="autoencoder epochs (default 20)")
+    p.add_argument(
+        "--min-steps",
+        type=int,
+        help="train at least this many batches: more epochs on small data sets (default 400)",
+    )
     p.add_argument("--batch-size", type=int, help="batch size (default 256)")
     p.add_argument("--latent-dim", type=int, help="latent size (default 64)")
     p.add_argument("--seed", type=int, help="seed for weights and shuffling (default 0)")
@@ -78,7 +141,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "explicit flags still win",
     )
     g = p.add_argument_group("K-means")
-    g.add_argument("--n-clusters", type=int, help="clusters (default 10)")
+    g.add_argument(
+        "--n-clusters",
+        type=_n_clusters,
+        help="clusters, or 'auto': the k in --k-range with the highest silhouette score "
+        "(default 10)",
+    )
+    g.add_argument(
+        "--k-range",
+        type=_k_range,
+        metavar="LOW,HIGH",
+        help="the k tried by --n-clusters auto (default 2,15)",
+    )
     g.add_argument("--n-init", type=int, help="restarts (default 10)")
     g.add_argument("--kmeans-seed", type=int, help="K-means random_state (default 42)")
     g = p.add_argument_group("t-SNE")
@@ -103,6 +177,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
         "(default 5,10,15,25,50,100)",
     )
     g.add_argument("--sweep-samples", type=int, help="latents in the sweep (default 5000)")
+    p.add_argument(
+        "--color-by",
+        choices=["auto", "label", "cluster"],
+        help="colour the maps by class label or by K-means cluster (default auto: by label "
+        "when the images have labels)",
+    )
     p.add_argument(
         "--export",
         action="store_true",
@@ -157,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="encode images with a saved autoencoder",
         description="Encode every image of a data set with a saved autoencoder; "
-        "save <out>/latents.npy (float32 N x latent) and labels.npy.",
+        "save <out>/latents.npy (float32 N x latent), labels.npy (with labels) and "
+        "file_names.txt (with --images of a folder).",
     )
     _add_data_args(p)
     p.add_argument("--model", required=True, help="a saved autoencoder (.keras)")

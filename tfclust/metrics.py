@@ -2,9 +2,12 @@
 
 Label metrics (:func:`cluster_accuracy`, :func:`normalized_mutual_info`,
 :func:`adjusted_rand_index`) work on the sparse contingency table in numpy/scipy and follow
-scikit-learn's definitions and special cases. Embedding metrics (:func:`trustworthiness`,
-:func:`knn_accuracy`) do their pairwise work in row tiles inside XLA-compiled TensorFlow
-functions, so memory grows with ``tile * n_samples``, never with ``n_samples ** 2``.
+scikit-learn's definitions and special cases. Label-free metrics of a clustering of data
+without reference classes (:func:`silhouette_score`, :func:`calinski_harabasz_score`,
+:func:`davies_bouldin_score`) have scikit-learn's names, arguments and results. Embedding
+metrics (:func:`trustworthiness`, :func:`knn_accuracy`) and the silhouette do their pairwise
+work in row tiles inside XLA-compiled TensorFlow functions, so memory grows with
+``tile * n_samples``, never with ``n_samples ** 2``.
 
 Every function accepts numpy arrays, sequences or ``tf.Tensor`` s and returns a Python ``float``.
 """
@@ -15,13 +18,21 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.optimize
+import scipy.spatial
 import scipy.stats
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import compiled, specialised
 from tfclust._neighbors import nearest_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
-from tfclust._validation import INT32_MAX, check_array, check_int, max_abs, power_of_two_scale
+from tfclust._validation import (
+    INT32_MAX,
+    check_array,
+    check_int,
+    check_random_state,
+    max_abs,
+    power_of_two_scale,
+)
 
 _DTYPE = tf.float64
 """Distances are computed in float64: near neighbours in a 2-D map lie far closer together than
@@ -346,3 +357,209 @@ def knn_accuracy(
     neighbors = nearest_neighbors(x, k, memory_budget)[0].numpy()
     votes = scipy.stats.mode(codes[neighbors], axis=1).mode
     return float(np.mean(votes == codes))
+
+
+def _check_clustering(X, labels) -> tuple[tf.Tensor, np.ndarray]:
+    """Validate (n, d) data and their (n,) cluster labels: X as a float64 tensor, labels as is."""
+    x = check_array(X, name="X", dtype=_DTYPE)
+    labels = _check_labels(labels, "labels")
+    if labels.shape[0] != x.shape[0]:
+        raise ValueError(f"labels has {labels.shape[0]} entries but X has {x.shape[0]} samples")
+    return x, labels
+
+
+def _encode_clusters(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """``(codes, k)``: (n,) int32 codes in 0..k-1 of the k distinct labels (sorted), which must
+    number 2 to n - 1 (scikit-learn's ``check_number_of_labels``, with its message)."""
+    classes, codes = np.unique(labels, return_inverse=True)
+    if not 1 < classes.size < labels.shape[0]:
+        raise ValueError(
+            f"Number of labels is {classes.size}. Valid values are 2 to n_samples - 1 (inclusive)"
+        )
+    return codes.astype(np.int32), classes.size
+
+
+def _cluster_means(x: np.ndarray, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(k, d) mean of the rows of ``x`` (n, d) in each cluster of ``codes`` (n,), of ``sizes``."""
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.int64)
+    return np.add.reduceat(x[order], starts, axis=0) / sizes[:, np.newaxis]
+
+
+def _silhouette_kernel(x: tf.Tensor, codes: tf.Tensor, n_clusters: int, tile: int) -> tf.Tensor:
+    """(n,) silhouette coefficient of each row of ``x`` (n, d), in clusters ``codes`` (n,) int32.
+
+    Per row tile, the (tile, n) euclidean distances times the (n, k) one-hot cluster matrix are
+    each row's sums of distances to every cluster; no (n, n) matrix is ever formed.
+    """
+    onehot = tf.one_hot(codes, n_clusters, dtype=x.dtype)  # (n, k)
+    sizes = tf.reduce_sum(onehot, axis=0)
+    x_sq = tf.reduce_sum(tf.square(x), axis=1)
+    columns = tf.range(x.shape[0])
+    zero = tf.zeros((), x.dtype)
+
+    def block(rows):
+        d2 = squared_distances(tf.gather(x, rows), x, x_sq)  # (tile, n)
+        # A point's distance to itself is 0, not the square root of a rounding error.
+        is_self = tf.equal(rows[:, tf.newaxis], columns[tf.newaxis, :])
+        sums = tf.matmul(tf.where(is_self, zero, tf.sqrt(d2)), onehot)  # (tile, k)
+        own = tf.gather(codes, rows)
+        is_own = tf.one_hot(own, n_clusters, on_value=True, off_value=False)
+        own_size = tf.gather(sizes, own)
+        a = tf.reduce_sum(tf.where(is_own, sums, zero), axis=1) / tf.maximum(own_size - 1.0, 1.0)
+        b = tf.reduce_min(tf.where(is_own, tf.constant(np.inf, x.dtype), sums / sizes), axis=1)
+        scale = tf.maximum(a, b)
+        # scikit-learn's convention: 0 in a singleton cluster, and where a = b = 0.
+        defined = (own_size > 1.0) & (scale > 0.0)
+        return tf.where(defined, (b - a) / tf.where(defined, scale, 1.0), zero)
+
+    return map_row_tiles(block, columns, tile, tf.TensorSpec([tile], x.dtype))
+
+
+def silhouette_score(
+    X,
+    labels,
+    *,
+    metric: str = "euclidean",
+    sample_size: int | None = None,
+    random_state=None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> float:
+    """Mean silhouette coefficient of all samples, as ``sklearn.metrics.silhouette_score``.
+
+    For sample i, ``a(i)`` is its mean distance to the other members of its cluster and
+    ``b(i)`` the smallest mean distance to the members of another cluster; its coefficient is
+    ``(b - a) / max(a, b)``, and 0 in a singleton cluster. Near 1: compact, well separated
+    clusters; near 0: overlapping ones; negative: samples closer to another cluster.
+
+    Distances are euclidean, in float64 for any input dtype, computed one row tile at a time
+    inside an XLA-compiled program (per-cluster sums by a one-hot matmul), so memory grows with
+    ``tile * n_samples``: 60,000 samples fit in the default budget. Each compiled program is
+    specific to (n_samples, n_features, number of labels, tile) and is reused across calls.
+
+    Args:
+      X: (n_samples, n_features) data, numpy array, sequence or tensor.
+      labels: (n_samples,) cluster labels of any sortable dtype (ints, strings, ...).
+      metric: only ``"euclidean"`` (the default) is supported.
+      sample_size: if not None, the score is computed on this many rows drawn without
+        replacement (all rows, shuffled, if it exceeds n_samples). Default None: every row.
+      random_state: int, None, ``np.random.RandomState`` or ``np.random.Generator``: the draw
+        of the sample. Rows are ``RandomState(seed).permutation(n_samples)[:sample_size]``, as
+        scikit-learn draws them, so an int seed selects the same rows as there. Default None.
+      memory_budget: bytes one row tile of pairwise work may occupy (default 256 MiB).
+
+    Returns:
+      The mean silhouette coefficient, in [-1, 1], as a Python float.
+
+    Raises:
+      ValueError: metric other than ``"euclidean"``; X not 2-D or with NaN/inf; labels not
+        1-D, containing NaN, or of another length than X; fewer than 2 or more than
+        n_samples - 1 distinct labels (in the sample); ``sample_size`` < 1.
+      TypeError: non-integer ``sample_size`` or a ``random_state`` of another type.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust.metrics import silhouette_score
+      >>> X = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]], dtype=float)
+      >>> round(silhouette_score(X, [0, 0, 0, 1, 1, 1]), 4)
+      0.9196
+      >>> round(silhouette_score(X, ["a", "a", "a", "b", "b", "b"], sample_size=5,
+      ...                        random_state=0), 4)
+      0.9228
+    """
+    if metric != "euclidean":
+        raise ValueError(f"metric must be 'euclidean' (the only one supported), got {metric!r}")
+    x, labels = _check_clustering(X, labels)
+    if sample_size is not None:
+        sample_size = check_int(sample_size, name="sample_size", low=1, high=INT32_MAX)
+        # scikit-learn's draw; a RandomState is drawn from directly, so it advances as there.
+        if isinstance(random_state, np.random.RandomState):
+            rng = random_state
+        else:
+            rng = np.random.RandomState(check_random_state(random_state))
+        rows = rng.permutation(x.shape[0])[:sample_size]
+        x, labels = tf.gather(x, rows), labels[rows]
+    codes, n_labels = _encode_clusters(labels)
+    # Centred, unit-scaled data: less cancellation in |x|^2 - 2 x.y + |y|^2, no overflow; both
+    # leave every ratio (b - a) / max(a, b) unchanged.
+    x = _unit_scaled(x - tf.reduce_mean(x, axis=0))
+    n, d = x.shape
+    tile = rows_per_tile(n, n * (2 * x.dtype.size + 1), memory_budget)
+    program = specialised(_silhouette_kernel, n, d, n_labels, tile)
+    return float(np.mean(program(x, tf.constant(codes), n_labels, tile).numpy()))
+
+
+def calinski_harabasz_score(X, labels) -> float:
+    """Calinski-Harabasz score (variance ratio criterion), as scikit-learn's.
+
+    The between-cluster dispersion (sum over clusters of size times the squared distance of
+    the centroid to the overall mean) over the within-cluster dispersion (sum of squared
+    distances to the own centroid), times ``(n_samples - k) / (k - 1)``; 1.0 when the
+    within-cluster dispersion is 0. Higher is better. float64 numpy, O(n_samples * n_features).
+
+    Args:
+      X: (n_samples, n_features) data, numpy array, sequence or tensor.
+      labels: (n_samples,) cluster labels of any sortable dtype.
+
+    Returns:
+      The score (>= 0) as a Python float.
+
+    Raises:
+      ValueError: X not 2-D or with NaN/inf; labels not 1-D, containing NaN, or of another
+        length than X; fewer than 2 or more than n_samples - 1 distinct labels.
+
+    Examples:
+      >>> from tfclust.metrics import calinski_harabasz_score
+      >>> X = [[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]]
+      >>> round(calinski_harabasz_score(X, [0, 0, 0, 1, 1, 1]), 4)
+      450.0
+    """
+    x, labels = _check_clustering(X, labels)
+    codes, n_labels = _encode_clusters(labels)
+    x = x.numpy()
+    n = x.shape[0]
+    sizes = np.bincount(codes).astype(np.float64)
+    centroids = _cluster_means(x, codes, sizes)
+    extra = np.sum(sizes * np.sum((centroids - x.mean(axis=0)) ** 2, axis=1))
+    intra = np.sum((x - centroids[codes]) ** 2)
+    if intra == 0.0:
+        return 1.0
+    return float(extra * (n - n_labels) / (intra * (n_labels - 1.0)))
+
+
+def davies_bouldin_score(X, labels) -> float:
+    """Davies-Bouldin score, as scikit-learn's.
+
+    For each cluster, the largest over the other clusters of ``(s_i + s_j) / d(c_i, c_j)``,
+    where ``s_i`` is the mean distance of cluster i's members to its centroid ``c_i``; the
+    score is the mean of these over clusters. Lower is better (0 at best). As scikit-learn:
+    0.0 when every ``s_i`` or every centroid distance is within 1e-8 of 0, and pairs of clusters
+    with identical centroids are skipped. float64 numpy, O(n_samples * n_features + k**2).
+
+    Args:
+      X: (n_samples, n_features) data, numpy array, sequence or tensor.
+      labels: (n_samples,) cluster labels of any sortable dtype.
+
+    Returns:
+      The score (>= 0) as a Python float.
+
+    Raises:
+      ValueError: X not 2-D or with NaN/inf; labels not 1-D, containing NaN, or of another
+        length than X; fewer than 2 or more than n_samples - 1 distinct labels.
+
+    Examples:
+      >>> from tfclust.metrics import davies_bouldin_score
+      >>> round(davies_bouldin_score([[0, 1], [1, 1], [3, 4]], [0, 0, 1]), 4)
+      0.128
+    """
+    x, labels = _check_clustering(X, labels)
+    codes, _ = _encode_clusters(labels)
+    x = x.numpy()
+    sizes = np.bincount(codes).astype(np.float64)
+    centroids = _cluster_means(x, codes, sizes)
+    spread = np.bincount(codes, weights=np.linalg.norm(x - centroids[codes], axis=1)) / sizes
+    between = scipy.spatial.distance.cdist(centroids, centroids)
+    if np.allclose(spread, 0.0) or np.allclose(between, 0.0):
+        return 0.0
+    between[between == 0.0] = np.inf
+    return float(np.mean(np.max((spread[:, np.newaxis] + spread) / between, axis=1)))

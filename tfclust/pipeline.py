@@ -7,12 +7,15 @@ the stages that finished.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime
 import glob
 import hashlib
+import io
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -27,7 +30,8 @@ import tensorflow as tf
 from tfclust import _files
 from tfclust import autoencoder as ae_lib
 from tfclust._validation import check_float, check_int
-from tfclust.data import autoencoder_pipeline, load_dataset
+from tfclust.data import autoencoder_pipeline, load_dataset, load_images
+from tfclust.data.images import COLOR_MODES
 from tfclust.projector import (
     CHECKPOINT_PREFIX,
     METADATA_FILENAME,
@@ -68,16 +72,32 @@ class RunConfig:
 
     dataset: str = "auto"
     data_dir: str | None = None
+    images: str | None = None
+    """Your own images instead of ``dataset``: a folder of PNG/JPEG/BMP/GIF files or a
+    ``.npy``/``.npz`` array file (:func:`tfclust.load_images`)."""
+    image_size: tuple[int, int] | None = None
+    """Resize ``images`` to (height, width); None keeps their size."""
+    color_mode: str = "auto"
+    """``images`` as "grayscale", "rgb" or "auto" (grey when every image is grey)."""
+    on_error: str = "raise"
+    """An image file that cannot be decoded: "raise" an error, or "skip" it with a warning."""
     out: str | None = None
     model: str | None = None
     epochs: int = 20
+    min_steps: int = 400
+    """Train for at least this many batches, adding epochs on small data sets (400: the
+    tutorial's 20 epochs of the 5,000-digit sample)."""
     batch_size: int = 256
     latent_dim: int = 64
     seed: int = 0
-    n_clusters: int = 10
+    n_clusters: int | str = 10
+    """Clusters, or "auto": the k in ``k_range`` with the highest silhouette score."""
+    k_range: tuple[int, int] = (2, 15)
+    """Smallest and largest k tried by ``n_clusters="auto"``."""
     n_init: int = 10
     kmeans_seed: int = 42
     tsne_samples: int | str = 5000
+    """Embed the first ``tsne_samples`` latents (all of them if there are fewer), or "all"."""
     perplexity: float = 15.0
     tsne_learning_rate: float = 100.0
     tsne_max_iter: int = 1000
@@ -85,6 +105,10 @@ class RunConfig:
     tsne_method: str | None = None
     sweep_perplexities: tuple[float, ...] = (5, 10, 15, 25, 50, 100)
     sweep_samples: int = 5000
+    """The perplexity sweep embeds the first ``sweep_samples`` latents (at most all)."""
+    color_by: str = "auto"
+    """Colour the maps by "label", by K-means "cluster", or "auto" (by label when the images
+    have labels)."""
     export: bool = False
     stop_after: str | None = None
     resume: bool = False
@@ -100,6 +124,7 @@ class RunConfig:
         """A small run for smoke tests: about a minute on two CPU cores."""
         settings = dict(
             epochs=6,
+            min_steps=120,
             n_init=3,
             tsne_samples=1000,
             tsne_max_iter=300,
@@ -111,11 +136,24 @@ class RunConfig:
 
     def validate(self) -> None:
         """Check every setting before any long work starts (raises ``ValueError``)."""
+        sources = [name for name in ("images", "data_dir") if getattr(self, name) is not None]
+        if len(sources) > 1 or (self.images is not None and self.dataset != "auto"):
+            raise ValueError("images excludes dataset and data_dir: name one source of images")
+        if self.color_mode not in COLOR_MODES:
+            raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {self.color_mode!r}")
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
         check_int(self.epochs, name="epochs", low=1)
+        check_int(self.min_steps, name="min_steps", low=0)
         check_int(self.batch_size, name="batch_size", low=1)
         check_int(self.latent_dim, name="latent_dim", low=1)
         check_int(self.seed, name="seed", low=0)
-        check_int(self.n_clusters, name="n_clusters", low=1)
+        if self.n_clusters == "auto":
+            low, high = self.k_range
+            check_int(low, name="k_range", low=2)
+            check_int(high, name="k_range", low=low)
+        else:
+            check_int(self.n_clusters, name="n_clusters", low=1)
         check_int(self.n_init, name="n_init", low=1)
         check_int(self.kmeans_seed, name="kmeans_seed", low=0)
         check_float(self.perplexity, name="perplexity", low=0, low_inclusive=False)
@@ -126,7 +164,14 @@ class RunConfig:
         check_int(self.tsne_seed, name="tsne_seed", low=0)
         for p in self.sweep_perplexities:
             check_float(p, name="sweep_perplexities", low=0, low_inclusive=False)
-        self._check_sweep_size(check_int(self.sweep_samples, name="sweep_samples", low=0))
+        sweep_n = check_int(self.sweep_samples, name="sweep_samples", low=0)
+        too_large = [p for p in self.sweep_perplexities if sweep_n and p >= sweep_n]
+        if too_large:
+            raise ValueError(
+                f"sweep perplexities {too_large} must be below sweep_samples ({sweep_n})"
+            )
+        if self.color_by not in COLOR_BY:
+            raise ValueError(f"color_by must be one of {COLOR_BY}, got {self.color_by!r}")
         check_int(self.verbose, name="verbose", low=0, high=2)
         if self.model is not None and not os.path.isfile(self.model):
             raise ValueError(f"--model {self.model}: no such file")
@@ -136,36 +181,41 @@ class RunConfig:
             raise ValueError("resume and overwrite exclude each other")
 
     def validate_sizes(self, n_samples: int) -> None:
-        """Checks that need the data's size: done right after loading, before training."""
-        if self.runs("kmeans") and self.n_clusters > n_samples:
-            raise ValueError(f"n_clusters={self.n_clusters} > {n_samples} images")
-        if self.runs("tsne"):
-            if self.tsne_samples != "all" and self.tsne_samples > n_samples:
+        """Checks that need the data's size: done right after loading, before training.
+
+        ``tsne_samples`` and ``sweep_samples`` are upper bounds (a small data set is embedded
+        whole), so only what cannot shrink with the data is an error."""
+        if self.runs("kmeans"):
+            if self.n_clusters == "auto" and self.k_range[0] >= n_samples:
                 raise ValueError(
-                    f"tsne_samples={self.tsne_samples} but the data set has only "
-                    f"{n_samples} images (use 'all' for every image)"
+                    f"k_range starts at {self.k_range[0]} but there are only {n_samples} images"
                 )
+            if self.n_clusters != "auto" and self.n_clusters > n_samples:
+                raise ValueError(f"n_clusters={self.n_clusters} > {n_samples} images")
+        if self.runs("tsne"):
             self._check_tsne_size(self.tsne_n(n_samples))
         if self.runs("perplexity_sweep"):
-            self._check_sweep_size(min(self.sweep_samples, n_samples))
+            dropped = set(self.sweep_perplexities) - set(self.sweep_perplexities_for(n_samples))
+            if dropped:
+                logger.warning(
+                    "perplexity sweep: leaving out perplexities %s, which need more than the "
+                    "%d images there are",
+                    sorted(dropped),
+                    n_samples,
+                )
 
     def _check_tsne_size(self, n: int) -> None:
         """The main t-SNE embeds ``n`` points: none, or enough for the perplexity and metrics."""
         if 0 < n < MIN_TSNE_SAMPLES:
             raise ValueError(
-                f"tsne_samples must be 0 or at least {MIN_TSNE_SAMPLES} (the t-SNE metrics use "
-                f"{METRIC_NEIGHBORS} neighbours), got {n}"
+                f"the t-SNE needs at least {MIN_TSNE_SAMPLES} points (its metrics use "
+                f"{METRIC_NEIGHBORS} neighbours), got {n}; set tsne_samples to 0 "
+                "(--tsne-samples 0) to leave it out"
             )
         if n and self.perplexity >= n:
             raise ValueError(
                 f"perplexity={self.perplexity} must be below the number of t-SNE samples ({n})"
             )
-
-    def _check_sweep_size(self, n: int) -> None:
-        """The sweep embeds ``n`` points at each of its perplexities."""
-        too_large = [p for p in self.sweep_perplexities if n and p >= n]
-        if too_large:
-            raise ValueError(f"sweep perplexities {too_large} must be below sweep_samples ({n})")
 
     def runs(self, stage: str) -> bool:
         """Whether ``stage`` is part of this run (it is unless ``stop_after`` comes earlier, or
@@ -177,9 +227,21 @@ class RunConfig:
         return STAGES.index(stage) <= STAGES.index(self.stop_after)
 
     def tsne_n(self, n_samples: int) -> int:
-        """How many of the first images the main t-SNE embeds."""
-        return n_samples if self.tsne_samples == "all" else int(self.tsne_samples)
+        """How many of the first images the main t-SNE embeds: ``tsne_samples``, at most all."""
+        return n_samples if self.tsne_samples == "all" else min(int(self.tsne_samples), n_samples)
 
+    def sweep_n(self, n_samples: int) -> int:
+        """How many of the first images the perplexity sweep embeds."""
+        return min(self.sweep_samples, n_samples)
+
+    def sweep_perplexities_for(self, n_samples: int) -> tuple[float, ...]:
+        """The sweep's perplexities that its points allow (each must be below their number)."""
+        n = self.sweep_n(n_samples)
+        return tuple(p for p in self.sweep_perplexities if p < n)
+
+
+COLOR_BY = ("auto", "label", "cluster")
+"""What colours the points of the maps (``RunConfig.color_by``)."""
 
 METRICS = "metrics.json"
 """Every run folder's record of its settings, stages and results."""
@@ -409,33 +471,65 @@ def _read_earlier_metrics(out: str) -> dict:
     return metrics
 
 
-def run(config: RunConfig) -> dict:
-    """Run the tutorial's stages with ``config``; returns the metrics written to metrics.json.
+def run(config: RunConfig | None = None, *, images=None, labels=None, **settings) -> dict:
+    """Run the tutorial's stages; returns the metrics written to ``<out>/metrics.json``.
 
-    With ``config.resume``, each stage that finished in the folder's earlier run with the same
+    ``tfclust.run(images="photos/")`` clusters a folder of images end to end, as
+    ``tfclust run --images photos/`` does; ``tfclust.run(images=x, labels=y)`` clusters arrays.
+
+    With ``resume``, each stage that finished in the folder's earlier run with the same
     settings and inputs is read back from its files instead of recomputed; every stage after
     the first that differs is recomputed, and a stage's stale files are removed before it
     runs.
 
+    Args:
+      config: every setting (:class:`RunConfig`); None (the default) builds one from
+        ``settings``.
+      images: your own images instead of a named data set: a folder of image files or a
+        ``.npy``/``.npz`` path (``RunConfig.images``), or the images themselves, a numpy array
+        (N, H, W) or (N, H, W, C), uint8 (0..255) or float (0..1). None (the default): the
+        config's images or data set.
+      labels: class ids (N,) of ``images``, whole numbers; None (the default) infers them
+        from class sub-folders or an ``.npz``, or runs without labels.
+      **settings: :class:`RunConfig` fields, e.g. ``n_clusters="auto"``, ``out="runs/mine"``,
+        and ``quick=True`` for :meth:`RunConfig.quick`'s settings; only without ``config``.
+
+    Raises:
+      ValueError: a bad setting, or data that do not suit it (checked before training).
+      FileNotFoundError: images or a data set that cannot be found
+        (:class:`tfclust.data.DataUnavailableError`).
+
     Examples:
       >>> import os, tempfile
       >>> import numpy as np
-      >>> from tfclust import pipeline
+      >>> import tfclust
       >>> folder = tempfile.mkdtemp()
-      >>> rng = np.random.default_rng(0)
-      >>> np.savez(os.path.join(folder, "mnist.npz"),
-      ...          x_train=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
-      ...          y_train=np.arange(64) % 10,
-      ...          x_test=np.zeros((4, 28, 28), np.uint8), y_test=np.zeros(4, np.int64))
-      >>> config = pipeline.RunConfig(
-      ...     dataset="mnist", data_dir=folder, out=os.path.join(folder, "run"),
-      ...     epochs=1, batch_size=32, stop_after="autoencoder", verbose=0)
-      >>> metrics = pipeline.run(config)
-      >>> metrics["data"]["n_samples"], len(metrics["autoencoder"]["loss_per_epoch"])
-      (64, 1)
-      >>> sorted(os.listdir(config.out))  # doctest: +ELLIPSIS
+      >>> images = np.random.default_rng(0).integers(0, 256, (64, 12, 12, 3), dtype=np.uint8)
+      >>> metrics = tfclust.run(images=images, out=os.path.join(folder, "run"), epochs=1,
+      ...                       min_steps=0, batch_size=32, stop_after="autoencoder", verbose=0)
+      >>> metrics["data"]["image_shape"], len(metrics["autoencoder"]["loss_per_epoch"])
+      ([12, 12, 3], 1)
+      >>> sorted(os.listdir(metrics["out"]))  # doctest: +ELLIPSIS
       [...'autoencoder.keras', ...'metrics.json'...]
     """
+    if config is None:
+        quick = settings.pop("quick", False)
+        config = RunConfig.quick(**settings) if quick else RunConfig(**settings)
+    elif settings:
+        raise TypeError(f"pass settings in config or as keywords, not both: {sorted(settings)}")
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
+    given = None
+    if isinstance(images, str | os.PathLike):
+        config = dataclasses.replace(config, images=os.fspath(images))
+    if images is not None and not isinstance(images, str | os.PathLike):
+        if config.images is not None:
+            raise ValueError("images given twice: as an array and as config.images")
+        given = (images, "inferred" if labels is None else labels)
+    elif labels is not None:
+        if images is None and config.images is None:
+            raise ValueError("labels need images (a path or an array) to go with")
+        given = (config.images, labels)
     config.validate()
     out = prepare_out_dir(
         default_out_dir() if config.out is None else config.out,
@@ -446,7 +540,7 @@ def run(config: RunConfig) -> dict:
     job = Run(out, config, _read_earlier_metrics(out) if config.resume else None)
     job.write()
     logger.info("writing outputs to %s", out)
-    state = {}
+    state = {"given": given}
     for name, stage in STAGE_SPECS.items():
         if not config.runs(name):  # after stop_after, or export=False
             _keep_if_current(job, name, config)
@@ -482,13 +576,50 @@ def _keep_if_current(job: Run, name: str, config: RunConfig) -> None:
 
 
 def _load_data(job: Run, config: RunConfig, state: dict) -> None:
-    data = load_dataset(config.dataset, "train", config.data_dir)
-    job.metrics["data"] = data.describe()
-    config.validate_sizes(len(data.images))
-    state["images"], state["labels"] = data
-    digest = hashlib.sha256(data.images.tobytes())
-    digest.update(data.labels.tobytes())
+    given = state.pop("given", None)
+    if given is not None or config.images is not None:
+        data = load_images(
+            config.images if given is None else given[0],
+            image_size=config.image_size,
+            color_mode=config.color_mode,
+            labels="inferred" if given is None else given[1],
+            on_error=config.on_error,
+        )
+        images, labels = data.images, data.labels
+        job.metrics["data"] = {
+            "name": os.path.basename(os.path.normpath(config.images))
+            if config.images is not None
+            else "images",
+            "source": data.source,
+            "n_samples": len(images),
+            "image_shape": list(images.shape[1:]),
+            "labelled": labels is not None,
+            "class_names": data.class_names,
+        }
+        state.update(class_names=data.class_names, file_names=data.file_names)
+    else:
+        loaded = load_dataset(config.dataset, "train", config.data_dir)
+        images, labels = loaded.images[..., np.newaxis], loaded.labels
+        job.metrics["data"] = {
+            **loaded.describe(),
+            "image_shape": list(images.shape[1:]),
+            "labelled": True,
+        }
+        state.update(class_names=None, file_names=None)
+    config.validate_sizes(len(images))
+    if config.color_by == "label" and labels is None:
+        raise ValueError("color_by='label' but the images have no labels; use 'cluster'")
+    state["images"], state["labels"] = images, labels
+    digest = hashlib.sha256(images.tobytes())
+    digest.update(b"" if labels is None else labels.tobytes())
+    digest.update(json.dumps([state["class_names"], state["file_names"]]).encode())
     state["fingerprint_extra"] = digest.hexdigest()
+
+
+def _training_epochs(config: RunConfig, n_samples: int) -> int:
+    """``config.epochs``, or more on a small data set: enough for ``config.min_steps`` batches."""
+    steps_per_epoch = math.ceil(n_samples / config.batch_size)
+    return max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
 
 
 def _autoencoder(job: Run, config: RunConfig, state: dict) -> None:
@@ -496,15 +627,33 @@ def _autoencoder(job: Run, config: RunConfig, state: dict) -> None:
         _restore_autoencoder(job, config, state)
         job.metrics["autoencoder"] = {"loaded_from": config.model}
         return
-    autoencoder, encoder, decoder = ae_lib.build_autoencoder(config.latent_dim, seed=config.seed)
-    ds = autoencoder_pipeline(state["images"], batch_size=config.batch_size, seed=config.seed)
+    images = state["images"]
+    autoencoder, encoder, decoder = ae_lib.build_autoencoder(
+        config.latent_dim, image_shape=images.shape[1:], seed=config.seed
+    )
+    epochs = _training_epochs(config, len(images))
+    if epochs > config.epochs:
+        logger.info(
+            "training %d epochs instead of %d: %d images give %d batches an epoch, and "
+            "min_steps=%d",
+            epochs,
+            config.epochs,
+            len(images),
+            math.ceil(len(images) / config.batch_size),
+            config.min_steps,
+        )
+    ds = autoencoder_pipeline(images, batch_size=config.batch_size, seed=config.seed)
     tensorboard = keras.callbacks.TensorBoard(log_dir=job.path("tensorboard"))
     history = ae_lib.train_autoencoder(
-        autoencoder, ds, epochs=config.epochs, verbose=config.verbose, callbacks=[tensorboard]
+        autoencoder, ds, epochs=epochs, verbose=config.verbose, callbacks=[tensorboard]
     )
     losses = [float(v) for v in history.history["loss"]]
     path = ae_lib.save_autoencoder(autoencoder, job.path("autoencoder.keras"))
     job.metrics["autoencoder"] = {
+        "image_shape": list(images.shape[1:]),
+        "parameters": int(autoencoder.count_params()),
+        "epochs": epochs,
+        "steps": epochs * math.ceil(len(images) / config.batch_size),
         "loss_per_epoch": losses,
         "final_loss": losses[-1],
         "saved_to": path,
@@ -515,9 +664,11 @@ def _autoencoder(job: Run, config: RunConfig, state: dict) -> None:
 def _restore_autoencoder(job: Run, config: RunConfig, state: dict) -> None:
     path = config.model or job.path("autoencoder.keras")
     autoencoder, encoder, decoder = ae_lib.load_autoencoder(path)
-    if tuple(autoencoder.input_shape) != (None, *ae_lib.IMAGE_SHAPE):
+    expected = (None, *state["images"].shape[1:])
+    if tuple(autoencoder.input_shape) != expected:
         raise ValueError(
-            f"--model {path} takes input {autoencoder.input_shape}, expected (None, 28, 28, 1)"
+            f"--model {path} takes input {autoencoder.input_shape}, expected {expected} "
+            "(the images' shape)"
         )
     state.update(autoencoder=autoencoder, encoder=encoder, decoder=decoder)
 
@@ -525,7 +676,10 @@ def _restore_autoencoder(job: Run, config: RunConfig, state: dict) -> None:
 def _encode(job: Run, config: RunConfig, state: dict) -> None:
     latents = ae_lib.encode(state["encoder"], state["images"])
     _files.save_npy(job.path("latents.npy"), latents)
-    _files.save_npy(job.path("labels.npy"), state["labels"])
+    if state["labels"] is not None:
+        _files.save_npy(job.path("labels.npy"), state["labels"])
+    if state["file_names"] is not None:
+        _files.save_text(job.path(FILE_NAMES), "".join(f"{name}\n" for name in state["file_names"]))
     job.metrics["latents"] = {"shape": list(latents.shape), "file": job.path("latents.npy")}
     state["latents"] = latents
 
@@ -537,37 +691,109 @@ def _restore_latents(job: Run, config: RunConfig, state: dict) -> None:
     state["latents"] = latents
 
 
-def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
-    from tfclust.kmeans import KMeans
-    from tfclust.metrics import adjusted_rand_index, cluster_accuracy, normalized_mutual_info
+FILE_NAMES = "file_names.txt"
+"""A run's record of each image's file (one path per line, relative to ``--images``)."""
+ASSIGNMENTS = "clusters.csv"
+"""Each image's K-means cluster, with its file and class when it has them."""
 
-    km = KMeans(
-        n_clusters=config.n_clusters,
-        n_init=config.n_init,
-        random_state=config.kmeans_seed,
-    ).fit(state["latents"])
+
+SILHOUETTE_SAMPLES = 5000
+"""Latents the silhouette score is computed on (a random sample; it costs O(n^2))."""
+
+
+def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
+    from tfclust import metrics
+    from tfclust.kmeans import KMeans, choose_n_clusters
+
+    latents, labels = state["latents"], state["labels"]
+    record = {}
+    n_clusters = config.n_clusters
+    if n_clusters == "auto":
+        low, high = config.k_range[0], min(config.k_range[1], len(latents) - 1)
+        choice = choose_n_clusters(
+            latents,
+            range(low, high + 1),
+            n_init=config.n_init,
+            random_state=config.kmeans_seed,
+            sample_size=SILHOUETTE_SAMPLES,
+        )
+        n_clusters = choice.n_clusters
+        record["choose_k"] = {
+            "ks": choice.ks,
+            "inertia": choice.inertia,
+            "silhouette": choice.silhouette,
+            "rule": choice.rule,
+            "chosen": n_clusters,
+        }
+        logger.info("n_clusters=auto: k=%d, %s", n_clusters, choice.rule)
+    km = KMeans(n_clusters=n_clusters, n_init=config.n_init, random_state=config.kmeans_seed)
+    km.fit(latents)
     _files.save_npy(job.path("kmeans_centers.npy"), km.cluster_centers_)
     _files.save_npy(job.path("kmeans_labels.npy"), km.labels_)
-    labels = state["labels"]
-    job.metrics["kmeans"] = {
-        "n_clusters": config.n_clusters,
+    _files.save_text(job.path(ASSIGNMENTS), _assignments_csv(state, km.labels_))
+    record = {
+        "n_clusters": n_clusters,
         "n_init": config.n_init,
         "seed": config.kmeans_seed,
         "inertia": float(km.inertia_),
         "n_iter": int(km.n_iter_),
-        "accuracy": cluster_accuracy(labels, km.labels_),
-        "nmi": normalized_mutual_info(labels, km.labels_),
-        "ari": adjusted_rand_index(labels, km.labels_),
+        **record,
     }
+    if n_clusters > 1:
+        record["silhouette"] = metrics.silhouette_score(
+            latents, km.labels_, sample_size=SILHOUETTE_SAMPLES, random_state=config.kmeans_seed
+        )
+        record["silhouette_samples"] = min(SILHOUETTE_SAMPLES, len(latents))
+        record["calinski_harabasz"] = metrics.calinski_harabasz_score(latents, km.labels_)
+        record["davies_bouldin"] = metrics.davies_bouldin_score(latents, km.labels_)
+    if labels is None:
+        record["label_metrics"] = NO_LABELS
+    else:
+        record["accuracy"] = metrics.cluster_accuracy(labels, km.labels_)
+        record["nmi"] = metrics.normalized_mutual_info(labels, km.labels_)
+        record["ari"] = metrics.adjusted_rand_index(labels, km.labels_)
+    job.metrics["kmeans"] = record
     state["kmeans_centers"], state["kmeans_labels"] = km.cluster_centers_, km.labels_
+
+
+NO_LABELS = "none: the images have no labels"
+"""What metrics.json says in place of the label metrics of unlabelled images."""
+
+
+def _assignments_csv(state: dict, clusters: np.ndarray) -> str:
+    """``clusters.csv``: index, file and class when the images have them, cluster."""
+    columns = {"index": range(len(clusters))}
+    if state["file_names"] is not None:
+        columns["file"] = state["file_names"]
+    if state["labels"] is not None:
+        columns["label"] = state["labels"]
+        if state["class_names"] is not None:
+            columns["class"] = [state["class_names"][y] for y in state["labels"]]
+    columns["cluster"] = clusters
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values(), strict=True))
+    return text.getvalue()
 
 
 def _restore_kmeans(job: Run, config: RunConfig, state: dict) -> None:
     centers = _files.load_npy(job.path("kmeans_centers.npy"), "K-means centres")
     labels = _files.load_npy(job.path("kmeans_labels.npy"), "K-means labels")
-    if centers.shape[0] != config.n_clusters or labels.shape != (len(state["latents"]),):
+    n_clusters = config.n_clusters
+    if n_clusters == "auto":
+        n_clusters = job.earlier.get("kmeans", {}).get("n_clusters")
+    if centers.shape[0] != n_clusters or labels.shape != (len(state["latents"]),):
         raise ValueError("the saved K-means result does not match the run")
+    _check_files([job.path(ASSIGNMENTS)])
     state["kmeans_centers"], state["kmeans_labels"] = centers, labels
+
+
+def _kmeans_settings(config: RunConfig) -> dict:
+    settings = _settings("n_clusters", "n_init", "kmeans_seed")(config)
+    if config.n_clusters == "auto":
+        settings["k_range"] = list(config.k_range)
+    return settings
 
 
 def _tsne_settings(config: RunConfig, n: int, perplexity: float) -> dict:
@@ -603,7 +829,7 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
     n = config.tsne_n(len(state["latents"]))
     if n == 0:
         return
-    latents, labels = state["latents"][:n], state["labels"][:n]
+    latents, labels = state["latents"][:n], state["labels"]
     tsne, embedding = _embed(latents, config.perplexity, config)
     _files.save_npy(job.path("tsne_embedding.npy"), embedding)
     job.metrics["tsne"] = {
@@ -615,8 +841,13 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
         "kl_divergence": float(tsne.kl_divergence_),
         "n_iter": int(tsne.n_iter_),
         "trustworthiness_10": trustworthiness(latents, embedding, n_neighbors=METRIC_NEIGHBORS),
-        "knn_accuracy_10": knn_accuracy(embedding, labels, n_neighbors=METRIC_NEIGHBORS),
     }
+    if labels is None:
+        job.metrics["tsne"]["label_metrics"] = NO_LABELS
+    else:
+        job.metrics["tsne"]["knn_accuracy_10"] = knn_accuracy(
+            embedding, labels[:n], n_neighbors=METRIC_NEIGHBORS
+        )
     state["embedding"] = embedding
     state["tsne_settings"] = _tsne_settings(config, n, config.perplexity)
 
@@ -635,11 +866,12 @@ def _restore_tsne(job: Run, config: RunConfig, state: dict) -> None:
 def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
     """t-SNE of the first ``sweep_samples`` latents at each sweep perplexity. The main t-SNE's
     embedding stands in for a fit with the very same settings on the same points."""
-    n = min(config.sweep_samples, len(state["latents"]))
-    if n == 0 or not config.sweep_perplexities:
+    n = config.sweep_n(len(state["latents"]))
+    perplexities = config.sweep_perplexities_for(len(state["latents"]))
+    if not perplexities:
         return
     sweep, records = {}, {}
-    for perplexity in config.sweep_perplexities:
+    for perplexity in perplexities:
         if state.get("tsne_settings") == _tsne_settings(config, n, perplexity):
             sweep[perplexity] = state["embedding"]
             main = job.metrics["tsne"]
@@ -663,13 +895,13 @@ def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
 
 
 def _restore_sweep(job: Run, config: RunConfig, state: dict) -> None:
-    n = min(config.sweep_samples, len(state["latents"]))
-    if n == 0 or not config.sweep_perplexities:
+    perplexities = config.sweep_perplexities_for(len(state["latents"]))
+    if not perplexities:
         return
     path = job.path("perplexity_sweep.npz")
     try:
         with np.load(path, allow_pickle=False) as saved:
-            state["sweep"] = {p: saved[f"{p:g}"] for p in config.sweep_perplexities}
+            state["sweep"] = {p: saved[f"{p:g}"] for p in perplexities}
     except (KeyError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"{path} is damaged or incomplete ({err})") from err
 
@@ -686,44 +918,80 @@ def _coloured_by(labels: np.ndarray) -> tuple[np.ndarray | None, int]:
     return labels, n_classes
 
 
+def _colours(config: RunConfig, state: dict) -> dict:
+    """What colours the maps' points: keyword arguments of the map figures (``labels``,
+    ``n_classes``, ``class_names``, ``color_label``), and ``by``, "label" or "cluster"."""
+    from tfclust.plots import MAX_CLASSES
+
+    by = config.color_by
+    if by == "auto":
+        by = "label" if state["labels"] is not None else "cluster"
+    if by == "cluster":
+        clusters = state.get("kmeans_labels")
+        k = 0 if clusters is None else int(clusters.max()) + 1
+        if not 0 < k <= MAX_CLASSES:
+            return {"by": "nothing", "labels": None, "n_classes": 10}
+        return {"by": by, "labels": clusters, "n_classes": k, "color_label": "K-means cluster"}
+    names = state["class_names"]
+    if names is None or len(names) > MAX_CLASSES:
+        labels, n_classes = _coloured_by(state["labels"])
+        return {"by": by, "labels": labels, "n_classes": n_classes}
+    return {"by": by, "labels": state["labels"], "n_classes": len(names), "class_names": names}
+
+
 def _figures(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust import plots
 
     images = state["images"]
-    labels, n_classes = _coloured_by(state["labels"])
-    first = (lambda n: labels[:n]) if labels is not None else (lambda n: None)
+    colours = _colours(config, state)
+    by, coloured = colours.pop("by"), colours.pop("labels")
+
+    def maps(n: int) -> dict:
+        return {**colours, "labels": None if coloured is None else coloured[:n]}
+
+    first_label = None
+    if state["labels"] is not None:
+        y = int(state["labels"][0])
+        first_label = y if state["class_names"] is None else state["class_names"][y]
     figures = {
-        "sample_image": plots.sample_image(images[0], label=state["labels"][0]),
+        "sample_image": plots.sample_image(images[0], label=first_label),
         "t_vs_normal": plots.t_vs_normal(2.74),
     }
+    kmeans = job.metrics.get("kmeans", {})
+    if "choose_k" in kmeans:
+        c = kmeans["choose_k"]
+        figures["choose_k"] = plots.choose_k(
+            c["ks"], c["inertia"], c["silhouette"], c["chosen"], rule=c["rule"]
+        )
     if "kmeans_labels" in state:
         figures["cluster_grid"] = plots.cluster_grid(
-            images, state["kmeans_labels"], n_clusters=config.n_clusters
+            images, state["kmeans_labels"], n_clusters=len(state["kmeans_centers"])
         )
     if "embedding" in state:
         n = len(state["embedding"])
         figures["tsne_scatter"] = plots.tsne_scatter(
-            state["embedding"], first(n), n_classes=n_classes, title=f"t-SNE of {n} latents"
+            state["embedding"], title=f"t-SNE of {n} latents", **maps(n)
         )
         figures["tsne_thumbnails"] = plots.tsne_thumbnails(
-            state["embedding"], images[:n], labels=first(n), n_classes=n_classes
+            state["embedding"], images[:n], **maps(n)
         )
     if "sweep" in state:
         n = len(next(iter(state["sweep"].values())))
-        figures["perplexity_sweep"] = plots.perplexity_grid(
-            state["sweep"], first(n), n_classes=n_classes
-        )
+        figures["perplexity_sweep"] = plots.perplexity_grid(state["sweep"], **maps(n))
     losses = job.metrics["autoencoder"].get("loss_per_epoch")
     if losses:
         figures["loss_curve"] = plots.loss_curve(losses)
-    originals = images[:10].astype(np.float32)[..., None] / 255.0
+    originals = images[:10].astype(np.float32) / 255.0
     figures["reconstructions"] = plots.reconstructions(
         originals, state["autoencoder"].predict(originals, verbose=0)
     )
     folder = job.path("figures")
     job.metrics["figures"] = {
-        name: plots.save_figure(fig, os.path.join(folder, f"{name}.png"))
-        for name, fig in figures.items()
+        "coloured_by": by,
+        "files": {
+            name: plots.save_figure(fig, os.path.join(folder, f"{name}.png"))
+            for name, fig in figures.items()
+        },
     }
 
 
@@ -741,13 +1009,19 @@ def _projector(job: Run, config: RunConfig, state: dict) -> None:
     if n == 0:
         job.metrics["projector"] = {"skipped": "no t-SNE samples (tsne_samples=0)"}
         return
-    metadata = {"label": state["labels"][:n]}
+    metadata = {}
+    if state["labels"] is not None:
+        labels = state["labels"][:n]
+        names = state["class_names"]
+        metadata["label"] = labels if names is None else [names[y] for y in labels]
     if "kmeans_labels" in state:
         metadata["cluster"] = state["kmeans_labels"][:n]
+    if state["file_names"] is not None:
+        metadata["file"] = state["file_names"][:n]
     log_dir = job.path("tensorboard")
     # written aside, then moved in file by file: the log folder also holds training's events
     with _files.scratch_folder(job.out, "projector") as tmp:
-        export_projector(tmp, state["latents"][:n], metadata, images=state["images"][:n])
+        export_projector(tmp, state["latents"][:n], metadata or None, images=state["images"][:n])
         os.makedirs(log_dir, exist_ok=True)
         for name in sorted(os.listdir(tmp)):
             os.replace(os.path.join(tmp, name), os.path.join(log_dir, name))
@@ -778,7 +1052,7 @@ def _autoencoder_settings(config: RunConfig) -> dict:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         return {"model": digest.hexdigest()}
-    return _settings("epochs", "batch_size", "latent_dim", "seed")(config)
+    return _settings("epochs", "min_steps", "batch_size", "latent_dim", "seed")(config)
 
 
 def _sweep_settings(config: RunConfig) -> dict:
@@ -789,7 +1063,14 @@ def _sweep_settings(config: RunConfig) -> dict:
 
 
 STAGE_SPECS: dict[str, Stage] = {
-    "load_data": Stage(_load_data, None, (), (), _settings("dataset", "data_dir"), "data"),
+    "load_data": Stage(
+        _load_data,
+        None,
+        (),
+        (),
+        _settings("dataset", "data_dir", "images", "image_size", "color_mode", "on_error"),
+        "data",
+    ),
     "autoencoder": Stage(
         _autoencoder,
         _restore_autoencoder,
@@ -801,7 +1082,7 @@ STAGE_SPECS: dict[str, Stage] = {
     "encode": Stage(
         _encode,
         _restore_latents,
-        ("latents.npy", "labels.npy"),
+        ("latents.npy", "labels.npy", FILE_NAMES),
         ("autoencoder",),
         _settings(),
         "latents",
@@ -809,9 +1090,9 @@ STAGE_SPECS: dict[str, Stage] = {
     "kmeans": Stage(
         _kmeans,
         _restore_kmeans,
-        ("kmeans_centers.npy", "kmeans_labels.npy"),
+        ("kmeans_centers.npy", "kmeans_labels.npy", ASSIGNMENTS),
         ("encode",),
-        _settings("n_clusters", "n_init", "kmeans_seed"),
+        _kmeans_settings,
         "kmeans",
     ),
     "tsne": Stage(
@@ -832,10 +1113,10 @@ STAGE_SPECS: dict[str, Stage] = {
     ),
     "figures": Stage(
         _figures,
-        lambda job, config, state: _check_files(job.earlier.get("figures", {}).values()),
+        lambda job, config, state: _check_files(job.earlier["figures"]["files"].values()),
         ("figures",),
         ("autoencoder", "kmeans", "tsne", "perplexity_sweep"),
-        _settings("n_clusters"),
+        _settings("n_clusters", "color_by"),
         "figures",
     ),
     "projector": Stage(
@@ -878,7 +1159,11 @@ def summary(metrics: dict) -> str:
     lines = [f"outputs: {metrics['out']}"]
     if "data" in metrics:
         d = metrics["data"]
-        lines.append(f"data: {d['name']}/{d['split']}, {d['n_samples']} images ({d['source']})")
+        name = f"{d['name']}/{d['split']}" if "split" in d else d["name"]
+        shape = "x".join(str(v) for v in d.get("image_shape", ()))
+        lines.append(f"data: {name}, {d['n_samples']} images {shape} ({d['source']})")
+        if not d.get("labelled", True):
+            lines.append("labels: none, so no accuracy, NMI, ARI or k-NN accuracy")
     ae = metrics.get("autoencoder", {})
     if "final_loss" in ae:
         lines.append(
@@ -887,18 +1172,27 @@ def summary(metrics: dict) -> str:
         )
     if "kmeans" in metrics:
         k = metrics["kmeans"]
-        lines.append(
-            f"K-means (k={k['n_clusters']}): inertia {k['inertia']:.6g}, {k['n_iter']} "
-            f"iterations; accuracy {k['accuracy']:.3f}, NMI {k['nmi']:.3f}, "
-            f"ARI {k['ari']:.3f}"
-        )
+        chosen = " chosen by silhouette" if "choose_k" in k else ""
+        line = f"K-means (k={k['n_clusters']}{chosen}): inertia {k['inertia']:.6g}"
+        if "silhouette" in k:
+            line += (
+                f", silhouette {k['silhouette']:.3f}, Calinski-Harabasz "
+                f"{k['calinski_harabasz']:.4g}, Davies-Bouldin {k['davies_bouldin']:.3f}"
+            )
+        if "accuracy" in k:
+            line += f"; accuracy {k['accuracy']:.3f}, NMI {k['nmi']:.3f}, ARI {k['ari']:.3f}"
+        lines.append(line)
     if "tsne" in metrics:
         t = metrics["tsne"]
-        lines.append(
+        line = (
             f"t-SNE ({t['n_samples']} points, {t['method']}): KL {t['kl_divergence']:.4f}, "
-            f"trustworthiness {t['trustworthiness_10']:.3f}, "
-            f"10-NN accuracy {t['knn_accuracy_10']:.3f}"
+            f"trustworthiness {t['trustworthiness_10']:.3f}"
         )
+        if "knn_accuracy_10" in t:
+            line += f", 10-NN accuracy {t['knn_accuracy_10']:.3f}"
+        lines.append(line)
+    if "figures" in metrics:
+        lines.append(f"maps coloured by: {metrics['figures']['coloured_by']}")
     stages = ", ".join(
         f"{name} {s['seconds']:.1f}s" + (" (earlier run)" if s.get("resumed") else "")
         for name, s in metrics["stages"].items()

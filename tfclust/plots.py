@@ -5,13 +5,17 @@ work headless, do not touch the user's backend, and are freed with the last refe
 ``plt.close`` needed). Write one to a PNG with :func:`save_figure`; its size in pixels is the
 figure size in inches times ``dpi``.
 
-Images may be given as (N, H, W), (N, H, W, 1) or flattened (N, H*W) square images, as uint8
-or floats (numpy arrays or tensors); labels as integer class ids in ``[0, n_classes)``.
+Images may be grey, (N, H, W), (N, H, W, 1) or flattened (N, H*W) square images, or RGB,
+(N, H, W, 3), as uint8 in [0, 255] or floats in [0, 1] (numpy arrays or tensors); grey images are
+drawn in grey, RGB ones in colour. Labels are integer colour ids in ``[0, n_classes)``: classes or
+K-means clusters; the figures coloured by them take ``class_names`` (the names of the ids, shown
+on the colour bar) and ``color_label`` (what the colour means, the colour bar's label).
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Mapping, Sequence
 
@@ -22,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, Colormap
 from matplotlib.figure import Figure
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+from matplotlib.ticker import MaxNLocator
 
 from tfclust._files import atomic_path
 from tfclust._validation import check_float, check_int
@@ -80,8 +85,8 @@ def _finite_array(values, name: str) -> np.ndarray:
 
 
 def _as_images(images, name: str = "images") -> np.ndarray:
-    """Validate a non-empty stack of grey images (see :func:`tfclust.data.check_images`; rows of
-    H*W pixels are taken for square images); returns (N, H, W)."""
+    """Validate a non-empty stack of images (see :func:`tfclust.data.check_images`; rows of H*W
+    pixels are taken for square grey images); returns (N, H, W) if grey, (N, H, W, 3) if RGB."""
     arr = np.asarray(images)
     if arr.ndim == 2:
         side = math.isqrt(arr.shape[1])
@@ -90,7 +95,13 @@ def _as_images(images, name: str = "images") -> np.ndarray:
                 f"{name} of shape {arr.shape}: rows of {arr.shape[1]} pixels are not square images"
             )
         arr = arr.reshape(-1, side, side)
-    return check_images(arr, name)[..., 0]
+    arr = check_images(arr, name)
+    return arr[..., 0] if arr.shape[-1] == 1 else arr
+
+
+def _is_grey(imgs: np.ndarray) -> bool:
+    """Whether ``imgs`` from :func:`_as_images` are grey (N, H, W) rather than RGB."""
+    return imgs.ndim == 3
 
 
 def _as_embedding(embedding, name: str = "embedding") -> np.ndarray:
@@ -121,6 +132,9 @@ MAX_CLASSES = 100
 MAX_GRID_ROWS = 50
 """The most clusters :func:`cluster_grid` shows (60 inches tall at 1.2 inches per row)."""
 
+THUMBNAIL_MAX_INCHES = 0.5
+"""The largest width or height of a thumbnail in :func:`tsne_thumbnails`."""
+
 
 def _check_n_classes(n_classes) -> int:
     return check_int(n_classes, name="n_classes", low=1, high=MAX_CLASSES)
@@ -132,9 +146,32 @@ def _class_colors(n_classes: int) -> tuple[Colormap, BoundaryNorm]:
     return cmap, BoundaryNorm(np.arange(n_classes + 1) - 0.5, n_classes)
 
 
-def _class_colorbar(fig: Figure, mappable, ax, n_classes: int, **kwargs) -> None:
-    """A colour bar labelled "class" with one tick centred on each class's colour."""
-    fig.colorbar(mappable, ax=ax, ticks=np.arange(n_classes), label="class", **kwargs)
+def _check_color_key(class_names, color_label, n_classes: int) -> list[str] | None:
+    """Validate ``class_names`` (>= ``n_classes`` strings, or None) and ``color_label`` (a
+    string); returns the names of colour ids 0..n_classes-1, or None."""
+    if not isinstance(color_label, str):
+        raise TypeError(f"color_label must be a string, got {color_label!r}")
+    if class_names is None:
+        return None
+    if isinstance(class_names, str | bytes) or not isinstance(class_names, Sequence | np.ndarray):
+        raise TypeError(f"class_names must be a sequence of strings, got {class_names!r}")
+    names = list(class_names)
+    if not all(isinstance(name, str) for name in names):
+        raise TypeError(f"class_names must be strings, got {names!r}")
+    if len(names) < n_classes:
+        raise ValueError(
+            f"class_names has {len(names)} names but n_classes is {n_classes}: "
+            f"every colour needs a name"
+        )
+    return names[:n_classes]
+
+
+def _class_colorbar(
+    fig: Figure, mappable, ax, n_classes: int, names: list[str] | None, label: str, **kwargs
+) -> None:
+    """A colour bar with one tick centred on each colour, labelled with ``names`` if given."""
+    bar = fig.colorbar(mappable, ax=ax, label=label, **kwargs)
+    bar.set_ticks(np.arange(n_classes), labels=names)
 
 
 def _class_scatter(ax, embedding: np.ndarray, labels: np.ndarray | None, n_classes: int):
@@ -154,14 +191,16 @@ def _hide_frame(ax) -> None:
 
 
 def sample_image(image, label=None) -> Figure:
-    """One image in grey with a colour bar of its pixel values (the tutorial's first plot).
+    """One image: grey with a colour bar of its pixel values (the tutorial's first plot), or RGB.
 
     Args:
-      image: one (H, W), (H, W, 1) or flattened (H*W,) square grey image.
-      label: optional class shown in the title.
+      image: one grey (H, W), (H, W, 1) or flattened (H*W,) square image, or one RGB
+        (H, W, 3) image.
+      label: optional class, an integer id or a class name (string), shown in the title as
+        ``"label: <label>"``; None (the default) for no title.
 
     Returns:
-      A 5 x 4 inch figure.
+      A 5 x 4 inch figure; grey images get a colour bar, RGB images none.
 
     Examples:
       >>> import numpy as np
@@ -170,29 +209,37 @@ def sample_image(image, label=None) -> Figure:
       >>> type(fig).__name__
       'Figure'
     """
-    img = _as_images(np.asarray(image)[np.newaxis], name="image")[0]
+    imgs = _as_images(np.asarray(image)[np.newaxis], name="image")
+    if label is not None and (
+        isinstance(label, bool) or not isinstance(label, numbers.Integral | str)
+    ):
+        raise TypeError(f"label must be an integer, a string or None, got {label!r}")
     fig = _figure(5.0, 4.0)
     ax = fig.add_subplot()
-    shown = ax.imshow(img, cmap="gray")
-    fig.colorbar(shown, ax=ax)
+    if _is_grey(imgs):
+        fig.colorbar(ax.imshow(imgs[0], cmap="gray"), ax=ax)
+    else:
+        ax.imshow(imgs[0])
     if label is not None:
         ax.set_title(f"label: {label}")
     return fig
 
 
 def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int = 10) -> Figure:
-    """Row i shows the first ``per_cluster`` images of cluster i; blank cells if it has fewer.
+    """Row i shows the first ``per_cluster`` images of K-means cluster i; blank cells if it has
+    fewer.
 
     Args:
-      images: (N, H, W), (N, H, W, 1) or (N, H*W) grey images.
+      images: grey (N, H, W), (N, H, W, 1) or (N, H*W) images, or RGB (N, H, W, 3) images.
       cluster_labels: (N,) integer cluster ids in ``[0, n_clusters)``.
-      n_clusters: number of clusters; with more than :data:`MAX_GRID_ROWS`, only the
-        ``MAX_GRID_ROWS`` largest are shown (in order of cluster id) and the title says so.
-      per_cluster: number of columns, 1 to 100.
+      n_clusters: number of clusters (default 10); with more than :data:`MAX_GRID_ROWS`, only
+        the ``MAX_GRID_ROWS`` largest are shown (in order of cluster id) and the title says so.
+      per_cluster: number of columns, 1 to 100 (default 10).
 
     Returns:
-      A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames; each
-      row is labelled with its cluster id and size.
+      A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames, titled
+      "K-means clusters (rows): first 10 images of each"; each row is labelled with its cluster
+      id and size on two lines ("cluster 3", "(n=512)").
 
     Examples:
       >>> import numpy as np
@@ -213,15 +260,22 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
     for cluster, row in zip(shown, axes, strict=True):
         members = np.flatnonzero(labels == cluster)
         for ax, index in zip(row, members[:per_cluster], strict=False):
-            ax.imshow(imgs[index], cmap="gray")
+            ax.imshow(imgs[index], cmap="gray" if _is_grey(imgs) else None)
         for ax in row[1:]:
             ax.set_axis_off()
         _hide_frame(row[0])
         row[0].set_ylabel(
-            f"{cluster}\n(n={members.size})", rotation=0, ha="right", va="center", fontsize=9
+            f"cluster {cluster}\n(n={members.size})",
+            rotation=0,
+            ha="right",
+            va="center",
+            fontsize=9,
         )
+    images_of = f"{per_cluster} images" if per_cluster > 1 else "image"
+    title = f"K-means clusters (rows): first {images_of} of each"
     if len(shown) < n_clusters:
-        fig.suptitle(f"the {len(shown)} largest of {n_clusters} clusters")
+        title += f"\n(the {len(shown)} largest of {n_clusters} clusters)"
+    fig.suptitle(title)
     return fig
 
 
@@ -254,14 +308,28 @@ def t_vs_normal(dof: float = 2.74) -> Figure:
     return fig
 
 
-def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = None) -> Figure:
+def tsne_scatter(
+    embedding,
+    labels,
+    n_classes: int = 10,
+    title: str | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    color_label: str = "class",
+) -> Figure:
     """A 2-D map coloured by class, with a colour bar ticked at the centre of each class colour.
 
     Args:
       embedding: (N, 2) coordinates (e.g. t-SNE output).
-      labels: (N,) integer classes in ``[0, n_classes)``, or None for grey points.
-      n_classes: number of discrete colours (rainbow colormap), at most :data:`MAX_CLASSES`.
+      labels: (N,) integer classes (or clusters) in ``[0, n_classes)``, or None for grey points.
+      n_classes: number of discrete colours (rainbow colormap), at most :data:`MAX_CLASSES`
+        (default 10).
       title: optional axes title.
+      class_names: names of the colour ids 0..n_classes-1 (e.g. folder names), at least
+        ``n_classes`` strings (extra ones are unused); they label the colour bar's ticks instead
+        of the ids. None (the default) keeps the ids.
+      color_label: what the colour means, the colour bar's label (default "class"; e.g.
+        "K-means cluster" when colouring by cluster).
 
     Returns:
       An 8 x 7 inch figure.
@@ -273,31 +341,46 @@ def tsne_scatter(embedding, labels, n_classes: int = 10, title: str | None = Non
       >>> fig = plots.tsne_scatter(embedding, np.arange(30) % 3, n_classes=3, title="t-SNE")
       >>> fig.axes[0].get_title()
       't-SNE'
+      >>> fig = plots.tsne_scatter(embedding, np.arange(30) % 3, n_classes=3,
+      ...                          class_names=["cats", "dogs", "owls"], color_label="cluster")
+      >>> [t.get_text() for t in fig.axes[1].get_yticklabels()], fig.axes[1].get_ylabel()
+      (['cats', 'dogs', 'owls'], 'cluster')
     """
     emb = _as_embedding(embedding)
     n_classes = _check_n_classes(n_classes)
+    names = _check_color_key(class_names, color_label, n_classes)
     if labels is not None:
         labels = _as_class_labels(labels, emb.shape[0], n_classes)
     fig = _figure(8.0, 7.0)
     ax = fig.add_subplot()
     points = _class_scatter(ax, emb, labels, n_classes)
     if labels is not None:
-        _class_colorbar(fig, points, ax, n_classes)
+        _class_colorbar(fig, points, ax, n_classes, names, color_label)
     if title is not None:
         ax.set_title(title)
     return fig
 
 
 def perplexity_grid(
-    embeddings_by_perplexity: Mapping[float, np.ndarray], labels, n_classes: int = 10
+    embeddings_by_perplexity: Mapping[float, np.ndarray],
+    labels,
+    n_classes: int = 10,
+    *,
+    class_names: Sequence[str] | None = None,
+    color_label: str = "class",
 ) -> Figure:
     """One map per perplexity, two per row (3 x 2 for the tutorial's six), titled by perplexity.
 
     Args:
       embeddings_by_perplexity: perplexity -> (N, 2) embedding, all of the same N; shown in
         the mapping's order.
-      labels: (N,) integer classes in ``[0, n_classes)``, or None for grey points.
-      n_classes: number of discrete colours, at most :data:`MAX_CLASSES`.
+      labels: (N,) integer classes (or clusters) in ``[0, n_classes)``, or None for grey points.
+      n_classes: number of discrete colours, at most :data:`MAX_CLASSES` (default 10).
+      class_names: names of the colour ids 0..n_classes-1 (e.g. folder names), at least
+        ``n_classes`` strings (extra ones are unused); they label the colour bar's ticks instead
+        of the ids. None (the default) keeps the ids.
+      color_label: what the colour means, the colour bar's label (default "class"; e.g.
+        "K-means cluster" when colouring by cluster).
 
     Returns:
       A figure 8 inches wide and 4 inches per row, with one shared colour bar.
@@ -324,6 +407,7 @@ def perplexity_grid(
                 f"embedding for perplexity {perplexity} has {emb.shape[0]} points, expected {n}"
             )
     n_classes = _check_n_classes(n_classes)
+    names = _check_color_key(class_names, color_label, n_classes)
     if labels is not None:
         labels = _as_class_labels(labels, n, n_classes)
     n_rows = math.ceil(len(embeddings) / 2)
@@ -335,24 +419,39 @@ def perplexity_grid(
     for ax in axes[len(embeddings) :]:
         ax.set_axis_off()
     if labels is not None:
-        _class_colorbar(fig, points, axes, n_classes, shrink=0.8, aspect=50)
+        _class_colorbar(fig, points, axes, n_classes, names, color_label, shrink=0.8, aspect=50)
     return fig
 
 
 def tsne_thumbnails(
-    embedding, images, n_thumbnails: int = 200, seed: int = 0, labels=None, n_classes: int = 10
+    embedding,
+    images,
+    n_thumbnails: int = 200,
+    seed: int = 0,
+    labels=None,
+    n_classes: int = 10,
+    *,
+    class_names: Sequence[str] | None = None,
+    color_label: str = "class",
 ) -> Figure:
     """The 2-D map with ``n_thumbnails`` randomly chosen images drawn at their points.
 
     Args:
       embedding: (N, 2) coordinates.
-      images: (N, H, W), (N, H, W, 1) or (N, H*W) grey images of the same points.
-      n_thumbnails: how many images to draw (all N if fewer), dark on white, one image pixel
-        per typographic point (a 28 x 28 digit is 0.39 inches wide at any dpi).
-      seed: seed of the choice of images.
-      labels: optional (N,) integer classes in ``[0, n_classes)`` colouring the points
-        (grey points without them).
-      n_classes: number of discrete colours.
+      images: the same points' images: grey (N, H, W), (N, H, W, 1) or (N, H*W), drawn dark on
+        white, or RGB (N, H, W, 3), drawn as they are. One image pixel is one typographic point
+        (a 28 x 28 digit is 0.39 inches wide at any dpi), shrunk so that no thumbnail is more
+        than :data:`THUMBNAIL_MAX_INCHES` wide or tall (a 128 x 128 image is 0.5 inches).
+      n_thumbnails: how many images to draw (all N if fewer; default 200).
+      seed: seed of the choice of images (default 0).
+      labels: optional (N,) integer classes (or clusters) in ``[0, n_classes)`` colouring the
+        points (grey points without them).
+      n_classes: number of discrete colours (default 10).
+      class_names: names of the colour ids 0..n_classes-1 (e.g. folder names), at least
+        ``n_classes`` strings (extra ones are unused); they label the colour bar's ticks instead
+        of the ids. None (the default) keeps the ids.
+      color_label: what the colour means, the colour bar's label (default "class"; e.g.
+        "K-means cluster" when colouring by cluster).
 
     Returns:
       A 16 x 16 inch figure without ticks (with a class colour bar when labels are given).
@@ -375,18 +474,22 @@ def tsne_thumbnails(
     n_thumbnails = check_int(n_thumbnails, name="n_thumbnails", low=0)
     seed = check_int(seed, name="seed", low=0)
     n_classes = _check_n_classes(n_classes)
+    names = _check_color_key(class_names, color_label, n_classes)
     if labels is not None:
         labels = _as_class_labels(labels, emb.shape[0], n_classes)
     fig = _figure(16.0, 16.0)
     ax = fig.add_subplot()
     points = _class_scatter(ax, emb, labels, n_classes)
     if labels is not None:
-        _class_colorbar(fig, points, ax, n_classes, shrink=0.6)
+        _class_colorbar(fig, points, ax, n_classes, names, color_label, shrink=0.6)
     chosen = np.random.default_rng(seed).choice(
         emb.shape[0], size=min(n_thumbnails, emb.shape[0]), replace=False
     )
+    # OffsetImage draws one pixel per point (1/72 inch) at zoom 1.
+    zoom = min(1.0, 72.0 * THUMBNAIL_MAX_INCHES / max(imgs.shape[1:3]))
+    cmap = "gray_r" if _is_grey(imgs) else None
     for index in chosen:
-        thumbnail = OffsetImage(imgs[index], cmap="gray_r")
+        thumbnail = OffsetImage(imgs[index], zoom=zoom, cmap=cmap)
         ax.add_artist(AnnotationBbox(thumbnail, emb[index], frameon=False, pad=0.0))
     ax.set_xticks([])
     ax.set_yticks([])
@@ -440,10 +543,11 @@ def reconstructions(originals, reconstructed, n: int = 10) -> Figure:
     """The first ``n`` originals (top row) above their reconstructions (bottom row).
 
     Args:
-      originals: (N, H, W), (N, H, W, 1) or (N, H*W) grey images.
-      reconstructed: the autoencoder's outputs for them, same shape and pixel scale (both
-        rows share one grey scale from 0 to max(1, largest pixel)).
-      n: number of columns, ``1 <= n <= N``.
+      originals: grey (N, H, W), (N, H, W, 1) or (N, H*W) images, or RGB (N, H, W, 3) images.
+      reconstructed: the autoencoder's outputs for them, of the same shape. Each row is drawn
+        on its own dtype's scale: uint8 pixels from 0 to 255, floats from 0 to 1, so uint8
+        originals and float reconstructions compare directly.
+      n: number of columns, ``1 <= n <= N`` (default 10).
 
     Returns:
       A figure 1.2 inches per column and 2.8 inches high, axes off.
@@ -461,12 +565,85 @@ def reconstructions(originals, reconstructed, n: int = 10) -> Figure:
     if top.shape != bottom.shape:
         raise ValueError(f"originals {top.shape} and reconstructed {bottom.shape} differ in shape")
     n = check_int(n, name="n", low=1, high=top.shape[0])
-    vmax = max(1.0, float(top[:n].max()), float(bottom[:n].max()))
     fig = _figure(1.2 * n, 2.8)
     axes = fig.subplots(2, n, squeeze=False)
     for row, imgs, name in ((axes[0], top, "original"), (axes[1], bottom, "reconstruction")):
         for ax, img in zip(row, imgs[:n], strict=False):
-            ax.imshow(img, cmap="gray", vmin=0.0, vmax=vmax)
+            if _is_grey(imgs):
+                ax.imshow(img, cmap="gray", vmin=0, vmax=255 if imgs.dtype == np.uint8 else 1)
+            else:
+                ax.imshow(img)  # imshow scales RGB by dtype the same way
             ax.set_axis_off()
         row[0].set_title(name, loc="left", fontsize=10)
+    return fig
+
+
+def choose_k(ks, inertia, silhouette, chosen: int, rule: str | None = None) -> Figure:
+    """K-means inertia (left) and silhouette score (right) against the number of clusters k,
+    with the chosen k marked by a dashed vertical line on both panels.
+
+    Args:
+      ks: (n_k,) the numbers of clusters tried, distinct integers >= 1 in increasing order.
+      inertia: (n_k,) K-means inertia (sum of squared distances to the nearest centre, >= 0)
+        for each k.
+      silhouette: (n_k,) mean silhouette score in [-1, 1] for each k.
+      chosen: the chosen k, one of ``ks``.
+      rule: optional sentence saying how ``chosen`` was picked (e.g. "highest silhouette"),
+        shown as a caption under the panels; None (the default) for no caption.
+
+    Returns:
+      A 10 x 4 inch figure of two panels titled "K-means inertia" and "silhouette score",
+      under the title "choosing the number of clusters k".
+
+    Raises:
+      TypeError: ``ks`` or ``chosen`` not integers, non-numeric scores, a non-string rule.
+      ValueError: empty or mismatched lengths, NaN/inf, ``ks`` < 1 or not increasing, negative
+        inertia, silhouette outside [-1, 1], or ``chosen`` not in ``ks``.
+
+    Examples:
+      >>> from tfclust import plots
+      >>> fig = plots.choose_k([2, 3, 4, 5], [90.0, 40.0, 30.0, 26.0], [0.41, 0.62, 0.50, 0.44],
+      ...                      chosen=3, rule="highest silhouette")
+      >>> [ax.get_title() for ax in fig.axes], fig.get_supxlabel()
+      (['K-means inertia', 'silhouette score'], 'rule: highest silhouette')
+    """
+    ks_arr = np.asarray(ks)
+    if ks_arr.dtype.kind not in "iu":
+        raise TypeError(f"ks must be integers, got dtype {ks_arr.dtype}")
+    ks_arr = ks_arr.astype(np.int64)  # unsigned differences would wrap around
+    if ks_arr.ndim != 1 or ks_arr.size == 0:
+        raise ValueError(f"ks must be a non-empty 1-D sequence, got shape {ks_arr.shape}")
+    if ks_arr.min() < 1 or np.any(np.diff(ks_arr) <= 0):
+        raise ValueError(f"ks must be distinct integers >= 1 in increasing order, got {ks_arr}")
+    scores = {
+        "inertia": _finite_array(inertia, "inertia"),
+        "silhouette": _finite_array(silhouette, "silhouette"),
+    }
+    for name, values in scores.items():
+        if values.shape != ks_arr.shape:
+            raise ValueError(f"{name} has shape {values.shape} but ks has {ks_arr.shape}")
+    if np.any(scores["inertia"] < 0):
+        raise ValueError("inertia must be >= 0")
+    if np.any(np.abs(scores["silhouette"]) > 1):
+        raise ValueError("silhouette scores must lie in [-1, 1]")
+    chosen = check_int(chosen, name="chosen")
+    if chosen not in ks_arr:
+        raise ValueError(f"chosen k = {chosen} is not one of ks {ks_arr.tolist()}")
+    if rule is not None and not isinstance(rule, str):
+        raise TypeError(f"rule must be a string or None, got {rule!r}")
+    fig = _figure(10.0, 4.0)
+    axes = fig.subplots(1, 2)
+    titles = {"inertia": "K-means inertia", "silhouette": "silhouette score"}
+    for ax, (name, values) in zip(axes, scores.items(), strict=True):
+        ax.plot(ks_arr, values, marker="o")
+        ax.axvline(chosen, color="tab:red", linestyle="--", label=f"chosen k = {chosen}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("k (number of clusters)")
+        ax.set_ylabel(name)
+        ax.set_title(titles[name])
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle("choosing the number of clusters k")
+    if rule is not None:
+        fig.supxlabel(f"rule: {rule}", fontsize=10)
     return fig

@@ -7,8 +7,9 @@
   ``"<tensor_name>/.ATTRIBUTES/VARIABLE_VALUE"``), found by TensorBoard as the directory's latest
   checkpoint;
 * ``metadata.tsv``: one row per point, with a header row when there is more than one column;
-* ``sprite.png``: the thumbnails in a square, row-major grid (TensorBoard accepts at most
-  8,192 x 8,192 pixels; larger exports are subsampled, with a warning);
+* ``sprite.png``: the thumbnails in a square, row-major grid, a grey (1-channel) PNG for grey
+  thumbnails and an RGB one for RGB thumbnails (TensorBoard accepts at most 8,192 x 8,192
+  pixels; larger exports are subsampled, with a warning);
 * ``projector_config.pbtxt`` tying them together (paths relative to ``log_dir``).
 
 View with ``tensorboard --logdir LOG_DIR`` and open the "Projector" tab. All file I/O goes
@@ -94,30 +95,33 @@ def _check_metadata(metadata: Mapping[str, Sequence] | None, n: int) -> dict[str
 
 
 def _check_sprite_images(images, n: int) -> np.ndarray | None:
-    """Validate N grey images (uint8 in [0, 255] or floats in [0, 1]); returns (N, H, W) uint8."""
+    """Validate N grey or RGB images (see :func:`tfclust.data.check_images`); returns
+    (N, H, W, C) uint8, C = 1 (grey) or 3 (RGB)."""
     if images is None:
         return None
-    arr = check_images(images)[..., 0]
+    arr = check_images(images)
     if arr.shape[0] != n:
         raise ValueError(
-            f"images must have shape ({n}, H, W) or ({n}, H, W, 1), got {np.shape(images)}"
+            f"images must have shape ({n}, H, W), ({n}, H, W, 1) or ({n}, H, W, 3), "
+            f"got {np.shape(images)}"
         )
     return arr if arr.dtype == np.uint8 else np.round(arr * 255.0).astype(np.uint8)
 
 
 def _sprite(images: np.ndarray) -> np.ndarray:
-    """Tile (N, H, W) uint8 images row-major into a square grid: (side*H, side*W), side=ceil(√N).
+    """Tile (N, H, W, C) uint8 images row-major into a square grid: (side*H, side*W, C),
+    side = ceil(√N).
 
     Unused cells at the end are black.
     """
-    n, height, width = images.shape
+    n, height, width, channels = images.shape
     side = math.ceil(math.sqrt(n))
-    grid = np.zeros((side * side, height, width), dtype=np.uint8)
+    grid = np.zeros((side * side, height, width, channels), dtype=np.uint8)
     grid[:n] = images
     return (
-        grid.reshape(side, side, height, width)
-        .transpose(0, 2, 1, 3)
-        .reshape(side * height, side * width)
+        grid.reshape(side, side, height, width, channels)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(side * height, side * width, channels)
     )
 
 
@@ -167,10 +171,12 @@ def export_projector(
     Args:
       log_dir: output directory, created if missing.
       latents: (N, D) embedding (numpy array or tensor), stored as float32.
-      metadata: optional column name -> (N,) values (e.g. ``{"label": y, "cluster": c}``),
-        written as strings; names and values may not contain tabs or newlines.
-      images: optional (N, H, W) or (N, H, W, 1) thumbnails, uint8 in [0, 255] or floats in
-        [0, 1], for the sprite. If N thumbnails do not fit in an 8,192 px square sprite
+      metadata: optional column name -> (N,) values (e.g. ``{"label": y, "cluster": c}``, or
+        class names and file names), any dtype, written with ``str`` as UTF-8 text; names and
+        values may not contain tabs or newlines.
+      images: optional thumbnails for the sprite, uint8 in [0, 255] or floats in [0, 1]:
+        grey (N, H, W) or (N, H, W, 1), giving a grey ``sprite.png``, or RGB (N, H, W, 3),
+        giving an RGB one. If N thumbnails do not fit in an 8,192 px square sprite
         (N > 85,264 for 28 x 28), a random subset of points that does fit is exported instead
         (latents, metadata and sprite alike), with a ``UserWarning``.
       tensor_name: the variable's name in the checkpoint, a Python identifier.
@@ -181,7 +187,9 @@ def export_projector(
 
     Raises:
       ValueError: bad latents (not 2-D, empty, NaN/inf), mismatched metadata or image counts,
-        bad pixel values, or a bad tensor name.
+        tabs or newlines in metadata, bad image shapes (e.g. RGBA) or pixel values, or a bad
+        tensor name.
+      TypeError: images neither uint8 nor floating point.
 
     Examples:
       >>> import os, tempfile
@@ -193,6 +201,15 @@ def export_projector(
       >>> sorted(os.path.basename(p) for p in (written.config_path, written.metadata_path,
       ...                                       written.sprite_path))
       ['metadata.tsv', 'projector_config.pbtxt', 'sprite.png']
+
+    RGB thumbnails give an RGB sprite; metadata may hold any text without tabs or newlines:
+
+      >>> import tensorflow as tf
+      >>> rgb = np.zeros((6, 16, 16, 3), dtype=np.uint8)
+      >>> files = [f"été photo {i}.png" for i in range(6)]
+      >>> written = export_projector(tempfile.mkdtemp(), latents, {"file": files}, rgb)
+      >>> tuple(tf.io.decode_png(tf.io.read_file(written.sprite_path)).shape)
+      (48, 48, 3)
     """
     values = check_array(latents, name="latents", dtype=tf.float32).numpy()
     n = values.shape[0]
@@ -201,7 +218,7 @@ def export_projector(
     columns = _check_metadata(metadata, n)
     thumbnails = _check_sprite_images(images, n)
     seed = check_int(seed, name="seed", low=0)
-    rows = _exported_rows(n, None if thumbnails is None else thumbnails.shape[1:], seed)
+    rows = _exported_rows(n, None if thumbnails is None else thumbnails.shape[1:3], seed)
 
     log_dir = os.fspath(log_dir)
     tf.io.gfile.makedirs(log_dir)
@@ -218,10 +235,9 @@ def export_projector(
         embedding.metadata_path = METADATA_FILENAME
     if thumbnails is not None:
         sprite_path = os.path.join(log_dir, SPRITE_FILENAME)
-        sprite = _sprite(thumbnails[rows])
-        tf.io.write_file(sprite_path, tf.io.encode_png(sprite[:, :, np.newaxis]))
+        tf.io.write_file(sprite_path, tf.io.encode_png(_sprite(thumbnails[rows])))
         embedding.sprite.image_path = SPRITE_FILENAME
-        height, width = thumbnails.shape[1:]
+        height, width = thumbnails.shape[1:3]
         embedding.sprite.single_image_dim.extend([width, height])
     projector.visualize_embeddings(log_dir, config)
     return ProjectorExport(

@@ -4,17 +4,18 @@
 :func:`export` writes the encoder and the centres as one SavedModel, ``<path>/<version>/``, the
 layout TF Serving polls, so that serving needs neither Python nor scikit-learn nor tfclust.
 
-Signatures of the exported model (H x W is the encoder's image size, 28 x 28 for MNIST; d the
-latent size, 64 by default; k the number of clusters):
+Signatures of the exported model (H x W x C is the encoder's image shape, 28 x 28 x 1 for
+MNIST, C = 1 for grey or 3 for RGB images; d the latent size, 64 by default; k the number of
+clusters):
 
 ``serving_default``
-    ``images``: float32 (None, H, W, 1), pixels in [0, 1] ->
+    ``images``: float32 (None, H, W, C), pixels in [0, 1] ->
     ``latent`` float32 (None, d), ``cluster`` int64 (None,), ``distances`` float32 (None, k).
 ``serving_uint8``
-    ``images``: uint8 (None, H, W), pixels 0..255 (divided by 255 in the graph) -> the same three
-    outputs.
+    ``images``: uint8 pixels 0..255 (divided by 255 in the graph), (None, H, W) for a grey
+    encoder (no channel axis) or (None, H, W, 3) for an RGB one -> the same three outputs.
 ``encode``
-    ``images``: float32 (None, H, W, 1) in [0, 1] -> ``latent`` float32 (None, d).
+    ``images``: float32 (None, H, W, C) in [0, 1] -> ``latent`` float32 (None, d).
 
 ``distances`` are euclidean (not squared) distances to every centre, as ``KMeans.transform``
 returns; ``cluster`` is the index of the nearest centre, as ``KMeans.predict`` returns. Any batch
@@ -38,6 +39,7 @@ from tfclust._files import PARTIAL_MARK, atomic_path, load_npy, remove, save_npy
 from tfclust._tiling import squared_distances
 from tfclust._validation import check_array, check_int, check_is_fitted
 from tfclust.autoencoder import load_autoencoder
+from tfclust.data.pipeline import CHANNELS
 
 __all__ = ["KMeansAssign", "export", "export_from_files", "load_centers", "save_centers"]
 
@@ -169,16 +171,20 @@ def load_centers(path: str | os.PathLike) -> np.ndarray:
     return _check_centers(load_npy(path, "centres file"), name=path)
 
 
-def _check_encoder(encoder) -> tuple[int, int, int]:
-    """Return (H, W, d) of an encoder mapping (None, H, W, 1) images to (None, d) latents."""
+def _check_encoder(encoder) -> tuple[int, int, int, int]:
+    """Return (H, W, C, d) of an encoder mapping (None, H, W, C) images, C = 1 or 3, to
+    (None, d) latents."""
     if not isinstance(encoder, keras.Model):
         raise TypeError(f"encoder must be a keras.Model, got {type(encoder).__name__}")
     in_shape, out_shape = tuple(encoder.input_shape), tuple(encoder.output_shape)
-    if len(in_shape) != 4 or in_shape[3] != 1 or None in in_shape[1:]:
-        raise ValueError(f"encoder must take images of shape (None, H, W, 1), takes {in_shape}")
+    if len(in_shape) != 4 or in_shape[3] not in CHANNELS or None in in_shape[1:]:
+        raise ValueError(
+            "encoder must take images of shape (None, H, W, C) with C = 1 (grey) or 3 (RGB), "
+            f"takes {in_shape}"
+        )
     if len(out_shape) != 2 or out_shape[1] is None:
         raise ValueError(f"encoder must output latents of shape (None, d), outputs {out_shape}")
-    return in_shape[1], in_shape[2], out_shape[1]
+    return *in_shape[1:], out_shape[1]
 
 
 def export(
@@ -192,8 +198,8 @@ def export(
 
     Args:
       path: the model's base folder (created if needed).
-      encoder: Keras model from float32 images (None, H, W, 1) in [0, 1] to latents (None, d),
-        e.g. the encoder of ``tfclust.build_autoencoder``.
+      encoder: Keras model from float32 images (None, H, W, C) in [0, 1], C = 1 (grey) or 3
+        (RGB), to latents (None, d), e.g. the encoder of ``tfclust.build_autoencoder``.
       kmeans: a fitted KMeans (tfclust's, or anything with ``cluster_centers_``), or a (k, d)
         array of centres.
       version: the version folder's number, >= 1.
@@ -223,9 +229,14 @@ def export(
       >>> out = served.signatures["serving_uint8"](tf.zeros((2, 28, 28), tf.uint8))
       >>> sorted(out), tuple(out["distances"].shape)
       (['cluster', 'distances', 'latent'], (2, 4))
+      >>> _, rgb_encoder, _ = build_autoencoder(latent_dim=4, image_shape=(17, 23, 3), seed=0)
+      >>> folder = export(os.path.join(tempfile.mkdtemp(), "rgb"), rgb_encoder, np.eye(4))
+      >>> served = tf.saved_model.load(folder)
+      >>> served.signatures["serving_uint8"](tf.zeros((2, 17, 23, 3), tf.uint8))["cluster"].shape
+      TensorShape([2])
     """
     version = check_int(version, name="version", low=1)
-    height, width, latent_dim = _check_encoder(encoder)
+    height, width, channels, latent_dim = _check_encoder(encoder)
     centers = _centers_of(kmeans)
     if centers.shape[1] != latent_dim:
         raise ValueError(
@@ -242,8 +253,10 @@ def export(
 
     assign = KMeansAssign(centers.shape[0], centers, name="kmeans_assign")
     assign.build((None, latent_dim))
-    float_spec = tf.TensorSpec([None, height, width, 1], tf.float32, name="images")
-    uint8_spec = tf.TensorSpec([None, height, width], tf.uint8, name="images")
+    float_spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
+    # Grey uint8 images come without a channel axis (as MNIST's files hold them); RGB with one.
+    uint8_shape = [None, height, width] if channels == 1 else [None, height, width, channels]
+    uint8_spec = tf.TensorSpec(uint8_shape, tf.uint8, name="images")
 
     def encode_images(images):
         # Pixels outside [0, 1] (uint8 values cast to float, say) would give a plausible but wrong
@@ -271,8 +284,8 @@ def export(
         return assign_images(tf.ensure_shape(images, float_spec.shape))
 
     def serving_uint8(images):
-        images = tf.ensure_shape(images, uint8_spec.shape)
-        return assign_images(tf.cast(images, tf.float32)[..., tf.newaxis] / 255.0)
+        images = tf.cast(tf.ensure_shape(images, uint8_spec.shape), tf.float32) / 255.0
+        return assign_images(images[..., tf.newaxis] if channels == 1 else images)
 
     def encode(images):
         return {"latent": encode_images(tf.ensure_shape(images, float_spec.shape))}

@@ -110,9 +110,10 @@ def load_images(
     """Load your own images into memory as uint8 numpy.
 
     Args:
-      path: a folder of image files (searched recursively), or a ``.npy``/``.npz`` file holding
-        images (N, H, W) or (N, H, W, C) with C in {1, 3, 4}, uint8 (0..255) or float (0..1);
-        floats are scaled to 0..255 and rounded. A ``.npz`` holds the images under ``x``,
+      path: a folder of image files (searched recursively), a ``.npy``/``.npz`` file holding
+        images, or the images themselves (a numpy array or ``tf.Tensor``): (N, H, W) or
+        (N, H, W, C) with C in {1, 3, 4}, uint8 (0..255) or float (0..1); floats are scaled to
+        0..255 and rounded. A ``.npz`` holds the images under ``x``,
         ``images`` or ``x_train``, and optionally labels under ``y``, ``labels`` or ``y_train``
         (the name paired with the images' name).
       image_size: ``(height, width)`` to resize every image to (bilinear, antialiased, rounded
@@ -207,7 +208,6 @@ def image_dataset(
       >>> [int(image[0, 0, 0]) for image in dataset]
       [0, 1, 2, 3, 4]
     """
-    path = _check_path(path)
     size = _check_image_size(image_size)
     if color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
@@ -217,10 +217,14 @@ def image_dataset(
         raise ValueError(f"labels must be 'inferred', None or an array of labels, got {labels!r}")
     if not (labels is None or _is_inferred(labels)):
         labels = np.asarray(labels)
+    if isinstance(path, np.ndarray | tf.Tensor):  # the images themselves
+        images = path.numpy() if isinstance(path, tf.Tensor) else path
+        return _array_dataset(images, None, size, color_mode, labels, "images")
+    path = _check_path(path)
     if os.path.isdir(path):
         return _folder_dataset(path, size, color_mode, labels, on_error)
     if path.lower().endswith(ARRAY_EXTENSIONS):
-        return _array_dataset(path, size, color_mode, labels)
+        return _array_dataset(*_read_array_file(path), size, color_mode, labels, path)
     raise ValueError(
         f"{path} is neither a folder of images nor a {' or '.join(ARRAY_EXTENSIONS)} array file"
     )
@@ -442,14 +446,15 @@ def _to_grey(image: tf.Tensor) -> tf.Tensor:
 # Array files
 
 
-def _array_dataset(path: str, size, color_mode: str, labels):
-    source = f"file {os.path.abspath(path)}"
-    images, file_labels = _read_array_file(path)
-    images = _check_array_images(images, path)
+def _array_dataset(images, file_labels, size, color_mode: str, labels, origin: str):
+    """The data set of in-memory images (from a file, or an array argument); ``origin`` names
+    them in errors (a file's path, or ``"images"``)."""
+    source = f"file {os.path.abspath(origin)}" if origin != "images" else "array"
+    images = _check_array_images(images, origin)
     if _is_inferred(labels):
-        labels = None if file_labels is None else check_labels(file_labels, len(images), path)
+        labels = None if file_labels is None else check_labels(file_labels, len(images), origin)
     elif labels is not None:
-        labels = check_labels(labels, len(images), f"{path}: labels argument")
+        labels = check_labels(labels, len(images), f"{origin}: labels argument")
     channels = _target_channels(color_mode, images.shape[-1] == 1)
     size = images.shape[1:3] if size is None else size
     dataset = tf.data.Dataset.from_tensor_slices(images).map(
@@ -481,22 +486,26 @@ def _read_array_file(path: str):
     raise ValueError(f"{path}: no images array in the archive (looked for {wanted}; found {found})")
 
 
-def _check_array_images(images: np.ndarray, path: str) -> np.ndarray:
-    """uint8 (N, H, W, 1 or 3) from an array file's images, else a ValueError."""
+def _check_array_images(images: np.ndarray, origin: str) -> np.ndarray:
+    """uint8 (N, H, W, 1 or 3) from an array file's images (``origin`` its path) or from an
+    array argument (``origin`` is ``"images"``), else a ValueError (a TypeError for an argument
+    of the wrong dtype)."""
+    name = "images" if origin == "images" else f"{origin}: images"
     if images.ndim == 3:
         images = images[..., np.newaxis]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
         raise ValueError(
-            f"{path}: images must have shape (N, H, W) or (N, H, W, C) with C in 1, 3 or 4 "
+            f"{name} must have shape (N, H, W) or (N, H, W, C) with C in 1, 3 or 4 "
             f"(4: RGBA, alpha dropped), got {images.shape}"
         )
-    n, h, w, c = images.shape
-    try:  # the one image validator: dtype, emptiness, NaN and range, on all channels
-        check_images(images.reshape(n, h, w * c), f"{path}: images")
-    except TypeError as err:  # a file's content, not an argument, has the wrong type
-        raise ValueError(str(err)) from err
-    if c == 4:
+    if images.shape[-1] == 4:  # RGBA: the alpha channel is dropped, not validated
         images = images[..., :3]
+    try:  # the one image validator: dtype, emptiness, NaN and range
+        images = check_images(images, name)
+    except TypeError as err:  # a file's content, not an argument, has the wrong type
+        if origin == "images":
+            raise
+        raise ValueError(str(err)) from err
     if images.dtype != np.uint8:
         images = np.round(images * 255.0).astype(np.uint8)
     return images

@@ -7,28 +7,41 @@ import tensorflow as tf
 
 from tfclust._validation import check_int
 
+CHANNELS = (1, 3)
+"""Channel counts of the images tfclust takes: grey (1) or RGB (3)."""
+
 
 def check_images(
-    images, name: str = "images", *, size: tuple[int, int] | None = None, uint8_only: bool = False
+    images,
+    name: str = "images",
+    *,
+    size: tuple[int, int] | None = None,
+    channels: tuple[int, ...] = CHANNELS,
+    uint8_only: bool = False,
 ) -> np.ndarray:
-    """Validate a batch of greyscale images and return it as a numpy array.
+    """Validate a batch of grey or RGB images and return it as a numpy array.
 
     The one image validator of tfclust: the ``tf.data`` pipelines, ``encode`` and the data set
     loaders all call it.
 
     Args:
-      images: uint8 values in 0..255 or floats in [0, 1], shape (N, H, W) or (N, H, W, 1);
-        a numpy array, ``tf.Tensor`` or nested list.
+      images: uint8 values in 0..255 or floats in [0, 1], shape (N, H, W) (grey),
+        (N, H, W, 1) (grey) or (N, H, W, 3) (RGB), any H, W >= 1; a numpy array, ``tf.Tensor``
+        or nested list.
       name: the argument's name (or the file's), for error messages.
       size: the required (H, W); None (the default) accepts any positive size.
+      channels: the channel counts accepted, among 1 and 3; default (1, 3), grey or RGB. Pass
+        (1,) where only grey images make sense (e.g. MNIST files); (N, H, W) is grey.
       uint8_only: refuse float images too (data files hold uint8 pixels).
 
     Returns:
-      The images as numpy, shape (N, H, W, 1), dtype unchanged (uint8 or float); no copy.
+      The images as numpy, shape (N, H, W, C) with C = 1 or 3 ((N, H, W) gains a last axis of
+      size 1), dtype unchanged (uint8 or float); no copy.
 
     Raises:
       TypeError: a dtype that is neither uint8 nor floating point (int32, bool, strings, ...).
-      ValueError: ragged input, wrong rank or size, no images, NaN/inf, or floats outside [0, 1].
+      ValueError: ragged input, wrong rank, size or channel count (C = 2, or 4: RGBA), no
+        images, NaN/inf, or floats outside [0, 1].
 
     Examples:
       >>> import numpy as np
@@ -36,7 +49,11 @@ def check_images(
       >>> images = check_images(np.zeros((3, 28, 28), dtype=np.uint8))
       >>> images.shape, images.dtype
       ((3, 28, 28, 1), dtype('uint8'))
+      >>> check_images(np.ones((2, 17, 23, 3), dtype=np.float32)).shape
+      (2, 17, 23, 3)
     """
+    if not channels or not set(channels) <= set(CHANNELS):
+        raise ValueError(f"channels must hold 1 (grey) and/or 3 (RGB), got {channels!r}")
     try:
         arr = images.numpy() if isinstance(images, tf.Tensor) else np.asarray(images)
     except ValueError as err:  # numpy refuses ragged nested lists
@@ -44,16 +61,19 @@ def check_images(
     expected = "uint8 (0..255)" if uint8_only else "uint8 (0..255) or float (0..1)"
     if arr.dtype != np.uint8 and (uint8_only or arr.dtype.kind != "f"):
         raise TypeError(f"{name} must be {expected}, got dtype {arr.dtype}")
-    if arr.ndim == 3:
+    if arr.ndim == 3 and 1 in channels:
         arr = arr[..., np.newaxis]
-    if arr.ndim != 4 or arr.shape[-1] != 1:
+    if arr.ndim != 4 or arr.shape[-1] not in channels:
+        hint = ""
+        if arr.ndim == 4 and arr.shape[-1] == 4 and 3 in channels:
+            # RGBA is the usual 4-channel input: say how to make it RGB.
+            hint = "; drop the alpha channel of RGBA images: images[..., :3]"
         raise ValueError(
-            f"{name} must have shape (N, H, W) or (N, H, W, 1), got {np.shape(images)}"
+            f"{name} must have shape {_shapes(channels)}, got {np.shape(images)}{hint}"
         )
     if size is not None and arr.shape[1:3] != tuple(size):
-        h, w = size
         raise ValueError(
-            f"{name} have shape {np.shape(images)}, expected (N, {h}, {w}) or (N, {h}, {w}, 1)"
+            f"{name} have shape {np.shape(images)}, expected {_shapes(channels, *size)}"
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty")
@@ -72,6 +92,13 @@ def check_images(
     return arr
 
 
+def _shapes(channels: tuple[int, ...], h="H", w="W") -> str:
+    """The accepted shapes, for messages: "(N, H, W), (N, H, W, 1) or (N, H, W, 3)"."""
+    forms = [f"(N, {h}, {w})"] if 1 in channels else []
+    forms += [f"(N, {h}, {w}, {c})" for c in channels]
+    return forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
+
+
 def _to_unit_float(x: tf.Tensor) -> tf.Tensor:
     """uint8 0..255 -> float32 0..1; float input is cast to float32."""
     if x.dtype == tf.uint8:
@@ -82,7 +109,14 @@ def _to_unit_float(x: tf.Tensor) -> tf.Tensor:
 def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
     """Batches of images in their original order, for inference (``encoder.predict``).
 
-    Yields float32 tensors (batch, H, W, 1) in [0, 1]; the last batch may be smaller.
+    Args:
+      images: uint8 (0..255) or float (0..1) images, shape (N, H, W), (N, H, W, 1) or
+        (N, H, W, 3); see :func:`check_images`.
+      batch_size: images per batch (the last batch may be smaller).
+
+    Returns:
+      A ``tf.data.Dataset`` of float32 tensors (batch, H, W, C) in [0, 1], C = 1 for
+      (N, H, W) input, prefetched.
 
     Examples:
       >>> import numpy as np
@@ -107,7 +141,8 @@ def autoencoder_pipeline(
     """Training batches ``(x, x)`` for an autoencoder.
 
     Args:
-      images: uint8 (0..255) or float (0..1) images, shape (N, H, W) or (N, H, W, 1).
+      images: uint8 (0..255) or float (0..1) images, shape (N, H, W), (N, H, W, 1) or
+        (N, H, W, 3); see :func:`check_images`.
       batch_size: images per batch (the last batch may be smaller).
       shuffle: reshuffle every epoch. The order is fixed by ``seed``: the same seed gives the
         same sequence of batches, epoch after epoch.
@@ -115,7 +150,8 @@ def autoencoder_pipeline(
       cache: keep the normalised images in memory after the first epoch.
 
     Returns:
-      A ``tf.data.Dataset`` of ``(x, x)``, x float32 (batch, H, W, 1) in [0, 1], prefetched.
+      A ``tf.data.Dataset`` of ``(x, x)``, x float32 (batch, H, W, C) in [0, 1] (C = 1 for
+      (N, H, W) input), prefetched.
 
     Examples:
       >>> import numpy as np

@@ -244,10 +244,22 @@ def _from_data_dir(name: str, split: str, folder: str, given_by: str):
         raise DataUnavailableError(f"{_named(folder, given_by)} cannot be listed ({err})") from err
     state = "is empty" if empty else f"has no {name} files for split '{split}'"
     option = "data_dir (CLI: --data-dir)" if given_by == "data_dir" else given_by
+    hint = ""
+    if not empty and _holds_image_files(folder):
+        hint = " It holds image files: to cluster them, use images= (CLI: --images) instead."
     raise DataUnavailableError(
         f"{_named(folder, given_by)} {state}: looked in {os.path.join(folder, name)} and "
         f"{folder} for {wanted}. Put the files there, or leave out {option} to try the other "
-        "sources (Keras cache, TensorFlow Datasets, ...)."
+        f"sources (Keras cache, TensorFlow Datasets, ...).{hint}"
+    )
+
+
+def _holds_image_files(folder: str) -> bool:
+    """Whether ``folder`` or its sub-folders hold image files (``tfclust.load_images``')."""
+    from tfclust.data.images import IMAGE_EXTENSIONS  # images.py imports this module
+
+    return any(
+        name.lower().endswith(IMAGE_EXTENSIONS) for _, _, files in os.walk(folder) for name in files
     )
 
 
@@ -387,7 +399,9 @@ def _read_npz(path: str, split: str):
 def _check_pair(images, labels, origin: str, name: str):
     """uint8 images (N, 28, 28) and int64 labels (N,) from a source's arrays, else a ValueError."""
     try:
-        arr = check_images(images, f"{origin}: images", size=(28, 28), uint8_only=True)
+        arr = check_images(
+            images, f"{origin}: images", size=(28, 28), channels=(1,), uint8_only=True
+        )
     except TypeError as err:  # a file's content, not an argument, has the wrong type
         raise ValueError(str(err)) from err
     labels = check_labels(labels, arr.shape[0], origin)
