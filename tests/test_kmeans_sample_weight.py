@@ -112,9 +112,10 @@ def test_one_program_per_size_bucket(blobs):
     """Fits of 600 and 580 rows (bucket 640) and predictions on 530-640 rows compile once."""
     init = initial_centers(blobs, 5, seed=1)
     KMeans(5, init=init, dtype="float64").fit(blobs)
-    before = _lloyd.fit_in_memory.experimental_get_tracing_count()
+    program = _lloyd.fit_in_memory_program(5)
+    before = program.experimental_get_tracing_count()
     small = KMeans(5, init=init, dtype="float64").fit(blobs[:580])
-    assert _lloyd.fit_in_memory.experimental_get_tracing_count() == before
+    assert program.experimental_get_tracing_count() == before
     ref = SKMeans(5, init=init, n_init=1).fit(blobs[:580])
     np.testing.assert_array_equal(small.labels_, ref.labels_)
     np.testing.assert_allclose(small.inertia_, ref.inertia_, rtol=RTOL)

@@ -440,3 +440,16 @@ def test_bad_arrays_passed_directly(images, error, match):
 def test_labels_of_arrays_passed_directly_are_checked():
     with pytest.raises(ValueError, match="labels"):
         load_images(np.zeros((3, 4, 4), np.uint8), labels=[0, 1])
+
+
+@pytest.mark.parametrize("image_size", [None, (3, 5)])
+@pytest.mark.parametrize("color_mode", ["auto", "grayscale", "rgb"])
+def test_one_pass_load_matches_stream_with_grey_and_rgb_mixed(tmp_path, image_size, color_mode):
+    """load_images decodes a folder once; batches of only grey, only RGB and both must give
+    what the stream gives."""
+    for i, c in enumerate([1, 1, 1, 3, 1, 3, 3]):
+        write_png(tmp_path / f"{i}.png", random_image(6, 4, c))
+    data = load_images(tmp_path, image_size=image_size, color_mode=color_mode, batch_size=2)
+    dataset, info = image_dataset(tmp_path, image_size=image_size, color_mode=color_mode)
+    assert data.images.shape == (7, *info.image_shape)
+    np.testing.assert_array_equal(data.images, np.stack(list(dataset.as_numpy_iterator())))

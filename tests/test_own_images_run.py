@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_outputs import EVERY_FIGURE, retracing_warnings
 
 import tfclust
 from tfclust import pipeline
@@ -59,7 +60,8 @@ def labelled_folder(fashion_test_images, tmp_path_factory):
 @pytest.fixture(scope="module")
 def labelled_run(labelled_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "labelled"
-    code = main(["run", "--quick", "--images", str(labelled_folder), "--out", str(out), "-q"])
+    argv = ["run", "--quick", "--images", str(labelled_folder), "--out", str(out), "-q"]
+    code = main([*argv, "--sweep-perplexities", "5", "--tsne-max-iter", "250", "--export"])
     assert code == 0
     return out, json.loads((out / pipeline.METRICS).read_text())
 
@@ -83,20 +85,10 @@ def unlabelled_run(unlabelled_rgb_folder, tmp_path_factory):
     argv = ["run", "--quick", "--images", str(unlabelled_rgb_folder), "--out", str(out)]
     argv += ["--image-size", "32x32", "--n-clusters", "auto", "--k-range", "2,6", "--export"]
     argv += ["--sweep-perplexities", "none"]  # the labelled run draws the sweep
-    assert main([*argv, "-q"]) == 0
+    with retracing_warnings() as retraced:
+        assert main([*argv, "-q"]) == 0
+    assert retraced == []  # one K-means program per k, not retracings of one
     return out, json.loads((out / pipeline.METRICS).read_text())
-
-
-EVERY_FIGURE = {
-    "sample_image",
-    "t_vs_normal",
-    "cluster_grid",
-    "tsne_scatter",
-    "tsne_thumbnails",
-    "perplexity_sweep",
-    "loss_curve",
-    "reconstructions",
-}
 
 
 # ------------------------------------------------------------------------------- labelled folder
@@ -117,7 +109,7 @@ def test_labelled_folder_gets_label_and_label_free_metrics(labelled_run):
     assert 0.3 < km["accuracy"] <= 1 and 0.2 < km["nmi"] <= 1
     assert -1 <= km["silhouette"] <= 1 and km["calinski_harabasz"] > 0 and km["davies_bouldin"] > 0
     assert "label_metrics" not in km
-    assert 0.5 < metrics["tsne"]["knn_accuracy_10"] <= 1
+    assert 0.3 < metrics["tsne"]["knn_accuracy_10"] <= 1  # chance: about 0.1
 
 
 def test_quick_scales_to_a_small_folder(labelled_run):
@@ -152,6 +144,16 @@ def test_labelled_folder_points_back_to_files(labelled_run, labelled_folder):
     assert metadata[0].split("\t") == ["label", "cluster", "file"]
     label, cluster, file = metadata[1].split("\t")
     assert label == rows[0]["class"] and file == rows[0]["file"] and cluster == rows[0]["cluster"]
+
+
+def test_labelled_folder_exports_a_grey_model(labelled_run, fashion_test_images):
+    out, _ = labelled_run
+    served = tf.saved_model.load(str(out / "serving" / "1"))
+    # files sorted by class folder: the run's first image is the first of the first class
+    names = (out / pipeline.FILE_NAMES).read_text(encoding="utf-8").splitlines()
+    first = int(names[0].split("image ")[1][:3])
+    answer = served.signatures["serving_uint8"](tf.constant(fashion_test_images[0][first:][:1]))
+    assert int(answer["cluster"][0]) == int(np.load(out / "kmeans_labels.npy")[0])
 
 
 def test_labelled_summary(labelled_run):
@@ -209,21 +211,30 @@ def test_unlabelled_run_exports_an_rgb_model(unlabelled_run, unlabelled_rgb_fold
 # ----------------------------------------------------------------- arrays, errors, other commands
 
 
-def test_python_run_on_arrays(fashion_test_images, tmp_path):
+def test_python_run_on_arrays_sorted_by_class(fashion_test_images, tmp_path):
     images, labels = fashion_test_images
+    order = np.argsort(labels[:100], kind="stable")  # as a folder of class sub-folders is
     metrics = tfclust.run(
-        images=images[:100],
-        labels=labels[:100],
+        images=images[order],
+        labels=labels[order],
         out=str(tmp_path / "run"),
         epochs=1,
         min_steps=0,
         n_init=1,
-        stop_after="kmeans",
+        tsne_samples=40,
+        tsne_max_iter=250,
+        stop_after="tsne",
         verbose=0,
     )
     assert metrics["data"]["source"] == "array" and metrics["data"]["labelled"]
     assert "accuracy" in metrics["kmeans"]
     assert (tmp_path / "run" / "labels.npy").is_file()
+    # the t-SNE takes 40 images drawn from all classes, not the first 40 (three classes)
+    rows = np.load(tmp_path / "run" / pipeline.TSNE_ROWS)
+    assert len(rows) == 40 and np.all(np.diff(rows) > 0) and rows[-1] >= 40
+    assert len(set(labels[order][rows])) >= 7
+    assert metrics["tsne"]["rows"].startswith("images drawn at random")
+    assert metrics["tsne"]["knn_accuracy_10"] < 1
 
 
 def test_python_run_refuses_settings_twice(tmp_path):
@@ -306,3 +317,8 @@ def test_k_range_larger_than_the_data(tmp_path, capsys):
     argv = ["run", "--images", str(folder), "--n-clusters", "auto", "--k-range", "4,6"]
     assert main([*argv, "--out", str(tmp_path / "o"), "-q"]) == 2
     assert "k_range starts at 4 but there are only 3 images" in capsys.readouterr().err
+
+
+def test_image_flags_need_images(capsys):
+    assert main(["run", "--image-size", "32", "--skip-bad-images", "--out", "x", "-q"]) == 2
+    assert "--image-size, --skip-bad-images apply to --images only" in capsys.readouterr().err

@@ -1,52 +1,18 @@
 """The end-to-end run: a --quick run on the MNIST sample, its outputs, and bad flags."""
 
-import contextlib
 import importlib.util
 import json
-import logging
 
 import numpy as np
 import pytest
 from idx_files import write_mnist_folder
 from PIL import Image
+from run_outputs import EVERY_FIGURE, retracing_warnings
 
 from tfclust import pipeline
 from tfclust.cli import main
 
 HAS_MLXTEND = importlib.util.find_spec("mlxtend") is not None
-
-
-@contextlib.contextmanager
-def retracing_warnings():
-    """The messages of TensorFlow's "triggered tf.function retracing" warnings in the block.
-
-    TensorFlow warns when 5 of a function's last 10 calls traced it, at most twice per function
-    and process; its counts start afresh for the block, as in a new process, so that what other
-    tests traced before neither adds to nor uses up the block's warnings.
-    """
-    from tensorflow.python.eager.polymorphic_function import polymorphic_function
-
-    counts = polymorphic_function._frequent_tracing_detector_manager
-    polymorphic_function._frequent_tracing_detector_manager = type(counts)()
-    messages = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            if "retracing" in record.getMessage():
-                messages.append(record.getMessage())
-
-    handler = Collect(logging.WARNING)
-    tf_logger = logging.getLogger("tensorflow")
-    level = tf_logger.level
-    if tf_logger.getEffectiveLevel() > logging.WARNING:
-        tf_logger.setLevel(logging.WARNING)
-    tf_logger.addHandler(handler)
-    try:
-        yield messages
-    finally:
-        tf_logger.removeHandler(handler)
-        tf_logger.setLevel(level)
-        polymorphic_function._frequent_tracing_detector_manager = counts
 
 
 @pytest.fixture(scope="module")
@@ -121,18 +87,8 @@ def test_quick_run_metrics(quick_run):
 
 def test_quick_run_figures(quick_run):
     metrics = json.loads((quick_run / "metrics.json").read_text())
-    expected = {
-        "sample_image",
-        "t_vs_normal",
-        "cluster_grid",
-        "tsne_scatter",
-        "tsne_thumbnails",
-        "perplexity_sweep",
-        "loss_curve",
-        "reconstructions",
-    }
-    assert set(metrics["figures"]["files"]) == expected
-    for name in expected:
+    assert set(metrics["figures"]["files"]) == EVERY_FIGURE
+    for name in EVERY_FIGURE:
         with Image.open(quick_run / "figures" / f"{name}.png") as image:
             width, height = image.size
             assert width >= 300 and height >= 200, name

@@ -300,6 +300,13 @@ _RUN_STOPS = {"train": "autoencoder", "encode": "encode", "run": None}
 def _run_config(args: argparse.Namespace):
     from tfclust.pipeline import RunConfig
 
+    if args.images is None:
+        given = [f for f in ("image_size", "color_mode", "on_error") if vars(args)[f] is not None]
+        if given:
+            flags = ", ".join("--" + f.replace("_", "-") for f in given)
+            flags = flags.replace("--on-error", "--skip-bad-images")
+            raise ValueError(f"{flags} apply to --images only")
+
     fields = {
         k: v for k, v in vars(args).items() if k in RunConfig.__dataclass_fields__ and v is not None
     }

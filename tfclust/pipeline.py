@@ -610,10 +610,21 @@ def _load_data(job: Run, config: RunConfig, state: dict) -> None:
     if config.color_by == "label" and labels is None:
         raise ValueError("color_by='label' but the images have no labels; use 'cluster'")
     state["images"], state["labels"] = images, labels
+    # a data set's first images, as the tutorial's; a folder's are sorted by class: draw them
+    own = config.images is not None or given is not None
+    rng = np.random.default_rng(config.tsne_seed)
+    state["embedding_order"] = rng.permutation(len(images)) if own else np.arange(len(images))
     digest = hashlib.sha256(images.tobytes())
     digest.update(b"" if labels is None else labels.tobytes())
     digest.update(json.dumps([state["class_names"], state["file_names"]]).encode())
     state["fingerprint_extra"] = digest.hexdigest()
+
+
+def _embedded_rows(state: dict, n: int) -> np.ndarray:
+    """The rows (sorted) of the ``n`` images that the t-SNE, the sweep and the projector take: a
+    data set's first ``n``, or ``n`` of your own images drawn at random (seeded by
+    ``tsne_seed``)."""
+    return np.sort(state["embedding_order"][:n])
 
 
 def _training_epochs(config: RunConfig, n_samples: int) -> int:
@@ -691,6 +702,8 @@ def _restore_latents(job: Run, config: RunConfig, state: dict) -> None:
     state["latents"] = latents
 
 
+TSNE_ROWS = "tsne_rows.npy"
+"""The image (row) of each point of the t-SNE embedding, int64."""
 FILE_NAMES = "file_names.txt"
 """A run's record of each image's file (one path per line, relative to ``--images``)."""
 ASSIGNMENTS = "clusters.csv"
@@ -739,7 +752,7 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         "n_iter": int(km.n_iter_),
         **record,
     }
-    if n_clusters > 1:
+    if 1 < n_clusters < min(len(latents), SILHOUETTE_SAMPLES):
         record["silhouette"] = metrics.silhouette_score(
             latents, km.labels_, sample_size=SILHOUETTE_SAMPLES, random_state=config.kmeans_seed
         )
@@ -829,11 +842,20 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
     n = config.tsne_n(len(state["latents"]))
     if n == 0:
         return
-    latents, labels = state["latents"][:n], state["labels"]
+    rows = _embedded_rows(state, n)
+    latents, labels = state["latents"][rows], state["labels"]
     tsne, embedding = _embed(latents, config.perplexity, config)
     _files.save_npy(job.path("tsne_embedding.npy"), embedding)
+    _files.save_npy(job.path(TSNE_ROWS), rows)
+    if n == len(state["latents"]):
+        which = "all images"
+    elif np.array_equal(rows, np.arange(n)):
+        which = "the first images"
+    else:
+        which = f"images drawn at random ({TSNE_ROWS})"
     job.metrics["tsne"] = {
         "n_samples": n,
+        "rows": which,
         "perplexity": config.perplexity,
         "learning_rate": config.tsne_learning_rate,
         "seed": config.tsne_seed,
@@ -846,7 +868,7 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
         job.metrics["tsne"]["label_metrics"] = NO_LABELS
     else:
         job.metrics["tsne"]["knn_accuracy_10"] = knn_accuracy(
-            embedding, labels[:n], n_neighbors=METRIC_NEIGHBORS
+            embedding, labels[rows], n_neighbors=METRIC_NEIGHBORS
         )
     state["embedding"] = embedding
     state["tsne_settings"] = _tsne_settings(config, n, config.perplexity)
@@ -884,7 +906,8 @@ def _perplexity_sweep(job: Run, config: RunConfig, state: dict) -> None:
                 "perplexity %g: the t-SNE stage's embedding (same points and settings)", perplexity
             )
         else:
-            tsne, sweep[perplexity] = _embed(state["latents"][:n], perplexity, config)
+            latents = state["latents"][_embedded_rows(state, n)]
+            tsne, sweep[perplexity] = _embed(latents, perplexity, config)
             records[f"{perplexity:g}"] = {
                 "kl_divergence": float(tsne.kl_divergence_),
                 "n_iter": int(tsne.n_iter_),
@@ -947,7 +970,8 @@ def _figures(job: Run, config: RunConfig, state: dict) -> None:
     by, coloured = colours.pop("by"), colours.pop("labels")
 
     def maps(n: int) -> dict:
-        return {**colours, "labels": None if coloured is None else coloured[:n]}
+        rows = _embedded_rows(state, n)
+        return {**colours, "labels": None if coloured is None else coloured[rows]}
 
     first_label = None
     if state["labels"] is not None:
@@ -973,7 +997,7 @@ def _figures(job: Run, config: RunConfig, state: dict) -> None:
             state["embedding"], title=f"t-SNE of {n} latents", **maps(n)
         )
         figures["tsne_thumbnails"] = plots.tsne_thumbnails(
-            state["embedding"], images[:n], **maps(n)
+            state["embedding"], images[_embedded_rows(state, n)], **maps(n)
         )
     if "sweep" in state:
         n = len(next(iter(state["sweep"].values())))
@@ -1009,19 +1033,22 @@ def _projector(job: Run, config: RunConfig, state: dict) -> None:
     if n == 0:
         job.metrics["projector"] = {"skipped": "no t-SNE samples (tsne_samples=0)"}
         return
+    rows = _embedded_rows(state, n)
     metadata = {}
     if state["labels"] is not None:
-        labels = state["labels"][:n]
+        labels = state["labels"][rows]
         names = state["class_names"]
         metadata["label"] = labels if names is None else [names[y] for y in labels]
     if "kmeans_labels" in state:
-        metadata["cluster"] = state["kmeans_labels"][:n]
+        metadata["cluster"] = state["kmeans_labels"][rows]
     if state["file_names"] is not None:
-        metadata["file"] = state["file_names"][:n]
+        metadata["file"] = [state["file_names"][i] for i in rows]
     log_dir = job.path("tensorboard")
     # written aside, then moved in file by file: the log folder also holds training's events
     with _files.scratch_folder(job.out, "projector") as tmp:
-        export_projector(tmp, state["latents"][:n], metadata or None, images=state["images"][:n])
+        export_projector(
+            tmp, state["latents"][rows], metadata or None, images=state["images"][rows]
+        )
         os.makedirs(log_dir, exist_ok=True)
         for name in sorted(os.listdir(tmp)):
             os.replace(os.path.join(tmp, name), os.path.join(log_dir, name))
@@ -1098,7 +1125,7 @@ STAGE_SPECS: dict[str, Stage] = {
     "tsne": Stage(
         _tsne,
         _restore_tsne,
-        ("tsne_embedding.npy",),
+        ("tsne_embedding.npy", TSNE_ROWS),
         ("encode",),
         lambda config: _tsne_settings(config, config.tsne_samples, config.perplexity),
         "tsne",
@@ -1116,7 +1143,7 @@ STAGE_SPECS: dict[str, Stage] = {
         lambda job, config, state: _check_files(job.earlier["figures"]["files"].values()),
         ("figures",),
         ("autoencoder", "kmeans", "tsne", "perplexity_sweep"),
-        _settings("n_clusters", "color_by"),
+        _settings("n_clusters", "color_by", "tsne_seed"),
         "figures",
     ),
     "projector": Stage(
@@ -1132,7 +1159,7 @@ STAGE_SPECS: dict[str, Stage] = {
             "tensorboard/" + CHECKPOINT_PREFIX + "-*",
         ),
         ("encode", "kmeans"),
-        _settings("tsne_samples"),
+        _settings("tsne_samples", "tsne_seed"),
         "projector",
     ),
     "export": Stage(

@@ -109,6 +109,9 @@ def load_images(
 ) -> ImageSet:
     """Load your own images into memory as uint8 numpy.
 
+    A folder's files are decoded once each, in parallel through ``tf.data``; for folders
+    larger than memory, stream them with :func:`image_dataset` instead.
+
     Args:
       path: a folder of image files (searched recursively), a ``.npy``/``.npz`` file holding
         images, or the images themselves (a numpy array or ``tf.Tensor``): (N, H, W) or
@@ -125,7 +128,7 @@ def load_images(
         described in the module docstring (before unreadable files are skipped).
       on_error: what to do with an image file that cannot be decoded: ``"raise"`` an error
         naming it, or ``"skip"`` it with a logged warning naming it.
-      batch_size: images decoded per ``tf.data`` batch (memory use while loading).
+      batch_size: images decoded per ``tf.data`` batch (default 256).
 
     Returns:
       An :class:`ImageSet`: ``images`` uint8 (N, H, W, C), ``labels``, ``class_names``,
@@ -158,6 +161,9 @@ def load_images(
       (3, 4, 4, 3)
     """
     batch_size = check_int(batch_size, name="batch_size", low=1)
+    if isinstance(path, str | bytes | os.PathLike) and os.path.isdir(_check_path(path)):
+        size, labels = _check_options(image_size, color_mode, labels, on_error)
+        return _load_folder(_check_path(path), size, color_mode, labels, on_error, batch_size)
     dataset, info = image_dataset(
         path, image_size=image_size, color_mode=color_mode, labels=labels, on_error=on_error
     )
@@ -208,15 +214,7 @@ def image_dataset(
       >>> [int(image[0, 0, 0]) for image in dataset]
       [0, 1, 2, 3, 4]
     """
-    size = _check_image_size(image_size)
-    if color_mode not in COLOR_MODES:
-        raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    if isinstance(labels, str) and not _is_inferred(labels):
-        raise ValueError(f"labels must be 'inferred', None or an array of labels, got {labels!r}")
-    if not (labels is None or _is_inferred(labels)):
-        labels = np.asarray(labels)
+    size, labels = _check_options(image_size, color_mode, labels, on_error)
     if isinstance(path, np.ndarray | tf.Tensor):  # the images themselves
         images = path.numpy() if isinstance(path, tf.Tensor) else path
         return _array_dataset(images, None, size, color_mode, labels, "images")
@@ -228,6 +226,21 @@ def image_dataset(
     raise ValueError(
         f"{path} is neither a folder of images nor a {' or '.join(ARRAY_EXTENSIONS)} array file"
     )
+
+
+def _check_options(image_size, color_mode: str, labels, on_error: str):
+    """``(size, labels)``: the checked ``image_size`` and ``labels`` (an array, "inferred" or
+    None), after checking ``color_mode`` and ``on_error``."""
+    size = _check_image_size(image_size)
+    if color_mode not in COLOR_MODES:
+        raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    if isinstance(labels, str) and not _is_inferred(labels):
+        raise ValueError(f"labels must be 'inferred', None or an array of labels, got {labels!r}")
+    if not (labels is None or _is_inferred(labels)):
+        labels = np.asarray(labels)
+    return size, labels
 
 
 def _is_inferred(labels) -> bool:
@@ -276,8 +289,25 @@ def _list_images(folder: str) -> tuple[list[str], int]:
     return ["/".join(parts) for parts in found], ignored
 
 
-def _folder_dataset(folder: str, size, color_mode: str, labels, on_error: str):
-    source = f"folder {os.path.abspath(folder)}"
+class _Files(NamedTuple):
+    """A folder's image files before decoding: names relative to the folder, paths, labels."""
+
+    folder: str
+    names: list[str]
+    paths: list[bytes]
+    labels: np.ndarray | None
+    class_names: list[str] | None
+
+    def keep(self, rows) -> _Files:
+        return self._replace(
+            names=[self.names[i] for i in rows],
+            paths=[self.paths[i] for i in rows],
+            labels=None if self.labels is None else self.labels[rows],
+        )
+
+
+def _list_folder(folder: str, labels) -> _Files:
+    """The image files under ``folder`` with their labels (inferred, given or None)."""
     names, ignored = _list_images(folder)
     if ignored:
         logger.info("%s: ignored %d files that are not images", folder, ignored)
@@ -293,59 +323,124 @@ def _folder_dataset(folder: str, size, color_mode: str, labels, on_error: str):
     elif labels is not None:
         labels = check_labels(labels, len(names), f"{folder}: labels argument")
     paths = [os.fsencode(os.path.join(folder, *name.split("/"))) for name in names]
+    return _Files(folder, names, paths, labels, class_names)
 
-    shapes, bad = _scan(paths)
-    if bad:
-        reasons = [(names[i], _decode_error(paths[i])) for i in bad]
-        listed = "; ".join(f"{name} ({why})" for name, why in reasons[:_MAX_LISTED])
-        more = f"; and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
-        if on_error == "raise" or len(bad) == len(names):
-            raise ValueError(
-                f"{folder}: {len(bad)} of {len(names)} image files cannot be decoded: "
-                f"{listed}{more}. Remove or fix them"
-                + (", or pass on_error='skip' to leave them out" if on_error == "raise" else "")
-            )
-        logger.warning(
-            "%s: skipped %d of %d image files that cannot be decoded: %s%s",
-            folder,
-            len(bad),
-            len(names),
-            listed,
-            more,
+
+def _drop_unreadable(files: _Files, bad: list[int], on_error: str) -> _Files:
+    """``files`` without those at ``bad`` (which cannot be decoded), or a ValueError naming
+    them (``on_error="raise"``, or when none is left)."""
+    if not bad:
+        return files
+    n = len(files.names)
+    reasons = [(files.names[i], _decode_error(files.paths[i])) for i in bad]
+    listed = "; ".join(f"{name} ({why})" for name, why in reasons[:_MAX_LISTED])
+    more = f"; and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+    if on_error == "raise" or len(bad) == n:
+        raise ValueError(
+            f"{files.folder}: {len(bad)} of {n} image files cannot be decoded: "
+            f"{listed}{more}. Remove or fix them"
+            + (", or pass on_error='skip' to leave them out" if on_error == "raise" else "")
         )
-        keep = np.setdiff1d(np.arange(len(names)), bad)
-        names = [names[i] for i in keep]
-        paths = [paths[i] for i in keep]
-        shapes = shapes[keep]
-        if labels is not None:
-            labels = labels[keep]
+    logger.warning(
+        "%s: skipped %d of %d image files that cannot be decoded: %s%s",
+        files.folder,
+        len(bad),
+        n,
+        listed,
+        more,
+    )
+    return files.keep(np.setdiff1d(np.arange(n), bad))
 
-    if size is None:
-        sizes = {tuple(s[:2]): i for i, s in reversed(list(enumerate(shapes.tolist())))}
-        if len(sizes) > 1:
-            (a, i), (b, j) = sorted(sizes.items(), key=lambda kv: kv[1])[:2]
-            raise ValueError(
-                f"{folder}: the images have {len(sizes)} different sizes, e.g. {names[i]} is "
-                f"{a[0]}x{a[1]} and {names[j]} is {b[0]}x{b[1]} (height x width); pass "
-                "image_size=(height, width) to resize them all"
-            )
-        size = tuple(int(v) for v in shapes[0, :2])
+
+def _common_size(files: _Files, shapes: np.ndarray) -> tuple[int, int]:
+    """The (height, width) all images share, from their (N, 3) shapes; else a ValueError."""
+    sizes = {tuple(s[:2]): i for i, s in reversed(list(enumerate(shapes.tolist())))}
+    if len(sizes) > 1:
+        (a, i), (b, j) = sorted(sizes.items(), key=lambda kv: kv[1])[:2]
+        raise ValueError(
+            f"{files.folder}: the images have {len(sizes)} different sizes, e.g. "
+            f"{files.names[i]} is {a[0]}x{a[1]} and {files.names[j]} is {b[0]}x{b[1]} "
+            "(height x width); pass image_size=(height, width) to resize them all"
+        )
+    return tuple(int(v) for v in shapes[0, :2])
+
+
+def _folder_dataset(folder: str, size, color_mode: str, labels, on_error: str):
+    source = f"folder {os.path.abspath(folder)}"
+    files = _list_folder(folder, labels)
+    shapes, bad = _scan(files.paths)
+    files = _drop_unreadable(files, bad, on_error)
+    shapes = np.delete(shapes, bad, axis=0)
+    size = size or _common_size(files, shapes)
     channels = _target_channels(color_mode, bool((shapes[:, 2] == 1).all()))
 
-    def decode(path):
-        return _convert(_decode(path), channels, size)
+    convert = bool((shapes[:, 2] != channels).any())
+    resize = bool((shapes[:, :2] != size).any())
 
-    if labels is None:
-        dataset = tf.data.Dataset.from_tensor_slices(paths).map(
+    def decode(path):
+        image = _decode(path)
+        image = _to_channels(image, channels) if convert else image
+        image = _resize(image, size) if resize else image
+        return tf.ensure_shape(image, [*size, channels])
+
+    if files.labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(files.paths).map(
             decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
     else:
-        dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        dataset = tf.data.Dataset.from_tensor_slices((files.paths, files.labels)).map(
             lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
-    logger.info("%s: %d images of %dx%dx%d", source, len(names), *size, channels)
-    info = ImageInfo((*size, channels), len(names), labels, class_names, names, source)
+    logger.info("%s: %d images of %dx%dx%d", source, len(files.names), *size, channels)
+    info = ImageInfo(
+        (*size, channels), len(files.names), files.labels, files.class_names, files.names, source
+    )
     return dataset.prefetch(tf.data.AUTOTUNE), info
+
+
+def _load_folder(folder: str, size, color_mode: str, labels, on_error: str, batch_size: int):
+    """:func:`load_images` of a folder, decoding each file once (``image_dataset`` decodes
+    twice: a scan for sizes, then the stream)."""
+    files = _list_folder(folder, labels)
+    fixed = {"grayscale": 1, "rgb": 3}.get(color_mode)
+
+    def prepare(i, path):
+        image = _decode(path)
+        shape = tf.shape(image, out_type=tf.int64)
+        if fixed is not None:
+            image = _to_channels(image, fixed)
+        return i, shape, image if size is None else _resize(image, size)
+
+    n = len(files.paths)
+    batches = list(
+        tf.data.Dataset.from_tensor_slices((tf.range(n, dtype=tf.int64), files.paths))
+        .map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .ignore_errors()
+        .padded_batch(batch_size)  # pads only images of other sizes or channels
+        .prefetch(tf.data.AUTOTUNE)
+        .as_numpy_iterator()
+    )
+    index = np.concatenate([b[0] for b in batches]) if batches else np.zeros(0, np.int64)
+    files = _drop_unreadable(files, np.setdiff1d(np.arange(n), index).tolist(), on_error)
+    shapes = np.concatenate([b[1] for b in batches])
+    size = size or _common_size(files, shapes)
+    channels = fixed or _target_channels(color_mode, bool((shapes[:, 2] == 1).all()))
+    images = np.empty((len(index), *size, channels), dtype=np.uint8)
+    start = 0
+    for _, batch_shapes, pixels in batches:
+        out = images[start : start + len(pixels)]
+        pixels = pixels[:, : size[0], : size[1]]
+        out[...] = pixels[..., :channels]
+        if channels == 3 and fixed is None:  # "auto" with some RGB: grey images tiled to RGB
+            grey = batch_shapes[:, 2] == 1
+            out[grey] = pixels[grey][..., :1]
+        start += len(pixels)
+    logger.info(
+        "folder %s: %d images of %dx%dx%d", os.path.abspath(folder), len(images), *size, channels
+    )
+    return ImageSet(
+        images, files.labels, files.class_names, files.names, f"folder {os.path.abspath(folder)}"
+    )
 
 
 def _infer_labels(folder: str, names: list[str]):
@@ -417,14 +512,19 @@ def _target_channels(color_mode: str, all_grey: bool) -> int:
     return 1 if all_grey else 3
 
 
-def _convert(image: tf.Tensor, channels: int, size: tuple[int, int]) -> tf.Tensor:
-    """uint8 (H, W, 1 or 3) -> uint8 (size, channels): colour conversion, then resizing."""
+def _to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """uint8 (H, W, 1 or 3) -> uint8 (H, W, ``channels``): grey tiled to RGB, or RGB to grey."""
     have = tf.shape(image)[-1]
     if channels == 3:
         image = tf.cond(have == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
     else:
         image = tf.cond(have == 3, lambda: _to_grey(image), lambda: image)
-    image = tf.ensure_shape(image, [None, None, channels])
+    return tf.ensure_shape(image, [None, None, channels])
+
+
+def _resize(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """uint8 (H, W, C) -> uint8 (``size``, C): bilinear, antialiased, rounded; unchanged if
+    it already has that size."""
 
     def resize():
         resized = tf.image.resize(image, size, method="bilinear", antialias=True)
@@ -432,7 +532,7 @@ def _convert(image: tf.Tensor, channels: int, size: tuple[int, int]) -> tf.Tenso
 
     same = tf.reduce_all(tf.shape(image)[:2] == tf.constant(size))
     image = tf.cond(same, lambda: image, resize)
-    return tf.ensure_shape(image, [*size, channels])
+    return tf.ensure_shape(image, [*size, None])
 
 
 def _to_grey(image: tf.Tensor) -> tf.Tensor:
@@ -458,7 +558,7 @@ def _array_dataset(images, file_labels, size, color_mode: str, labels, origin: s
     channels = _target_channels(color_mode, images.shape[-1] == 1)
     size = images.shape[1:3] if size is None else size
     dataset = tf.data.Dataset.from_tensor_slices(images).map(
-        lambda x: _convert(x, channels, size),
+        lambda x: _resize(_to_channels(x, channels), size),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

@@ -471,7 +471,7 @@ class KMeans(_BaseKMeans):
             n_pad = padded_size(n)
             k = p.n_clusters
             tile = tile_rows(n_pad, p.n_init * k, dtype.size, p.memory_budget)
-            out = _lloyd.fit_in_memory(
+            out = _lloyd.fit_in_memory_program(k)(
                 pad_rows(x, n_pad),
                 pad_rows(w, n_pad),
                 tf.constant(n, tf.int32),

@@ -3,17 +3,17 @@
 ``fit_in_memory`` runs initialisation (all restarts at once, a leading batch dimension R), the
 whole Lloyd loop of every restart (pruned, restart after restart, ``_bounded``; or plain, all
 restarts side by side, ``lloyd`` below), the final assignment pass and the choice of the best
-restart in one compiled program: the host only sees the result. Compiled programs are cached by
-``tf.function`` per static configuration (size bucket of N, dtype, k, R, tile, init kind; see
-``_tiling.padded_size``) and on disk (``tfclust._compile_cache``); tensors carry everything else,
-the number of real rows included.
+restart in one compiled program (``fit_in_memory_program``: one per k): the host only sees the
+result. Compiled programs are cached by ``tf.function`` per static configuration (size bucket of
+N, dtype, k, R, tile, init kind; see ``_tiling.padded_size``) and on disk
+(``tfclust._compile_cache``); tensors carry everything else, the number of real rows included.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from .._compile import compiled
+from .._compile import compiled, specialised
 from .._tiling import map_row_tiles
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
@@ -147,7 +147,12 @@ def seed_centers(
     )
 
 
-@compiled
+def fit_in_memory_program(n_clusters: int):
+    """:func:`fit_in_memory` compiled, one program per number of clusters: fits at several k
+    (``choose_n_clusters``) are programs of their own, not retracings of one program."""
+    return specialised(fit_in_memory, n_clusters)
+
+
 def fit_in_memory(
     x,
     sample_weight,
