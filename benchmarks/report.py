@@ -413,9 +413,10 @@ def section_image_folder(d: dict) -> list[str]:
         "`benchmarks/bench_image_folder.py`: Fashion-MNIST's train and test images written as "
         "PNG files in ten class folders. Each loader runs in a fresh process (imports not "
         f"timed), taking turns for {n.get('rounds')} rounds; the files are in the OS page cache "
-        "after the first. `tfclust.load_images` lists, scans (decodes every file once for its "
-        "size and to find corrupt ones) and decodes into uint8 numpy; Keras' loader lists, "
-        "decodes and resizes into float32 batches.",
+        "after the first. `tfclust.load_images` lists the files and decodes each once into "
+        "uint8 numpy (finding corrupt files and sizes as it goes); `image_dataset` streams, so "
+        "it decodes twice (a scan for sizes and corrupt files, then the stream); Keras' loader "
+        "lists, decodes and resizes into float32 batches, and does not check sizes first.",
         "",
         machine_line(d),
         "",
@@ -436,7 +437,8 @@ def section_image_folder(d: dict) -> list[str]:
             "",
             "`tfclust run --images` on the folder, a fresh process each, default settings; then "
             "the same run folder with `--resume --n-clusters auto` (autoencoder, latents and "
-            "t-SNE reused; k chosen in 2..15, first call on this machine's cache state):",
+            "t-SNE reused; k chosen in 2..15). The first run starts with an empty compilation "
+            "cache, as on a new machine; the second has the first run's programs:",
             "",
         ]
         rows = []

@@ -226,6 +226,7 @@ def tsne_stages(tmp_path, monkeypatch):
         rng = np.random.default_rng(0)
         state = {"latents": rng.normal(size=(60, 8)).astype(np.float32)}
         state["labels"] = rng.integers(0, 3, 60)
+        state["embedding_order"] = np.arange(60)  # a data set's first images
         pipeline._tsne(job, config, state)
         pipeline._perplexity_sweep(job, config, state)
         return job, state, fits

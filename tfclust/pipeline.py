@@ -719,8 +719,7 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust.kmeans import KMeans, choose_n_clusters
 
     latents, labels = state["latents"], state["labels"]
-    record = {}
-    n_clusters = config.n_clusters
+    n_clusters, chosen = config.n_clusters, None
     if n_clusters == "auto":
         low, high = config.k_range[0], min(config.k_range[1], len(latents) - 1)
         choice = choose_n_clusters(
@@ -731,7 +730,7 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
             sample_size=SILHOUETTE_SAMPLES,
         )
         n_clusters = choice.n_clusters
-        record["choose_k"] = {
+        chosen = {
             "ks": choice.ks,
             "inertia": choice.inertia,
             "silhouette": choice.silhouette,
@@ -750,8 +749,9 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         "seed": config.kmeans_seed,
         "inertia": float(km.inertia_),
         "n_iter": int(km.n_iter_),
-        **record,
     }
+    if chosen is not None:
+        record["choose_k"] = chosen
     if 1 < n_clusters < min(len(latents), SILHOUETTE_SAMPLES):
         record["silhouette"] = metrics.silhouette_score(
             latents, km.labels_, sample_size=SILHOUETTE_SAMPLES, random_state=config.kmeans_seed
