@@ -159,7 +159,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--tsne-samples",
         type=_positive_or_all,
-        help="embed the first N latents, or 'all' (default 5000; 0 skips t-SNE)",
+        help="embed N latents (all if there are fewer): a data set's first, your own images "
+        "drawn at random; or 'all' (default 5000; 0 skips t-SNE)",
     )
     g.add_argument("--perplexity", type=float, help="perplexity (default 15)")
     g.add_argument("--tsne-learning-rate", type=float, help="learning rate (default 100)")
@@ -215,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole tutorial, end to end",
         description="The whole tutorial: load data, train the autoencoder (or "
         "--model), encode every image, K-means on all latents, t-SNE "
-        "of the first --tsne-samples, a perplexity sweep, figures, "
+        "of --tsne-samples of them, a perplexity sweep, figures, "
         "metrics.json and a TensorBoard projector.",
     )
     _add_data_args(p)
