@@ -47,6 +47,7 @@ def test_result_is_the_fit_at_the_chosen_k(blobs, choice):
     np.testing.assert_array_equal(choice.labels, km.labels_)
     np.testing.assert_array_equal(choice.cluster_centers, km.cluster_centers_)
     assert choice.inertia[KS.index(choice.n_clusters)] == km.inertia_
+    assert choice.n_iter == km.n_iter_
     assert choice.silhouette[1] == silhouette_score(blobs, km.labels_)
 
 

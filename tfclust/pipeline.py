@@ -719,8 +719,8 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust.kmeans import KMeans, choose_n_clusters
 
     latents, labels = state["latents"], state["labels"]
-    n_clusters, chosen = config.n_clusters, None
-    if n_clusters == "auto":
+    record = {"n_clusters": config.n_clusters, "n_init": config.n_init, "seed": config.kmeans_seed}
+    if config.n_clusters == "auto":
         low, high = config.k_range[0], min(config.k_range[1], len(latents) - 1)
         choice = choose_n_clusters(
             latents,
@@ -729,44 +729,48 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
             random_state=config.kmeans_seed,
             sample_size=SILHOUETTE_SAMPLES,
         )
-        n_clusters = choice.n_clusters
-        chosen = {
-            "ks": choice.ks,
-            "inertia": choice.inertia,
-            "silhouette": choice.silhouette,
-            "rule": choice.rule,
-            "chosen": n_clusters,
-        }
-        logger.info("n_clusters=auto: k=%d, %s", n_clusters, choice.rule)
-    km = KMeans(n_clusters=n_clusters, n_init=config.n_init, random_state=config.kmeans_seed)
-    km.fit(latents)
-    _files.save_npy(job.path("kmeans_centers.npy"), km.cluster_centers_)
-    _files.save_npy(job.path("kmeans_labels.npy"), km.labels_)
-    _files.save_text(job.path(ASSIGNMENTS), _assignments_csv(state, km.labels_))
-    record = {
-        "n_clusters": n_clusters,
-        "n_init": config.n_init,
-        "seed": config.kmeans_seed,
-        "inertia": float(km.inertia_),
-        "n_iter": int(km.n_iter_),
-    }
-    if chosen is not None:
-        record["choose_k"] = chosen
-    if 1 < n_clusters < min(len(latents), SILHOUETTE_SAMPLES):
-        record["silhouette"] = metrics.silhouette_score(
-            latents, km.labels_, sample_size=SILHOUETTE_SAMPLES, random_state=config.kmeans_seed
+        chosen = choice.ks.index(choice.n_clusters)
+        centers, clusters = choice.cluster_centers, choice.labels
+        record.update(
+            n_clusters=choice.n_clusters,
+            inertia=choice.inertia[chosen],
+            n_iter=choice.n_iter,
+            silhouette=choice.silhouette[chosen],
+            choose_k={
+                "ks": choice.ks,
+                "inertia": choice.inertia,
+                "silhouette": choice.silhouette,
+                "rule": choice.rule,
+                "chosen": choice.n_clusters,
+            },
         )
+        logger.info("n_clusters=auto: k=%d, %s", choice.n_clusters, choice.rule)
+    else:
+        km = KMeans(
+            n_clusters=config.n_clusters, n_init=config.n_init, random_state=config.kmeans_seed
+        ).fit(latents)
+        centers, clusters = km.cluster_centers_, km.labels_
+        record.update(inertia=float(km.inertia_), n_iter=int(km.n_iter_))
+    _files.save_npy(job.path("kmeans_centers.npy"), centers)
+    _files.save_npy(job.path("kmeans_labels.npy"), clusters)
+    _files.save_text(job.path(ASSIGNMENTS), _assignments_csv(state, clusters))
+    k = record["n_clusters"]
+    if 1 < k < min(len(latents), SILHOUETTE_SAMPLES):
+        if "silhouette" not in record:  # the same sample as choose_n_clusters'
+            record["silhouette"] = metrics.silhouette_score(
+                latents, clusters, sample_size=SILHOUETTE_SAMPLES, random_state=config.kmeans_seed
+            )
         record["silhouette_samples"] = min(SILHOUETTE_SAMPLES, len(latents))
-        record["calinski_harabasz"] = metrics.calinski_harabasz_score(latents, km.labels_)
-        record["davies_bouldin"] = metrics.davies_bouldin_score(latents, km.labels_)
+        record["calinski_harabasz"] = metrics.calinski_harabasz_score(latents, clusters)
+        record["davies_bouldin"] = metrics.davies_bouldin_score(latents, clusters)
     if labels is None:
         record["label_metrics"] = NO_LABELS
     else:
-        record["accuracy"] = metrics.cluster_accuracy(labels, km.labels_)
-        record["nmi"] = metrics.normalized_mutual_info(labels, km.labels_)
-        record["ari"] = metrics.adjusted_rand_index(labels, km.labels_)
+        record["accuracy"] = metrics.cluster_accuracy(labels, clusters)
+        record["nmi"] = metrics.normalized_mutual_info(labels, clusters)
+        record["ari"] = metrics.adjusted_rand_index(labels, clusters)
     job.metrics["kmeans"] = record
-    state["kmeans_centers"], state["kmeans_labels"] = km.cluster_centers_, km.labels_
+    state["kmeans_centers"], state["kmeans_labels"] = centers, clusters
 
 
 NO_LABELS = "none: the images have no labels"

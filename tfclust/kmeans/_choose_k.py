@@ -26,11 +26,12 @@ class KChoice(NamedTuple):
       rule: one sentence stating how ``n_clusters`` was chosen.
       labels: (n_samples,) int32 cluster labels of the chosen fit (``KMeans.labels_``).
       cluster_centers: (n_clusters, n_features) centres of the chosen fit.
+      n_iter: Lloyd iterations of the chosen fit's best restart (``KMeans.n_iter_``).
 
     Examples:
       >>> from tfclust.kmeans import KChoice
       >>> KChoice._fields
-      ('n_clusters', 'ks', 'inertia', 'silhouette', 'rule', 'labels', 'cluster_centers')
+      ('n_clusters', 'ks', 'inertia', 'silhouette', 'rule', 'labels', 'cluster_centers', 'n_iter')
     """
 
     n_clusters: int
@@ -40,6 +41,7 @@ class KChoice(NamedTuple):
     rule: str
     labels: np.ndarray
     cluster_centers: np.ndarray
+    n_iter: int
 
 
 def _check_k_range(k_range, n_samples: int) -> list[int]:
@@ -97,8 +99,8 @@ def choose_n_clusters(
         >= n_samples, uses every row.
 
     Returns:
-      A :class:`KChoice`: ``n_clusters``, ``ks``, ``inertia``, ``silhouette``, ``rule``,
-      ``labels`` and ``cluster_centers``.
+      A :class:`KChoice`: ``n_clusters``, ``ks``, ``inertia``, ``silhouette``, ``rule``, and
+      the chosen fit's ``labels``, ``cluster_centers`` and ``n_iter``.
 
     Raises:
       ValueError: X not 2-D or with NaN/inf; ``k_range`` empty or with a k < 2 or
@@ -159,4 +161,5 @@ def choose_n_clusters(
         rule=rule,
         labels=best.labels_,
         cluster_centers=best.cluster_centers_,
+        n_iter=int(best.n_iter_),
     )
