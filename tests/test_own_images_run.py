@@ -242,6 +242,8 @@ def test_python_run_refuses_settings_twice(tmp_path):
         tfclust.run(pipeline.RunConfig(), epochs=2)
     with pytest.raises(ValueError, match="labels need images"):
         tfclust.run(labels=[0, 1], out=str(tmp_path / "o"))
+    with pytest.raises(ValueError, match="excludes dataset"):
+        tfclust.run(images=np.zeros((30, 8, 8), np.uint8), dataset="mnist")
 
 
 @pytest.mark.parametrize(

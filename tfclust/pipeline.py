@@ -525,6 +525,8 @@ def run(config: RunConfig | None = None, *, images=None, labels=None, **settings
     if images is not None and not isinstance(images, str | os.PathLike):
         if config.images is not None:
             raise ValueError("images given twice: as an array and as config.images")
+        if config.dataset != "auto" or config.data_dir is not None:
+            raise ValueError("images excludes dataset and data_dir: name one source of images")
         given = (images, "inferred" if labels is None else labels)
     elif labels is not None:
         if images is None and config.images is None:
