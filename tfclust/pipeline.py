@@ -31,7 +31,7 @@ from tfclust import _files
 from tfclust import autoencoder as ae_lib
 from tfclust._validation import check_float, check_int
 from tfclust.data import autoencoder_pipeline, load_dataset, load_images
-from tfclust.data.images import COLOR_MODES
+from tfclust.data.images import check_load_options
 from tfclust.projector import (
     CHECKPOINT_PREFIX,
     METADATA_FILENAME,
@@ -97,7 +97,8 @@ class RunConfig:
     n_init: int = 10
     kmeans_seed: int = 42
     tsne_samples: int | str = 5000
-    """Embed the first ``tsne_samples`` latents (all of them if there are fewer), or "all"."""
+    """Embed ``tsne_samples`` latents (all if there are fewer), or "all": a data set's first,
+    your own images drawn at random (a folder's files come sorted by class)."""
     perplexity: float = 15.0
     tsne_learning_rate: float = 100.0
     tsne_max_iter: int = 1000
@@ -105,7 +106,8 @@ class RunConfig:
     tsne_method: str | None = None
     sweep_perplexities: tuple[float, ...] = (5, 10, 15, 25, 50, 100)
     sweep_samples: int = 5000
-    """The perplexity sweep embeds the first ``sweep_samples`` latents (at most all)."""
+    """The perplexity sweep embeds ``sweep_samples`` latents (at most all), chosen as
+    ``tsne_samples``' are."""
     color_by: str = "auto"
     """Colour the maps by "label", by K-means "cluster", or "auto" (by label when the images
     have labels)."""
@@ -139,10 +141,7 @@ class RunConfig:
         sources = [name for name in ("images", "data_dir") if getattr(self, name) is not None]
         if len(sources) > 1 or (self.images is not None and self.dataset != "auto"):
             raise ValueError("images excludes dataset and data_dir: name one source of images")
-        if self.color_mode not in COLOR_MODES:
-            raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {self.color_mode!r}")
-        if self.on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        check_load_options(self.image_size, self.color_mode, self.on_error)
         check_int(self.epochs, name="epochs", low=1)
         check_int(self.min_steps, name="min_steps", low=0)
         check_int(self.batch_size, name="batch_size", low=1)

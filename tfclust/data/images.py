@@ -228,14 +228,31 @@ def image_dataset(
     )
 
 
-def _check_options(image_size, color_mode: str, labels, on_error: str):
-    """``(size, labels)``: the checked ``image_size`` and ``labels`` (an array, "inferred" or
-    None), after checking ``color_mode`` and ``on_error``."""
+def check_load_options(image_size, color_mode: str, on_error: str) -> tuple[int, int] | None:
+    """Check :func:`load_images`' ``image_size``, ``color_mode`` and ``on_error`` (the run's
+    settings too); returns ``image_size`` as ``(height, width)`` or None.
+
+    Examples:
+      >>> from tfclust.data.images import check_load_options
+      >>> check_load_options([64, 48], "rgb", "skip")
+      (64, 48)
+      >>> check_load_options(None, "sepia", "raise")
+      Traceback (most recent call last):
+      ...
+      ValueError: color_mode must be one of ('auto', 'grayscale', 'rgb'), got 'sepia'
+    """
     size = _check_image_size(image_size)
     if color_mode not in COLOR_MODES:
         raise ValueError(f"color_mode must be one of {COLOR_MODES}, got {color_mode!r}")
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    return size
+
+
+def _check_options(image_size, color_mode: str, labels, on_error: str):
+    """``(size, labels)``: the checked ``image_size`` and ``labels`` (an array, "inferred" or
+    None), after :func:`check_load_options`."""
+    size = check_load_options(image_size, color_mode, on_error)
     if isinstance(labels, str) and not _is_inferred(labels):
         raise ValueError(f"labels must be 'inferred', None or an array of labels, got {labels!r}")
     if not (labels is None or _is_inferred(labels)):
