@@ -161,9 +161,11 @@ def load_images(
       (3, 4, 4, 3)
     """
     batch_size = check_int(batch_size, name="batch_size", low=1)
-    if isinstance(path, str | bytes | os.PathLike) and os.path.isdir(_check_path(path)):
-        size, labels = _check_options(image_size, color_mode, labels, on_error)
-        return _load_folder(_check_path(path), size, color_mode, labels, on_error, batch_size)
+    if isinstance(path, str | bytes | os.PathLike):
+        path = _check_path(path)
+        if os.path.isdir(path):
+            size, labels = _check_options(image_size, color_mode, labels, on_error)
+            return _load_folder(path, size, color_mode, labels, on_error, batch_size)
     dataset, info = image_dataset(
         path, image_size=image_size, color_mode=color_mode, labels=labels, on_error=on_error
     )
@@ -419,7 +421,7 @@ def _load_folder(folder: str, size, color_mode: str, labels, on_error: str, batc
     """:func:`load_images` of a folder, decoding each file once (``image_dataset`` decodes
     twice: a scan for sizes, then the stream)."""
     files = _list_folder(folder, labels)
-    fixed = {"grayscale": 1, "rgb": 3}.get(color_mode)
+    fixed = None if color_mode == "auto" else _target_channels(color_mode, all_grey=False)
 
     def prepare(i, path):
         image = _decode(path)
