@@ -31,20 +31,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import CACHE_DIR, RESULTS_DIR, report  # noqa: E402
+from common import CACHE_DIR, FASHION_MNIST_CLASSES, RESULTS_DIR, report  # noqa: E402
 
-CLASS_NAMES = [
-    "T-shirt_top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle_boot",
-]
+CLASS_NAMES = [name.replace(" ", "_").replace("/", "_") for name in FASHION_MNIST_CLASSES]
 
 LOADERS = {
     "tfclust.load_images": (

@@ -2,9 +2,11 @@
 
 Exports the encoder and K-means centres with ``tfclust.serving.export``, loads the SavedModel
 with ``tf.saved_model.load`` and times its ``serving_default`` (float32) and ``serving_uint8``
-signatures. The peer is the in-process Python path the SavedModel replaces: the Keras encoder
-called on the batch, then ``KMeans.predict`` on the latents. The paths are timed in alternation,
-round after round, so that load from other processes hits them alike; each cell is the median.
+signatures, and ``serving_uint8`` of a second export with a ParametricTSNE (``tsne=``), whose
+``map`` output adds the map network to each request. The peer is the in-process Python path
+the SavedModel replaces: the Keras encoder called on the batch, then ``KMeans.predict`` on the
+latents. The paths are timed in alternation, round after round, so that load from other
+processes hits them alike; each cell is the median.
 
 Speed does not depend on the weights, so the model is a freshly initialised autoencoder
 (seed 0) with K-means centres fitted on its latents of random images: no training, no data set.
@@ -30,6 +32,7 @@ from common import median_time, report  # noqa: E402
 import tfclust  # noqa: E402
 from tfclust.kmeans import KMeans  # noqa: E402
 from tfclust.serving import export  # noqa: E402
+from tfclust.tsne import ParametricTSNE  # noqa: E402
 
 # Calls per timing: max(MIN_CALLS, IMAGES_PER_TIMING // batch), a fraction of a second or more.
 IMAGES_PER_TIMING = 512
@@ -37,10 +40,13 @@ MIN_CALLS = 20
 
 
 def build(k: int):
-    """The encoder and a KMeans fitted on its latents of 2,000 random images."""
+    """The encoder, a KMeans fitted on its latents of 2,000 random images, and the default
+    ParametricTSNE network trained for one epoch on them (for the ``map`` output)."""
     _, encoder, _ = tfclust.build_autoencoder(seed=0)
     images = np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
-    return encoder, KMeans(n_clusters=k, random_state=0).fit(tfclust.encode(encoder, images))
+    latents = tfclust.encode(encoder, images)
+    parametric = ParametricTSNE(n_epochs=1, random_state=0).fit(latents, embedding=latents[:, :2])
+    return encoder, KMeans(n_clusters=k, random_state=0).fit(latents), parametric
 
 
 def main() -> None:
@@ -50,9 +56,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10, help="number of clusters")
     args = parser.parse_args()
 
-    encoder, kmeans = build(args.k)
+    encoder, kmeans, parametric = build(args.k)
     with tempfile.TemporaryDirectory() as tmp:
         signatures = tf.saved_model.load(export(tmp, encoder, kmeans)).signatures
+        mapped = tf.saved_model.load(export(tmp, encoder, kmeans, version=2, tsne=parametric))
 
         rng = np.random.default_rng(1)
         rows = []
@@ -67,6 +74,9 @@ def main() -> None:
                 "SavedModel serving_uint8": lambda x=uint8: signatures["serving_uint8"](images=x)[
                     "cluster"
                 ].numpy(),
+                "SavedModel serving_uint8 with map": lambda x=uint8: mapped.signatures[
+                    "serving_uint8"
+                ](images=x)["map"].numpy(),
                 "in-process Keras encoder + KMeans.predict": lambda x=floats: kmeans.predict(
                     encoder(x, training=False)
                 ),
@@ -97,7 +107,8 @@ def main() -> None:
         "serving",
         rows,
         notes={
-            "model": "untrained autoencoder (seed 0); speed does not depend on the weights",
+            "model": "untrained autoencoder (seed 0) and, for the map, the default "
+            "ParametricTSNE network (one epoch); speed does not depend on the weights",
             "k": args.k,
             "rounds": args.rounds,
             "calls_per_timing": {b: max(MIN_CALLS, IMAGES_PER_TIMING // b) for b in args.batches},

@@ -21,6 +21,21 @@ CACHE_DIR = os.path.join(HERE, ".cache")
 RESULTS_DIR = os.path.join(HERE, "results")
 
 
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+"""Fashion-MNIST's class names, by label."""
+
+
 def latents(n: int = 60000, dataset: str = "fashion_mnist", epochs: int = 20, seed: int = 0):
     """Autoencoder latents of the first ``n`` training images of ``dataset``.
 

@@ -376,6 +376,146 @@ def section_tsne_fft_kernel(d: dict) -> list[str]:
     return out
 
 
+def section_tsne_transform(d: dict) -> list[str]:
+    n = d["notes"]
+    rows = d["rows"]
+    out = [
+        "## t-SNE: new points on a fixed map (`TSNE.transform`)",
+        "",
+        "`benchmarks/bench_tsne_transform.py`: tfclust's `TSNE.transform` against openTSNE's "
+        f"`TSNEEmbedding.transform`. Data: {n.get('data')}. Fits: {n.get('fits')}. Transform: "
+        f"{n.get('transform')}. Accuracy: {n.get('accuracy')}. Timing: {n.get('timing')}.",
+        "",
+        machine_line(d)
+        + f" Load average (1/5/15 min) {loadavg(n.get('loadavg_start'))} at the start, "
+        f"{loadavg(n.get('loadavg_end'))} at the end; the whole run took "
+        f"{fmt(n.get('runtime_s'))} s.",
+        "",
+        "Placement quality (10-NN label accuracy of the 1,000 held-out points):",
+        "",
+    ]
+    out += table(
+        rows,
+        [
+            ("n_reference", "reference points"),
+            ("tfclust_acc", "tfclust transform", ".3f"),
+            ("openTSNE_acc", "openTSNE transform", ".3f"),
+            ("openTSNE_on_tfclust_map_acc", "openTSNE transform onto tfclust's map", ".3f"),
+            ("tfclust_joint_acc", "tfclust joint", ".3f"),
+            ("openTSNE_joint_acc", "openTSNE joint", ".3f"),
+            ("latent_acc", "64-D latents", ".3f"),
+            ("acc_minus_joint", "tfclust transform - joint", "+.3f"),
+            ("acc_minus_openTSNE", "tfclust - openTSNE transform", "+.3f"),
+        ],
+    )
+    out += [
+        "",
+        "Time of `transform` (1,000 points), seconds; ratios tfclust / openTSNE:",
+        "",
+    ]
+    out += table(
+        rows,
+        [
+            ("n_reference", "reference points"),
+            ("tfclust_warm_s", "tfclust warm"),
+            ("openTSNE_warm_s", "openTSNE warm"),
+            ("warm_ratio", "ratio, warm"),
+            ("tfclust_fresh_empty_cache_s", "tfclust fresh process, empty cache"),
+            ("tfclust_fresh_warm_cache_s", "tfclust fresh process, warm cache"),
+            ("openTSNE_fresh_first_s", "openTSNE fresh process"),
+            ("fresh_empty_cache_ratio", "ratio, empty cache"),
+            ("fresh_warm_cache_ratio", "ratio, warm cache"),
+            ("tfclust_inprocess_first_s", "tfclust first in process"),
+            ("openTSNE_inprocess_first_s", "openTSNE first in process"),
+            ("tfclust_fit_s", "tfclust fit"),
+            ("openTSNE_fit_s", "openTSNE fit"),
+        ],
+    )
+    goals = []
+    for r in rows:
+        size = fmt(r["n_reference"])
+        goals.append(
+            {
+                "goal": f"{size}: tfclust transform accuracy >= its joint accuracy - 0.02",
+                "value": r["acc_minus_joint"],
+                "met": r["acc_minus_joint"] >= -0.02,
+            }
+        )
+        goals.append(
+            {
+                "goal": f"{size}: tfclust transform accuracy >= openTSNE's",
+                "value": r["acc_minus_openTSNE"],
+                "met": r["acc_minus_openTSNE"] >= 0,
+            }
+        )
+    big = max(rows, key=lambda r: r["n_reference"], default=None)
+    if big is not None:
+        for key, what in (
+            ("warm_ratio", "warm"),
+            ("fresh_empty_cache_ratio", "first call, fresh process, empty cache"),
+            ("fresh_warm_cache_ratio", "first call, fresh process, warm cache"),
+        ):
+            goals.append(
+                {
+                    "goal": f"{fmt(big['n_reference'])}: time <= 0.5x openTSNE's ({what})",
+                    "value": big[key],
+                    "met": big[key] <= 0.5,
+                }
+            )
+    out += ["", "Goals:", ""]
+    out += table(
+        [{**g, "met": "met" if g["met"] else "missed"} for g in goals],
+        [("goal", "goal"), ("value", "measured"), ("met", "verdict")],
+    )
+    out += [
+        "",
+        "The held-out points placed on the 5,000-point map: "
+        "[transform/fashion_new_points.png](transform/fashion_new_points.png).",
+    ]
+    return out
+
+
+def section_parametric_tsne(d: dict) -> list[str]:
+    n = d["notes"]
+    out = [
+        "## Parametric t-SNE",
+        "",
+        "`benchmarks/bench_parametric_tsne.py`: `tfclust.ParametricTSNE` (a network that maps "
+        "latents to the plane) against the t-SNE map it learns from. Data: "
+        f"{n.get('data')}; perplexity {fmt(n.get('perplexity'))}. *trust@10*: trustworthiness "
+        "(k = 10) of the map of the fitted points; *gap*: the TSNE map's minus it; *10-NN "
+        "accuracy*: leave-one-out in the map; *held-out accuracy*: the held-out points "
+        "transformed, each labelled by its 10 nearest fitted points in the map (the *latent "
+        "64-D* row: the same vote in latent space); *fit s*: the network's fit (warm; the "
+        "default's first fit beside it), to which `distill` adds the TSNE map's *t-SNE s*; "
+        "*points/s*: `transform`'s compiled forward pass, batches of "
+        f"{fmt(n.get('batch'))} latents; *images/s*: the encoder then the network in one "
+        f"compiled function, batches of {fmt(n.get('batch'))} images (median of "
+        f"{fmt(n.get('rounds'))} rounds). Goal: {n.get('goal')}.",
+        "",
+        machine_line(d),
+        "",
+    ]
+    out += table(
+        d["rows"],
+        [
+            ("map", "map"),
+            ("trust@10", "trust@10", ".4f"),
+            ("gap", "gap", ".4f"),
+            ("knn_acc", "10-NN accuracy", ".3f"),
+            ("heldout_acc", "held-out accuracy", ".3f"),
+            ("fit_s", "fit s"),
+            ("first_fit_s", "first fit s"),
+            ("tsne_s", "t-SNE s"),
+            ("final_loss", "final loss"),
+            ("points/s", "points/s"),
+            ("images/s (encoder + net)", "images/s (encoder + net)"),
+            ("images/s (encoder alone)", "images/s (encoder alone)"),
+        ],
+    )
+    return out
+
+
 def section_serving(d: dict) -> list[str]:
     n = d["notes"]
     calls = ", ".join(f"{v} at batch {k}" for k, v in (n.get("calls_per_timing") or {}).items())
@@ -687,6 +827,8 @@ SECTIONS = [
     ("tsne_exact", section_tsne_exact),
     ("tsne_fft", section_tsne_fft),
     ("tsne_fft_kernel", section_tsne_fft_kernel),
+    ("tsne_transform", section_tsne_transform),
+    ("parametric_tsne", section_parametric_tsne),
     ("serving", section_serving),
     ("image_folder", section_image_folder),
     ("compile_phases", section_compile_phases),

@@ -21,6 +21,7 @@ DOCTEST_MODULES = [
     "tfclust.data.pipeline",
     "tfclust.data.sources",
     "tfclust.metrics",
+    "tfclust.persistence",
     "tfclust.pipeline",
     "tfclust.plots",
     "tfclust.projector",
@@ -29,6 +30,7 @@ DOCTEST_MODULES = [
     "tfclust.kmeans._estimator",
     "tfclust.kmeans._minibatch_estimator",
     "tfclust.tsne.estimator",
+    "tfclust.tsne.parametric",
     "tfclust._validation",  # NotFittedError
 ]
 
@@ -39,6 +41,7 @@ PUBLIC_MODULES = [
     "tfclust.data",
     "tfclust.kmeans",
     "tfclust.metrics",
+    "tfclust.persistence",
     "tfclust.pipeline",
     "tfclust.plots",
     "tfclust.projector",

@@ -14,7 +14,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 
-from tfclust import TSNE, KMeans, MiniBatchKMeans, NotFittedError
+from tfclust import TSNE, KMeans, MiniBatchKMeans, NotFittedError, ParametricTSNE, load_estimator
 
 ESTIMATORS = {
     "KMeans": lambda: KMeans(n_clusters=3, max_iter=20, random_state=0),
@@ -22,6 +22,9 @@ ESTIMATORS = {
         n_clusters=3, max_iter=5, batch_size=32, random_state=0
     ),
     "TSNE": lambda: TSNE(perplexity=5, max_iter=250, random_state=0),
+    "ParametricTSNE": lambda: ParametricTSNE(
+        perplexity=5, n_epochs=5, batch_size=32, random_state=0
+    ),
 }
 CLUSTERERS = ["KMeans", "MiniBatchKMeans"]
 
@@ -39,7 +42,7 @@ def fitted(data):
 
 
 def _output(est, x):
-    return est.embedding_ if isinstance(est, TSNE) else est.predict(x)
+    return est.predict(x) if hasattr(est, "predict") else est.embedding_
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -64,7 +67,8 @@ def test_repr_shows_changed_params_only(name):
     cls = type(est)
     assert repr(cls()) == f"{name}()"
     assert repr(cls(random_state=3)) == f"{name}(random_state=3)"
-    assert "\n" not in repr(cls(init=np.zeros((3, 2))))
+    if "init" in est.get_params():
+        assert "\n" not in repr(cls(init=np.zeros((3, 2))))
 
 
 def test_repr_matches_sklearn_style():
@@ -78,9 +82,9 @@ def test_repr_matches_sklearn_style():
 def test_not_fitted_errors(name, data):
     x = data[0]
     est = ESTIMATORS[name]()
-    methods = ["get_feature_names_out"]
+    methods = ["get_feature_names_out", "transform"]
     if name in CLUSTERERS:
-        methods += ["predict", "transform", "score"]
+        methods += ["predict", "score"]
     for method in methods:
         args = () if method == "get_feature_names_out" else (x,)
         with pytest.raises(NotFittedError, match="is not fitted yet"):
@@ -107,7 +111,8 @@ def test_tags(name, fitted):
     assert tags.input_tags.sparse is True and tags.input_tags.allow_nan is False
     assert tags.input_tags.pairwise is False and tags.requires_fit
     assert tags.estimator_type == ("clusterer" if name in CLUSTERERS else None)
-    expected = ["float32"] if name == "TSNE" else ["float64", "float32"]  # as scikit-learn's
+    # float32 for the maps, as scikit-learn's TSNE; the clusterers keep float32 and float64
+    expected = ["float64", "float32"] if name in CLUSTERERS else ["float32"]
     assert tags.transformer_tags.preserves_dtype == expected
     from sklearn.utils.validation import check_is_fitted
 
@@ -123,10 +128,7 @@ def test_fitted_attributes_and_feature_names(name, data, fitted):
     assert list(est.get_feature_names_out()) == [f"{name.lower()}{i}" for i in range(k)]
     with pytest.raises(ValueError, match="input_features"):
         est.get_feature_names_out(["a"])
-    if name in CLUSTERERS:
-        assert est.transform(x).shape == (len(x), k)
-    else:
-        assert not hasattr(est, "transform")  # as scikit-learn's TSNE
+    assert est.transform(x[:7]).shape == (7, k)
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -139,11 +141,14 @@ def test_bad_input(name, data, fitted):
         est.fit(bad_nan)
     with pytest.raises(ValueError, match="2-D"):
         est.fit(x[:, 0])
-    if name in CLUSTERERS:
+    methods = ["transform"] + (["predict"] if name in CLUSTERERS else [])
+    for method in methods:
         with pytest.raises(ValueError, match="features"):
-            fitted[name].predict(x[:, :2])
+            getattr(fitted[name], method)(x[:, :2])
         with pytest.raises(ValueError, match="NaN"):
-            fitted[name].predict(bad_nan)
+            getattr(fitted[name], method)(bad_nan)
+        with pytest.raises(ValueError, match="2-D"):
+            getattr(fitted[name], method)(x[0])
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)
@@ -166,6 +171,7 @@ def test_dtypes(name, data, fitted):
         assert forced.cluster_centers_.dtype == np.float32
     else:
         assert est.embedding_.dtype == est64.embedding_.dtype == np.float32
+        assert est.transform(x64[:5]).dtype == est64.transform(x32[:5]).dtype == np.float32
         follow = ESTIMATORS[name]().set_params(dtype=None).fit(x64)
         assert follow.embedding_.dtype == np.float64
         assert forced.embedding_.dtype == np.float32
@@ -180,12 +186,25 @@ def test_pickle_before_and_after_fit(name, data, fitted):
     again = pickle.loads(pickle.dumps(est))
     assert repr(again) == repr(est)
     np.testing.assert_array_equal(_output(again, x), _output(est, x))
+    np.testing.assert_array_equal(again.transform(x), est.transform(x))
     if name in CLUSTERERS:
-        np.testing.assert_array_equal(again.transform(x), est.transform(x))
         assert again.score(x) == est.score(x)
     # An unpickled unfitted estimator fits like a fresh one.
     if name == "KMeans":
         np.testing.assert_array_equal(unfitted.fit(x).predict(x), est.predict(x))
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_save_and_load_before_and_after_fit(name, data, fitted, tmp_path):
+    x = data[0]
+    unfitted = load_estimator(ESTIMATORS[name]().save(tmp_path / "unfitted"))
+    assert unfitted.get_params() == ESTIMATORS[name]().get_params()
+    est = fitted[name]
+    again = load_estimator(est.save(tmp_path / "fitted.npz"))
+    assert type(again) is type(est) and repr(again) == repr(est)
+    assert again.get_params() == est.get_params()
+    np.testing.assert_array_equal(_output(again, x), _output(est, x))
+    np.testing.assert_array_equal(again.transform(x), est.transform(x))
 
 
 def test_minibatch_partial_fit_after_pickle(data):

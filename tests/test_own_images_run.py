@@ -166,6 +166,7 @@ def test_labelled_summary(labelled_run):
 # ---------------------------------------------------------------------------- unlabelled RGB folder
 
 
+@pytest.mark.slow  # an 80 s end-to-end run; RGB and choose-k have unit tests
 def test_unlabelled_run_has_no_label_metrics(unlabelled_run):
     _, metrics = unlabelled_run
     assert metrics["data"]["labelled"] is False and metrics["data"]["image_shape"] == [32, 32, 3]
@@ -177,6 +178,7 @@ def test_unlabelled_run_has_no_label_metrics(unlabelled_run):
     assert "labels: none, so no accuracy" in text and "silhouette" in text
 
 
+@pytest.mark.slow  # an 80 s end-to-end run; RGB and choose-k have unit tests
 def test_unlabelled_run_chooses_k_and_says_why(unlabelled_run):
     out, metrics = unlabelled_run
     choice = metrics["kmeans"]["choose_k"]
@@ -188,6 +190,7 @@ def test_unlabelled_run_chooses_k_and_says_why(unlabelled_run):
     assert "choose_k" in metrics["figures"]["files"]
 
 
+@pytest.mark.slow  # an 80 s end-to-end run; RGB and choose-k have unit tests
 def test_unlabelled_run_colours_by_cluster_and_draws_rgb(unlabelled_run):
     out, metrics = unlabelled_run
     assert set(metrics["figures"]["files"]) == EVERY_FIGURE - {"perplexity_sweep"} | {"choose_k"}
@@ -199,6 +202,7 @@ def test_unlabelled_run_colours_by_cluster_and_draws_rgb(unlabelled_run):
     assert not (out / "labels.npy").exists()
 
 
+@pytest.mark.slow  # an 80 s end-to-end run; RGB and choose-k have unit tests
 def test_unlabelled_run_exports_an_rgb_model(unlabelled_run, unlabelled_rgb_folder):
     out, metrics = unlabelled_run
     served = tf.saved_model.load(str(out / "serving" / "1"))

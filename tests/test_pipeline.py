@@ -9,6 +9,7 @@ from idx_files import write_mnist_folder
 from PIL import Image
 from run_outputs import EVERY_FIGURE, retracing_warnings
 
+import tfclust
 from tfclust import pipeline
 from tfclust.cli import main
 
@@ -106,6 +107,66 @@ def test_quick_run_serving_export(quick_run):
     metrics = json.loads((quick_run / "metrics.json").read_text())
     assert (quick_run / "serving" / "1" / "saved_model.pb").is_file()
     assert metrics["serving"]["saved_model"].endswith("1")
+    assert metrics["serving"]["map"]["n_samples"] == 1000
+    assert metrics["serving"]["map"]["file"] == "parametric_tsne.npz"
+    assert metrics["serving"]["map"]["trustworthiness_10"] > 0.85
+
+
+_SERVE_WITHOUT_TFCLUST = """
+import sys
+import numpy as np
+import tensorflow as tf
+served = tf.saved_model.load(sys.argv[1])
+out = served.signatures["serving_uint8"](tf.constant(np.load(sys.argv[2])))
+np.savez(sys.argv[3], **{name: value.numpy() for name, value in out.items()})
+assert not any(name.startswith("tfclust") for name in sys.modules), "tfclust was imported"
+"""
+
+
+def test_served_map_matches_the_saved_estimators_without_tfclust(quick_run, tmp_path):
+    """The SavedModel answers latent, cluster and map position in a process that never imports
+    tfclust, as the run's saved ParametricTSNE and KMeans do in this one."""
+    import subprocess
+    import sys
+
+    pixels = np.random.default_rng(0).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", pixels)
+    served_path = tmp_path / "served.npz"
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SERVE_WITHOUT_TFCLUST,
+            str(quick_run / "serving" / "1"),
+            str(tmp_path / "images.npy"),
+            str(served_path),
+        ],
+        check=True,
+        cwd=tmp_path,  # not the repository: tfclust must not be importable by accident
+    )
+    served = np.load(served_path)
+    assert sorted(served.files) == ["cluster", "distances", "latent", "map"]
+    _, encoder, _ = tfclust.load_autoencoder(str(quick_run / "autoencoder.keras"))
+    latent = tfclust.encode(encoder, pixels)
+    np.testing.assert_allclose(served["latent"], latent, rtol=1e-4, atol=1e-4)
+    parametric = tfclust.load_estimator(quick_run / "parametric_tsne.npz")
+    np.testing.assert_allclose(served["map"], parametric.transform(latent), rtol=1e-4, atol=1e-3)
+    kmeans = tfclust.KMeans.from_cluster_centers(quick_run / "kmeans_centers.npy")
+    np.testing.assert_array_equal(served["cluster"], kmeans.predict(latent))
+
+
+def test_quick_run_keeps_a_tsne_that_places_new_latents(quick_run):
+    tsne = tfclust.load_estimator(quick_run / "tsne.npz")
+    embedding = np.load(quick_run / "tsne_embedding.npy")
+    np.testing.assert_array_equal(tsne.embedding_, embedding)
+    latents = np.load(quick_run / "latents.npy")
+    rows = np.load(quick_run / "tsne_rows.npy")
+    new = np.setdiff1d(np.arange(len(latents)), rows)[:200]
+    placed = tsne.transform(latents[new])
+    labels = np.load(quick_run / "labels.npy")
+    nearest = np.argsort(((placed[:, None] - embedding[None]) ** 2).sum(-1), axis=1)[:, :10]
+    votes = np.array([np.bincount(labels[rows][r], minlength=10).argmax() for r in nearest])
+    assert np.mean(votes == labels[new]) > 0.6
 
 
 def test_crashed_stage_keeps_earlier_outputs(tmp_path, monkeypatch):
@@ -200,6 +261,10 @@ class _FakeTSNE:
     def __init__(self, perplexity):
         self.kl_divergence_ = perplexity / 100
         self.n_iter_ = 299
+
+    def save(self, path):
+        open(path, "wb").close()  # the stage's output file
+        return str(path)
 
 
 @pytest.fixture

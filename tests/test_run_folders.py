@@ -208,7 +208,8 @@ def test_resume_removes_the_outputs_of_stages_that_no_longer_run(reference, data
     metrics = json.loads((out / "metrics.json").read_text())
     assert not (out / "tsne_embedding.npy").exists() and "tsne" not in metrics
     assert not (out / "figures" / "tsne_scatter.png").exists()
-    assert (out / "serving" / "1").is_dir()  # still current: the same encoder and centres
+    # the SavedModel served the t-SNE's map, which is gone: it goes too
+    assert not (out / "serving").exists() and "serving" not in metrics
     assert metrics["projector"] == {"skipped": "no t-SNE samples (tsne_samples=0)"}
 
 

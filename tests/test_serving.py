@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfclust._validation import NotFittedError
 from tfclust.autoencoder import build_autoencoder, encode, save_autoencoder
+from tfclust.cli import main
 from tfclust.kmeans import KMeans
 from tfclust.serving import (
     KMeansAssign,
@@ -27,6 +28,7 @@ from tfclust.serving import (
     load_centers,
     save_centers,
 )
+from tfclust.tsne import TSNE, ParametricTSNE
 
 K = 10
 BATCHES = (1, 7, 1000)
@@ -437,3 +439,64 @@ def test_other_shapes_refuse_wrong_input(small):
     for name, images, message in cases:
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             sigs[name](images=images)
+
+
+# -- the map output (a ParametricTSNE in the graph) --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mapped(model, tmp_path_factory):
+    parametric = ParametricTSNE(n_epochs=3, random_state=0)
+    parametric.fit(model.latents, embedding=model.latents[:, :2] * 10)
+    folder = tmp_path_factory.mktemp("map")
+    version_dir = export(folder / "served", model.encoder, model.km, tsne=parametric)
+    return SimpleNamespace(parametric=parametric, folder=folder, dir=version_dir)
+
+
+def test_map_output_is_the_parametric_map(model, mapped):
+    signatures = tf.saved_model.load(mapped.dir).signatures
+    want = mapped.parametric.transform(model.latents[:7])
+    for name, images in [
+        ("serving_uint8", tf.constant(model.images[:7])),
+        ("serving_default", tf.constant(_float_images(model.images[:7]))),
+    ]:
+        out = signatures[name](images=images)
+        assert sorted(out) == ["cluster", "distances", "latent", "map"]
+        assert out["map"].dtype == tf.float32 and out["map"].shape == (7, 2)
+        np.testing.assert_allclose(out["map"], want, rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(out["cluster"], model.labels[:7])
+    empty = signatures["serving_uint8"](images=tf.zeros([0, 28, 28], tf.uint8))
+    assert empty["map"].shape == (0, 2)
+    assert sorted(signatures["encode"].structured_outputs) == ["latent"]
+
+
+def test_export_refuses_a_map_it_cannot_serve(model, mapped, tmp_path):
+    encoder, km = model.encoder, model.km
+    with pytest.raises(TypeError, match="forward pass: export a ParametricTSNE"):
+        export(tmp_path, encoder, km, tsne=TSNE())
+    with pytest.raises(TypeError, match="fitted ParametricTSNE, got ndarray"):
+        export(tmp_path, encoder, km, tsne=np.zeros((3, 2)))
+    with pytest.raises(NotFittedError):
+        export(tmp_path, encoder, km, tsne=ParametricTSNE())
+    small = ParametricTSNE(n_epochs=1, random_state=0).fit(
+        model.latents[:50, :8], embedding=model.latents[:50, :2]
+    )
+    with pytest.raises(ValueError, match="map takes 8 features but the encoder's latents have 64"):
+        export(tmp_path, encoder, km, tsne=small)
+    assert not os.listdir(tmp_path)
+
+
+def test_export_command_adds_the_map(model, mapped, tmp_path):
+    model_path = save_autoencoder(model.autoencoder, tmp_path / "autoencoder")
+    centers_path = save_centers(model.km, tmp_path / "centers")
+    map_path = mapped.parametric.save(tmp_path / "parametric_tsne")
+    out = tmp_path / "served"
+    argv = ["export", "--model", model_path, "--kmeans", centers_path, "--out", str(out)]
+    assert main([*argv, "--map", map_path]) == 0
+    served = tf.saved_model.load(os.path.join(out, "1")).signatures["serving_uint8"]
+    result = served(images=tf.constant(model.images[:5]))
+    np.testing.assert_allclose(
+        result["map"], mapped.parametric.transform(model.latents[:5]), rtol=1e-5, atol=1e-4
+    )
+    with pytest.raises(ValueError, match="is not an estimator file"):
+        export_from_files(model_path, centers_path, out, overwrite=True, map_path=centers_path)

@@ -31,6 +31,7 @@ _EXPORTS = {
     "KMeans": "tfclust.kmeans",
     "MiniBatchKMeans": "tfclust.kmeans",
     "TSNE": "tfclust.tsne",
+    "ParametricTSNE": "tfclust.tsne",
     "cluster_accuracy": "tfclust.metrics",
     "normalized_mutual_info": "tfclust.metrics",
     "adjusted_rand_index": "tfclust.metrics",
@@ -39,12 +40,14 @@ _EXPORTS = {
     "silhouette_score": "tfclust.metrics",
     "calinski_harabasz_score": "tfclust.metrics",
     "davies_bouldin_score": "tfclust.metrics",
+    "load_estimator": "tfclust.persistence",
 }
 _SUBMODULES = (
     "autoencoder",
     "data",
     "kmeans",
     "metrics",
+    "persistence",
     "pipeline",
     "plots",
     "projector",

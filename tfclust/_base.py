@@ -114,6 +114,14 @@ class BaseEstimator:
             parts.append(f"{key}={text}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def save(self, path) -> str:
+        """Save this estimator, fitted or not, to one ``.npz`` file without pickle (``.npz`` is
+        appended if missing); returns the path written. Load it with
+        ``tfclust.load_estimator``. See :func:`tfclust.persistence.save_estimator`."""
+        from tfclust.persistence import save_estimator
+
+        return save_estimator(self, path)
+
     def __sklearn_is_fitted__(self) -> bool:
         return getattr(self, self._fitted_attribute, None) is not None
 

@@ -289,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="a saved autoencoder (.keras)")
     p.add_argument("--kmeans", required=True, help="K-means centres (.npy, k x latent)")
+    p.add_argument(
+        "--map",
+        help="a saved ParametricTSNE (.npz, e.g. a run's parametric_tsne.npz): adds the "
+        "output 'map', each image's position on the t-SNE map",
+    )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--version", type=int, default=1, help="model version folder (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing version")
@@ -350,7 +355,12 @@ def _export(args: argparse.Namespace) -> str:
     from tfclust.serving import export_from_files
 
     return export_from_files(
-        args.model, args.kmeans, args.out, version=args.version, overwrite=args.overwrite
+        args.model,
+        args.kmeans,
+        args.out,
+        version=args.version,
+        overwrite=args.overwrite,
+        map_path=args.map,
     )
 
 

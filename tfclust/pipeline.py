@@ -112,6 +112,9 @@ class RunConfig:
     """Colour the maps by "label", by K-means "cluster", or "auto" (by label when the images
     have labels)."""
     export: bool = False
+    map_epochs: int | str = "auto"
+    """Epochs of the export's map network (a ParametricTSNE distilled from the t-SNE), or
+    "auto" (its default)."""
     stop_after: str | None = None
     resume: bool = False
     """Continue the run in ``out``: reuse each stage that finished there with the same settings
@@ -132,6 +135,7 @@ class RunConfig:
             tsne_max_iter=300,
             sweep_perplexities=(5, 30),
             sweep_samples=500,
+            map_epochs=20,
         )
         settings.update(overrides)
         return cls(**settings)
@@ -169,6 +173,8 @@ class RunConfig:
             raise ValueError(
                 f"sweep perplexities {too_large} must be below sweep_samples ({sweep_n})"
             )
+        if self.map_epochs != "auto":
+            check_int(self.map_epochs, name="map_epochs", low=1)
         if self.color_by not in COLOR_BY:
             raise ValueError(f"color_by must be one of {COLOR_BY}, got {self.color_by!r}")
         check_int(self.verbose, name="verbose", low=0, high=2)
@@ -705,6 +711,10 @@ def _restore_latents(job: Run, config: RunConfig, state: dict) -> None:
 
 TSNE_ROWS = "tsne_rows.npy"
 """The image (row) of each point of the t-SNE embedding, int64."""
+TSNE_MODEL = "tsne.npz"
+"""The run's fitted TSNE (tfclust.persistence): ``transform`` places new latents on its map."""
+PARAMETRIC_MAP = "parametric_tsne.npz"
+"""The export's map network, a saved ParametricTSNE."""
 FILE_NAMES = "file_names.txt"
 """A run's record of each image's file (one path per line, relative to ``--images``)."""
 ASSIGNMENTS = "clusters.csv"
@@ -851,6 +861,7 @@ def _tsne(job: Run, config: RunConfig, state: dict) -> None:
     latents, labels = state["latents"][rows], state["labels"]
     tsne, embedding = _embed(latents, config.perplexity, config)
     _files.save_npy(job.path("tsne_embedding.npy"), embedding)
+    tsne.save(job.path(TSNE_MODEL))  # tfclust.load_estimator(...).transform(new latents)
     _files.save_npy(job.path(TSNE_ROWS), rows)
     if n == len(state["latents"]):
         which = "all images"
@@ -1067,10 +1078,40 @@ def _projector(job: Run, config: RunConfig, state: dict) -> None:
 def _export(job: Run, config: RunConfig, state: dict) -> None:
     from tfclust import serving
 
+    parametric, record = _parametric_map(job, config, state)
     path = serving.export(
-        job.path("serving"), state["encoder"], state["kmeans_centers"], overwrite=True
+        job.path("serving"),
+        state["encoder"],
+        state["kmeans_centers"],
+        overwrite=True,
+        tsne=parametric,
     )
-    job.metrics["serving"] = {"saved_model": path}
+    job.metrics["serving"] = {"saved_model": path, "map": record}
+
+
+def _parametric_map(job: Run, config: RunConfig, state: dict):
+    """The t-SNE map as a network (a ParametricTSNE distilled from the run's embedding) for the
+    served ``map`` output, saved to ``parametric_tsne.npz``, and its record for metrics.json;
+    ``(None, None)`` without a t-SNE."""
+    from tfclust.metrics import trustworthiness
+    from tfclust.tsne import ParametricTSNE
+
+    n = config.tsne_n(len(state["latents"]))
+    if n == 0:
+        return None, None
+    latents = state["latents"][_embedded_rows(state, n)]
+    parametric = ParametricTSNE(n_epochs=config.map_epochs, random_state=config.tsne_seed)
+    parametric.fit(latents, embedding=state["embedding"])
+    parametric.save(job.path(PARAMETRIC_MAP))
+    record = {
+        "n_samples": n,
+        "epochs": config.map_epochs,
+        "trustworthiness_10": trustworthiness(
+            latents, parametric.embedding_, n_neighbors=METRIC_NEIGHBORS
+        ),
+        "file": PARAMETRIC_MAP,
+    }
+    return parametric, record
 
 
 def _settings(*names: str) -> Callable[[RunConfig], dict]:
@@ -1130,7 +1171,7 @@ STAGE_SPECS: dict[str, Stage] = {
     "tsne": Stage(
         _tsne,
         _restore_tsne,
-        ("tsne_embedding.npy", TSNE_ROWS),
+        ("tsne_embedding.npy", TSNE_ROWS, TSNE_MODEL),
         ("encode",),
         lambda config: _tsne_settings(config, config.tsne_samples, config.perplexity),
         "tsne",
@@ -1170,9 +1211,9 @@ STAGE_SPECS: dict[str, Stage] = {
     "export": Stage(
         _export,
         lambda job, config, state: _check_files([job.path("serving/1/saved_model.pb")]),
-        ("serving",),
-        ("autoencoder", "kmeans"),
-        _settings(),
+        ("serving", PARAMETRIC_MAP),
+        ("autoencoder", "kmeans", "tsne"),
+        _settings("map_epochs"),
         "serving",
     ),
 }
@@ -1225,6 +1266,12 @@ def summary(metrics: dict) -> str:
         lines.append(line)
     if "figures" in metrics:
         lines.append(f"maps coloured by: {metrics['figures']['coloured_by']}")
+    if (metrics.get("serving") or {}).get("map"):
+        m = metrics["serving"]["map"]
+        lines.append(
+            f"map network ({m['file']}, served as 'map'): trustworthiness "
+            f"{m['trustworthiness_10']:.3f}"
+        )
     stages = ", ".join(
         f"{name} {s['seconds']:.1f}s" + (" (earlier run)" if s.get("resumed") else "")
         for name, s in metrics["stages"].items()

@@ -361,6 +361,71 @@ def tsne_scatter(
     return fig
 
 
+def placed_points(
+    reference,
+    new,
+    labels,
+    n_classes: int = 10,
+    title: str | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+    color_label: str = "class",
+) -> Figure:
+    """New points placed on an existing map: the map in light grey, the new points on top,
+    coloured by class (e.g. from :meth:`tfclust.TSNE.transform` or
+    :meth:`tfclust.ParametricTSNE.transform`).
+
+    Args:
+      reference: (N, 2) coordinates of the existing map.
+      new: (M, 2) coordinates of the new points.
+      labels: (M,) integer classes (or clusters) of the new points in ``[0, n_classes)``, or
+        None for black points.
+      n_classes, title, class_names, color_label: as :func:`tsne_scatter`.
+
+    Returns:
+      An 8 x 7 inch figure.
+
+    Examples:
+      >>> import numpy as np
+      >>> from tfclust import plots
+      >>> rng = np.random.default_rng(0)
+      >>> fig = plots.placed_points(rng.normal(size=(50, 2)), rng.normal(size=(5, 2)),
+      ...                           np.arange(5) % 2, n_classes=2, title="new points")
+      >>> fig.axes[0].get_title(), len(fig.axes[0].collections)
+      ('new points', 2)
+    """
+    ref = _as_embedding(reference, "reference")
+    emb = _as_embedding(new, "new")
+    n_classes = _check_n_classes(n_classes)
+    names = _check_color_key(class_names, color_label, n_classes)
+    if labels is not None:
+        labels = _as_class_labels(labels, emb.shape[0], n_classes)
+    fig = _figure(8.0, 7.0)
+    ax = fig.add_subplot()
+    ax.scatter(ref[:, 0], ref[:, 1], marker=".", s=12, color="0.85", label="map")
+    if labels is None:
+        ax.scatter(emb[:, 0], emb[:, 1], marker="o", s=14, color="black", label="new points")
+    else:
+        cmap, norm = _class_colors(n_classes)
+        points = ax.scatter(
+            emb[:, 0],
+            emb[:, 1],
+            marker="o",
+            s=14,
+            c=labels,
+            cmap=cmap,
+            norm=norm,
+            edgecolors="black",
+            linewidths=0.3,
+            label="new points",
+        )
+        _class_colorbar(fig, points, ax, n_classes, names, color_label)
+    ax.legend(loc="best", markerscale=1.5)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
 def perplexity_grid(
     embeddings_by_perplexity: Mapping[float, np.ndarray],
     labels,

@@ -10,10 +10,12 @@ clusters):
 
 ``serving_default``
     ``images``: float32 (None, H, W, C), pixels in [0, 1] ->
-    ``latent`` float32 (None, d), ``cluster`` int64 (None,), ``distances`` float32 (None, k).
+    ``latent`` float32 (None, d), ``cluster`` int64 (None,), ``distances`` float32 (None, k),
+    and, when exported with a parametric map (``tsne=``), ``map`` float32 (None, 2): the image's
+    position on the t-SNE map.
 ``serving_uint8``
     ``images``: uint8 pixels 0..255 (divided by 255 in the graph), (None, H, W) for a grey
-    encoder (no channel axis) or (None, H, W, 3) for an RGB one -> the same three outputs.
+    encoder (no channel axis) or (None, H, W, 3) for an RGB one -> the same outputs.
 ``encode``
     ``images``: float32 (None, H, W, C) in [0, 1] -> ``latent`` float32 (None, d).
 
@@ -187,10 +189,37 @@ def _check_encoder(encoder) -> tuple[int, int, int, int]:
     return *in_shape[1:], out_shape[1]
 
 
+def _map_model(tsne, latent_dim: int) -> keras.Model:
+    """The Keras network of a fitted ParametricTSNE, checked against the latent size."""
+    from tfclust.tsne import TSNE, ParametricTSNE
+
+    if isinstance(tsne, TSNE):
+        raise TypeError(
+            "a TSNE places new points by an optimisation, not a forward pass: export a "
+            "ParametricTSNE, e.g. ParametricTSNE().fit(latents, embedding=tsne.embedding_)"
+        )
+    if not isinstance(tsne, ParametricTSNE):
+        raise TypeError(f"tsne must be a fitted ParametricTSNE, got {type(tsne).__name__}")
+    check_is_fitted(tsne, "model_")
+    if tsne.n_features_in_ != latent_dim:
+        raise ValueError(
+            f"the map takes {tsne.n_features_in_} features but the encoder's latents have "
+            f"{latent_dim}"
+        )
+    return tsne.model_
+
+
 def export(
-    path: str | os.PathLike, encoder: keras.Model, kmeans, version: int = 1, overwrite: bool = False
+    path: str | os.PathLike,
+    encoder: keras.Model,
+    kmeans,
+    version: int = 1,
+    overwrite: bool = False,
+    *,
+    tsne=None,
 ) -> str:
-    """Write the encoder and the K-means centres as a SavedModel for TF Serving.
+    """Write the encoder and the K-means centres (and a t-SNE map) as a SavedModel for TF
+    Serving.
 
     The model goes to ``<path>/<version>/`` with the signatures listed in this module's
     docstring (``serving_default``, ``serving_uint8``, ``encode``). Load it with
@@ -204,15 +233,19 @@ def export(
         array of centres.
       version: the version folder's number, >= 1.
       overwrite: replace an existing ``<path>/<version>``; otherwise that is an error.
+      tsne: None (default), or a fitted :class:`tfclust.ParametricTSNE` of the latents: its
+        network is added to the graph, and ``serving_default``/``serving_uint8`` also return
+        ``map``, each image's position on the map (one forward pass).
 
     Returns:
       The version folder written.
 
     Raises:
-      TypeError: ``encoder`` is not a Keras model.
-      NotFittedError: ``kmeans`` is an estimator that was not fitted.
-      ValueError: NaN/inf or non-2-D centres, centres whose d is not the encoder's latent size,
-        an encoder of the wrong shape, or a bad version.
+      TypeError: ``encoder`` is not a Keras model; ``tsne`` is not a ParametricTSNE (a
+        ``TSNE`` has no forward pass: distil it into one).
+      NotFittedError: ``kmeans`` or ``tsne`` is an estimator that was not fitted.
+      ValueError: NaN/inf or non-2-D centres, centres or a map whose d is not the encoder's
+        latent size, an encoder of the wrong shape, or a bad version.
       FileExistsError: ``<path>/<version>`` exists and ``overwrite`` is False.
 
     Examples:
@@ -234,10 +267,22 @@ def export(
       >>> served = tf.saved_model.load(folder)
       >>> served.signatures["serving_uint8"](tf.zeros((2, 17, 23, 3), tf.uint8))["cluster"].shape
       TensorShape([2])
+
+      With a map (a ParametricTSNE distilled from a t-SNE of the latents):
+
+      >>> from tfclust import ParametricTSNE
+      >>> latents = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+      >>> tsne = ParametricTSNE(n_epochs=2, random_state=0).fit(latents, embedding=latents[:, :2])
+      >>> folder = export(os.path.join(tempfile.mkdtemp(), "map"), encoder, np.eye(4), tsne=tsne)
+      >>> signature = tf.saved_model.load(folder).signatures["serving_uint8"]
+      >>> out = signature(tf.zeros((3, 28, 28), tf.uint8))
+      >>> sorted(out), tuple(out["map"].shape)
+      (['cluster', 'distances', 'latent', 'map'], (3, 2))
     """
     version = check_int(version, name="version", low=1)
     height, width, channels, latent_dim = _check_encoder(encoder)
     centers = _centers_of(kmeans)
+    map_model = None if tsne is None else _map_model(tsne, latent_dim)
     if centers.shape[1] != latent_dim:
         raise ValueError(
             f"the centres have {centers.shape[1]} features but the encoder's latents "
@@ -276,7 +321,11 @@ def export(
     def assign_images(images):
         latent = encode_images(images)
         cluster, distances = assign(latent)
-        return {"latent": latent, "cluster": cluster, "distances": distances}
+        out = {"latent": latent, "cluster": cluster, "distances": distances}
+        if map_model is not None:
+            position = map_model(tf.cast(latent, map_model.dtype), training=False)
+            out["map"] = tf.cast(position, tf.float32)
+        return out
 
     # A signature's callers (TF Serving included) can feed any shape of the right dtype; without
     # tf.ensure_shape a wrong shape fails somewhere inside the encoder, or broadcasts.
@@ -293,6 +342,8 @@ def export(
     archive = keras.export.ExportArchive()
     archive.track(encoder)
     archive.track(assign)
+    if map_model is not None:
+        archive.track(map_model)
     archive.add_endpoint("serving_default", serving_default, input_signature=[float_spec])
     archive.add_endpoint("serving_uint8", serving_uint8, input_signature=[uint8_spec])
     archive.add_endpoint("encode", encode, input_signature=[float_spec])
@@ -314,12 +365,17 @@ def export_from_files(
     out: str | os.PathLike,
     version: int = 1,
     overwrite: bool = False,
+    *,
+    map_path: str | os.PathLike | None = None,
 ) -> str:
-    """:func:`export` from a saved autoencoder (``.keras``) and a centres ``.npy``.
+    """:func:`export` from a saved autoencoder (``.keras``) and a centres ``.npy`` (and a
+    saved map).
 
     Args:
       model_path: an autoencoder saved by ``tfclust.save_autoencoder``.
       centers_path: float (k, d) centres saved by :func:`save_centers`.
+      map_path: None (default), or a ParametricTSNE saved by ``tfclust.persistence`` (``.npz``,
+        e.g. a run's ``parametric_tsne.npz``), for the ``map`` output.
       out: the SavedModel's base folder; the model goes to ``<out>/<version>/``.
       version, overwrite: as for :func:`export`.
 
@@ -341,4 +397,9 @@ def export_from_files(
     """
     centers = load_centers(centers_path)
     _, encoder, _ = load_autoencoder(model_path)
-    return export(out, encoder, centers, version=version, overwrite=overwrite)
+    tsne = None
+    if map_path is not None:
+        from tfclust.persistence import load_estimator
+
+        tsne = load_estimator(map_path)
+    return export(out, encoder, centers, version=version, overwrite=overwrite, tsne=tsne)

@@ -377,6 +377,72 @@ class KMeans(_BaseKMeans):
         self.algorithm = algorithm
         self.copy_x = copy_x
 
+    @classmethod
+    def from_cluster_centers(cls, cluster_centers, **params) -> KMeans:
+        """A KMeans ready for ``predict``, ``transform`` and ``score`` from known centres.
+
+        Args:
+          cluster_centers: (n_clusters, n_features) array of centres (numpy, tensor or
+            array-like), or the path (str or ``os.PathLike``) of a ``.npy`` file of them, such
+            as a run's ``kmeans_centers.npy`` or one written by
+            ``tfclust.serving.save_centers`` (read by ``tfclust.serving.load_centers``: float32).
+          **params: other constructor parameters (``dtype``, ``memory_budget``, ...);
+            ``n_clusters`` is taken from the centres (given, it must match them).
+
+        The centres are kept in KMeans' dtype rule: the ``dtype`` parameter when given, else
+        an array's own dtype if float32 or float64 (so ``predict`` gives exactly the labels of
+        the KMeans they came from), else float64; a file's centres are float32 unless
+        ``dtype`` says otherwise. Fitted attributes set: ``cluster_centers_`` (a copy),
+        ``n_features_in_``; the fit-only ones are unknown: ``labels_`` and ``inertia_`` are
+        None, ``n_iter_`` is 0. Calling ``fit`` later fits from scratch as usual.
+
+        Returns:
+          The KMeans.
+
+        Raises:
+          ValueError: centres that are not 2-D, empty, or hold NaN/inf; a file that is not a
+            numeric ``.npy``; ``n_clusters`` not the number of centres; a bad ``dtype``.
+          FileNotFoundError: no such file.
+          TypeError: non-numeric centres, or an unknown parameter.
+
+        Examples:
+          >>> import os, tempfile
+          >>> import numpy as np
+          >>> from tfclust import KMeans
+          >>> km = KMeans.from_cluster_centers(np.array([[0.0, 0.0], [10.0, 0.0]]))
+          >>> km.n_clusters, km.predict([[1, 1], [9, -1]]).tolist()
+          (2, [0, 1])
+          >>> path = os.path.join(tempfile.mkdtemp(), "kmeans_centers.npy")
+          >>> np.save(path, np.array([[0, 0], [10, 0]], dtype=np.float32))
+          >>> km = KMeans.from_cluster_centers(path)
+          >>> km.cluster_centers_.dtype, km.transform([[10, 0]]).tolist()
+          (dtype('float32'), [[10.0, 0.0]])
+        """
+        import os
+
+        if isinstance(cluster_centers, str | bytes | os.PathLike):
+            from .._validation import resolve_dtype
+            from ..serving import load_centers  # lazily: serving imports Keras
+
+            centers = load_centers(os.fsdecode(cluster_centers))
+            if params.get("dtype") is not None:
+                centers = centers.astype(resolve_dtype(params["dtype"]).as_numpy_dtype)
+        else:
+            dtype = fit_dtype(cluster_centers, params.get("dtype"), tf.float64)
+            centers = check_array(cluster_centers, name="cluster_centers", dtype=dtype).numpy()
+        k, d = centers.shape
+        if "n_clusters" in params and params["n_clusters"] != k:
+            raise ValueError(
+                f"n_clusters={params['n_clusters']!r} but cluster_centers has {k} centres"
+            )
+        km = cls(**{**params, "n_clusters": k})
+        km.cluster_centers_ = np.array(centers)  # own copy, writeable
+        km.labels_ = None
+        km.inertia_ = None
+        km.n_iter_ = 0
+        km.n_features_in_ = d
+        return km
+
     def _check_params(self, X):
         if not isinstance(self.algorithm, str) or self.algorithm not in ("auto", "lloyd", "elkan"):
             raise ValueError(

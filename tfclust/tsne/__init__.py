@@ -8,5 +8,6 @@ Modules: :mod:`~tfclust.tsne.affinities` (perplexity calibration, dense and k-NN
 """
 
 from tfclust.tsne.estimator import TSNE
+from tfclust.tsne.parametric import ParametricTSNE
 
-__all__ = ["TSNE"]
+__all__ = ["TSNE", "ParametricTSNE"]

@@ -82,16 +82,16 @@ def resolve_metric(metric, metric_params):
     return metric, params
 
 
-def check_distances(d, *, precomputed: bool = False) -> None:
+def check_distances(d, *, precomputed: bool = False, method: str = "fit") -> None:
     """Raise ``ValueError`` unless the distances ``d`` (numpy) are finite and non-negative
-    (scikit-learn's messages: a precomputed matrix is the caller's, a computed one the
-    metric's)."""
+    (scikit-learn's messages: a precomputed matrix is the caller's, passed to TSNE's
+    ``method``, a computed one the metric's)."""
     if not np.all(np.isfinite(d)):
         raise ValueError("The distances contain NaN or infinity, the metric given is not correct")
     if np.any(d < 0):
         raise ValueError(
-            "Negative values in data passed to TSNE.fit(). With metric='precomputed', X should "
-            "contain positive distances."
+            f"Negative values in data passed to TSNE.{method}(). With metric='precomputed', X "
+            "should contain positive distances."
             if precomputed
             else _POSITIVE_MESSAGE
         )

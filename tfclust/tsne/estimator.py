@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfclust._base import BaseEstimator, prefixed_feature_names
 from tfclust._compile import specialised
-from tfclust._neighbors import METRICS
+from tfclust._neighbors import METRICS, nearest_reference_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
     INT32_MAX,
@@ -40,6 +40,7 @@ from tfclust.tsne.distances import (
     resolve_metric,
     sparse_neighbors,
 )
+from tfclust.tsne.fft import interval_ladder
 from tfclust.tsne.gradients import ExactObjective, FFTObjective
 from tfclust.tsne.optimize import (
     continued_descent,
@@ -48,6 +49,7 @@ from tfclust.tsne.optimize import (
     report,
     tsne_descent,
 )
+from tfclust.tsne.placement import GRID_PADDING, place_points
 
 __all__ = ["TSNE"]
 
@@ -193,7 +195,9 @@ class TSNE(BaseEstimator):
     ((n_samples, k) int32 array, each point's k nearest neighbours, nearest first, for
     ``"fft"``; None for ``"exact"``) and ``affinities_`` (``"fft"``: (n_samples, k) array of
     the conditional probabilities ``p_{j|i}`` over ``neighbors_``; ``"exact"``: the
-    (n_samples, n_samples) joint probabilities P).
+    (n_samples, n_samples) joint probabilities P). For :meth:`transform` the fit also keeps X
+    as the kernels searched it (its metrics only; for ``"precomputed"`` just n_samples), so a
+    fitted TSNE pickles and saves (:mod:`tfclust.persistence`) with what it needs.
 
     Examples:
       >>> import numpy as np
@@ -206,6 +210,8 @@ class TSNE(BaseEstimator):
       >>> tsne = tsne.optimize(50)  # 50 more iterations from the fitted map
       >>> tsne.n_iter_
       1049
+      >>> tsne.transform([[0, 0, 0.1], [1, 1, 0.9]], perplexity=2).shape  # on the fixed map
+      (2, 2)
     """
 
     def __init__(
@@ -340,39 +346,7 @@ class TSNE(BaseEstimator):
                     f"method='fft' supports n_components 1 and 2, got n_components="
                     f"{p.n_components}; use method='exact'"
                 )
-            if isinstance(self.n_interpolation_points, str):
-                if self.n_interpolation_points != "auto":
-                    raise ValueError(
-                        "n_interpolation_points must be 'auto' or a positive integer, got "
-                        f"{self.n_interpolation_points!r}"
-                    )
-                p.nodes, p.stencil = (2, 4) if p.n_components == 2 else (5, None)
-            else:
-                p.nodes = check_int(
-                    self.n_interpolation_points,
-                    name="n_interpolation_points",
-                    low=1,
-                    high=INT32_MAX,
-                )
-                p.stencil = None
-            p.min_num_intervals = check_int(
-                self.min_num_intervals, name="min_num_intervals", low=1, high=INT32_MAX
-            )
-            p.max_num_intervals = check_int(
-                self.max_num_intervals,
-                name="max_num_intervals",
-                low=p.min_num_intervals,
-                high=INT32_MAX,
-            )
-            # The largest grid's FFT has (2 * nodes per axis) ** n_components entries.
-            if (2 * p.nodes * p.max_num_intervals) ** p.n_components > INT32_MAX:
-                raise ValueError(
-                    f"max_num_intervals={p.max_num_intervals} with n_interpolation_points="
-                    f"{p.nodes} makes a grid of more than 2**31 - 1 nodes; lower them"
-                )
-            p.ints_in_interval = check_float(
-                self.ints_in_interval, name="ints_in_interval", low=0.0, low_inclusive=False
-            )
+            self._check_grid_params(p)
         elif p.dof != 1.0:
             raise ValueError(f"dof={p.dof} needs method='fft' (method='exact' uses dof 1)")
         if isinstance(self.init, str):
@@ -389,6 +363,43 @@ class TSNE(BaseEstimator):
         p.dtype = fit_dtype(X, self.dtype, tf.float32)
         p.seed = check_random_state(self.random_state)
         return p
+
+    def _check_grid_params(self, p):
+        """Set ``p.nodes``, ``p.stencil`` and the interval settings of the FFT grid from the
+        constructor arguments (used by ``method="fft"`` and by :meth:`transform`)."""
+        if isinstance(self.n_interpolation_points, str):
+            if self.n_interpolation_points != "auto":
+                raise ValueError(
+                    "n_interpolation_points must be 'auto' or a positive integer, got "
+                    f"{self.n_interpolation_points!r}"
+                )
+            p.nodes, p.stencil = (2, 4) if p.n_components == 2 else (5, None)
+        else:
+            p.nodes = check_int(
+                self.n_interpolation_points,
+                name="n_interpolation_points",
+                low=1,
+                high=INT32_MAX,
+            )
+            p.stencil = None
+        p.min_num_intervals = check_int(
+            self.min_num_intervals, name="min_num_intervals", low=1, high=INT32_MAX
+        )
+        p.max_num_intervals = check_int(
+            self.max_num_intervals,
+            name="max_num_intervals",
+            low=p.min_num_intervals,
+            high=INT32_MAX,
+        )
+        # The largest grid's FFT has (2 * nodes per axis) ** n_components entries.
+        if (2 * p.nodes * p.max_num_intervals) ** p.n_components > INT32_MAX:
+            raise ValueError(
+                f"max_num_intervals={p.max_num_intervals} with n_interpolation_points="
+                f"{p.nodes} makes a grid of more than 2**31 - 1 nodes; lower them"
+            )
+        p.ints_in_interval = check_float(
+            self.ints_in_interval, name="ints_in_interval", low=0.0, low_inclusive=False
+        )
 
     def _initial_embedding(self, p, x, n):
         if isinstance(self.init, str) and self.init == "pca":
@@ -534,7 +545,7 @@ class TSNE(BaseEstimator):
         self._check_n_samples(p, n)
         self.n_features_in_ = int(n_features)
         if p.metric not in METRICS:  # distances computed by scipy, then scaled
-            p.sigma_scale = 1.0
+            p.sigma_scale = p.x_scale = 1.0
             return x, None
         # P is invariant to the scale of X: rescale (exactly) data whose squared distances
         # would overflow or underflow; float32's range even for float64, as the k-NN search
@@ -547,6 +558,7 @@ class TSNE(BaseEstimator):
         )
         if scale != 1.0:
             x = x * scale
+        p.x_scale = scale
         p.sigma_scale = {"cosine": 1.0, "sqeuclidean": scale * scale}.get(p.metric, scale)
         return x, None
 
@@ -621,6 +633,13 @@ class TSNE(BaseEstimator):
         )
         self.learning_rate_ = float(learning_rate)
         self.neighbors_, self.affinities_ = p.neighbors, p.affinities
+        # What transform searches: X as the kernels saw it (rescaled), for the kernels' metrics.
+        kept = x is not None and p.metric in METRICS
+        if kept and p.metric == "precomputed":  # new points come as their distances: keep N
+            self._fit_X = np.zeros((n, 0), x.dtype.as_numpy_dtype)
+        else:
+            self._fit_X = x.numpy() if kept else None
+        self._fit_X_scale = p.x_scale if kept else None
         logger.info(
             "TSNE fit end: KL divergence %.6f after %d iterations, %.3f s",
             self.kl_divergence_,
@@ -724,6 +743,131 @@ class TSNE(BaseEstimator):
         self.embedding_ = result.embedding.numpy()[:n]
         self.kl_divergence_ = float(result.kl_divergence)
         self.n_iter_ = int(result.last_iter)
+
+    def transform(
+        self,
+        X,
+        *,
+        perplexity=5.0,
+        n_iter=250,
+        learning_rate=0.1,
+        exaggeration=1.5,
+        momentum=0.8,
+        max_grad_norm=0.25,
+    ):
+        """Place new points on the fitted map, which stays fixed (openTSNE's
+        ``TSNEEmbedding.transform``; Poličar et al. 2019).
+
+        Each new point is placed on its own: its affinities ``p_{j|i}`` to its
+        ``3 * perplexity + 1`` nearest fitted points (exact k-NN on the fitted X, in the fit's
+        metric), a start at the affinity-weighted mean of those neighbours' positions, then
+        ``n_iter`` iterations of gradient descent of its KL divergence against the whole fitted
+        map (attraction to its neighbours, FFT-interpolated repulsion from every fitted point
+        on a grid computed once per call, see :mod:`tfclust.tsne.placement`). The defaults are
+        openTSNE's (its gradient has no factor 4, hence the small ``learning_rate``). New
+        points do not move each other: placing them in one call or in batches gives the same
+        positions. One compiled program per size bucket of the batch and of the map.
+
+        Args:
+          X: (n_new, n_features) array-like, finite; for ``metric="precomputed"``, the
+            (n_new, n_samples_fit) distances from each new point to the fitted points.
+          perplexity: perplexity of the new points' affinities (> 0, below the number of fitted
+            points; default 5, openTSNE's: a new point follows its nearest neighbours).
+          n_iter: iterations (int >= 0, default 250).
+          learning_rate: step size (> 0, default 0.1).
+          exaggeration: factor on the affinities (>= 1, default 1.5).
+          momentum: momentum of the descent, in [0, 1] (default 0.8).
+          max_grad_norm: each point's gradient is scaled down to at most this norm (> 0,
+            default 0.25), so that points starting on top of others do not shoot off.
+
+        Returns:
+          (n_new, n_components) numpy array of the embedding's dtype.
+
+        Raises:
+          NotFittedError: before ``fit``.
+          ValueError: X of another number of features than the fit's, bad values, a fit with
+            ``n_components`` > 2, or a metric computed by scipy (give
+            ``metric="precomputed"`` distances instead).
+        """
+        check_is_fitted(self, "embedding_")
+        p = self._check_params(self.embedding_)
+        if getattr(self, "_fit_X", None) is None:
+            raise ValueError(
+                f"transform needs the fitted X, which is not kept for metric={self.metric!r} "
+                "(computed by scipy) or a sparse precomputed graph: fit with "
+                f"metric='precomputed' on dense distances, or one of {METRICS}"
+            )
+        if p.n_components not in _FFT_COMPONENTS:
+            raise ValueError(
+                f"transform supports n_components 1 and 2, got n_components={p.n_components}"
+            )
+        self._check_grid_params(p)
+        reference = tf.constant(self._fit_X)
+        n_ref = reference.shape[0]
+        perplexity = check_float(perplexity, name="perplexity", low=0.0, low_inclusive=False)
+        if perplexity >= n_ref:
+            raise ValueError(
+                f"perplexity ({perplexity:g}) must be less than the number of fitted points "
+                f"({n_ref})"
+            )
+        schedule = dict(
+            n_iter=check_int(n_iter, name="n_iter", low=0, high=INT32_MAX),
+            learning_rate=check_float(
+                learning_rate, name="learning_rate", low=0.0, low_inclusive=False
+            ),
+            exaggeration=check_float(exaggeration, name="exaggeration", low=1.0),
+            momentum=check_float(momentum, name="momentum", low=0.0, high=1.0),
+            max_grad_norm=check_float(
+                max_grad_norm, name="max_grad_norm", low=0.0, low_inclusive=False
+            ),
+        )
+        x = check_array(X, name="X", dtype=reference.dtype)
+        if x.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {x.shape[1]} features, but TSNE is expecting {self.n_features_in_} "
+                "features as input"
+            )
+        if p.metric == "precomputed":
+            check_distances(x.numpy(), precomputed=True, method="transform")
+        self._check_feature_names(X, reset=False)
+        if self._fit_X_scale != 1.0:
+            x = x * self._fit_X_scale
+        n = x.shape[0]
+        k = n_neighbors_for_perplexity(n_ref + 1, perplexity)
+        tic = time.perf_counter()
+        neighbors, sq_distances = nearest_reference_neighbors(
+            x, reference, k, p.memory_budget, p.metric
+        )
+        n_pad = padded_size(n)
+        sq_distances = pad_rows(sq_distances, n_pad)
+        search = specialised(calibrated_conditionals, n_pad, k, reference.dtype)
+        p_cond, _ = search(sq_distances, tf.constant(perplexity, reference.dtype))
+        embedding = tf.constant(self.embedding_)
+        positions = tf.gather(embedding, pad_rows(neighbors, n_pad))  # (n_pad, k, d)
+        p_cond = p_cond * tf.cast(tf.range(n_pad) < n, p_cond.dtype)[:, None]
+        y0 = tf.reduce_sum(p_cond[:, :, None] * positions, axis=1)
+        n_fit = embedding.shape[0]
+        side = float(np.max(np.ptp(self.embedding_, axis=0))) * (1.0 + GRID_PADDING)
+        wanted = min(max(side / p.ints_in_interval, p.min_num_intervals), p.max_num_intervals)
+        ladder = interval_ladder(p.min_num_intervals, p.max_num_intervals)
+        n_boxes = next(b for b in ladder if b >= wanted)
+        m_pad = padded_size(n_fit)
+        y = place_points(
+            y0,
+            positions,
+            p_cond,
+            pad_rows(embedding, m_pad),
+            tf.cast(tf.range(m_pad) < n_fit, embedding.dtype),
+            n_boxes=n_boxes,
+            n_interpolation_points=p.nodes,
+            stencil_size=p.nodes if p.stencil is None else p.stencil,
+            dof=p.dof,
+            **schedule,
+        )
+        logger.info(
+            "TSNE transform: %d points onto %d in %.3f s", n, n_fit, time.perf_counter() - tic
+        )
+        return y.numpy()[:n]
 
     _fitted_attribute = "embedding_"
 

@@ -35,13 +35,21 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfclust._compile import compiled
 
-__all__ = ["LADDER_GROWTH", "fft_repulsion", "interval_ladder"]
+__all__ = [
+    "LADDER_GROWTH",
+    "ReferenceGrid",
+    "fft_repulsion",
+    "grid_repulsion",
+    "interval_ladder",
+    "reference_grid",
+]
 
 LADDER_GROWTH = 1.5
 """Default ratio between consecutive compiled grid sizes. 1.25 (ten sizes from 32 to 250
@@ -160,7 +168,14 @@ def _kernel_spectra(force_fn, z_fn, m: int, spacing, dim: int, dtype):
     return force, _even_extension(tf.math.real(spectra[1]), m)
 
 
-def _convolve(charges: tf.Tensor, force_hat: tf.Tensor, z_hat: tf.Tensor, m: int, dim: int):
+def _convolve(
+    charges: tf.Tensor,
+    force_hat: tf.Tensor,
+    z_hat: tf.Tensor,
+    m: int,
+    dim: int,
+    potential: bool = False,
+):
     """Aperiodic convolution of the grid charges with the force kernel, and Z's energy.
 
     The charges are zero-padded to a ``2m`` circulant per axis. In 2-D the transform is done one
@@ -172,10 +187,12 @@ def _convolve(charges: tf.Tensor, force_hat: tf.Tensor, z_hat: tf.Tensor, m: int
       force_hat, z_hat: spectra from :func:`_kernel_spectra`.
       m: nodes per axis.
       dim: 1 or 2.
+      potential: also return Z's potential, the charges convolved with Z's kernel.
     Returns:
       ``(forces, energy)``: (d, m[, m]) the charges convolved with each component of the force
-      kernel, and the scalar ``<Z kernel * q, q>`` summed over the grid, obtained from the
-      spectra by Parseval's identity, so that it needs no inverse transform.
+      kernel (then Z's potential as a last channel, with ``potential``), and the scalar
+      ``<Z kernel * q, q>`` summed over the grid, obtained from the spectra by Parseval's
+      identity, so that it needs no inverse transform.
     """
     if dim == 1:
         charges_hat = tf.signal.rfft(tf.pad(charges, [[0, m]]))  # (m+1,)
@@ -193,9 +210,12 @@ def _convolve(charges: tf.Tensor, force_hat: tf.Tensor, z_hat: tf.Tensor, m: int
     products = tf.complex(
         -tf.math.imag(charges_hat) * force_hat, tf.math.real(charges_hat) * force_hat
     )  # (d, ...)
+    if potential:  # times a real spectrum
+        z_product = tf.complex(tf.math.real(charges_hat) * z_hat, tf.math.imag(charges_hat) * z_hat)
+        products = tf.concat([products, z_product[tf.newaxis]], axis=0)
     if dim == 1:
         return tf.signal.irfft(products, fft_length=[2 * m])[:, :m], energy
-    cols = tf.signal.ifft(products)[:, :, :m]  # (2, m+1, m): [component, v, x]
+    cols = tf.signal.ifft(products)[:, :, :m]  # (channels, m+1, m): [channel, v, x]
     forces = tf.signal.irfft(tf.transpose(cols, [0, 2, 1]), fft_length=[2 * m])[:, :, :m]
     return forces, energy
 
@@ -280,46 +300,59 @@ def _repulsion_on_grid(
     Returns:
       (repulsive (N, d), z scalar).
     """
-    n, dim = y.shape
-    dtype = y.dtype
+    dim = y.shape[1]
     m = n_boxes * n_interp
-    box_width = extent / n_boxes
-    spacing = box_width / n_interp
-
-    s = tf.clip_by_value((y - lo) / spacing, 0.0, float(m))  # in node spacings
-    start = tf.cast(tf.floor(s - 0.5 * (n_taps - 1)), tf.int32)
-    start = tf.clip_by_value(start, 0, m - n_taps)  # (N, d)
-    weights = _lagrange_weights(s - 0.5 - tf.cast(start, dtype), n_taps)  # (N, d, taps)
-    nodes = start[:, :, None] + tf.range(n_taps, dtype=tf.int32)  # (N, d, taps)
-
-    # Flat grid index and weight of each of the taps^d stencil nodes of each point.
-    if dim == 1:
-        flat_nodes, flat_w = nodes[:, 0, :], weights[:, 0, :]  # (N, taps)
-    else:
-        flat_nodes = nodes[:, 0, :, None] * m + nodes[:, 1, None, :]  # (N, taps, taps)
-        flat_w = weights[:, 0, :, None] * weights[:, 1, None, :]
-        flat_nodes = tf.reshape(flat_nodes, [n, n_taps * n_taps])
-        flat_w = tf.reshape(flat_w, [n, n_taps * n_taps])
-    n_nodes = m**dim
+    spacing = extent / n_boxes / n_interp
+    weights, flat_nodes, flat_w = _stencil(y, lo, spacing, m, n_taps)
 
     # Unit charges only: the force kernel D(o) = F(|o|^2) o carries the offsets, so every force
     # component comes out of one charge channel. The self-force vanishes exactly: D is odd and
     # a point's spreading and interpolation weights are the same.
-    grid = tf.math.unsorted_segment_sum(
-        tf.reshape(flat_w * charge[:, None], [-1]), tf.reshape(flat_nodes, [-1]), n_nodes
-    )
-    grid = tf.reshape(grid, [m] * dim)
-
+    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim)
     force_kernel, kernel = _kernel_fns(dof, z_exponent)
-    force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, dtype)
+    force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, y.dtype)
     # sum_i of Z's potential at y_i is <potential, charges> on the grid, which _convolve
     # returns without transforming that potential back.
     fields, energy = _convolve(grid, force_hat, z_hat, m, dim)  # (d, m[, m]), scalar
-    fields = tf.transpose(tf.reshape(fields, [dim, n_nodes]))  # (m^d, d)
-    repulsive = tf.reduce_sum(tf.gather(fields, flat_nodes) * flat_w[:, :, None], axis=1)
+    fields = tf.transpose(tf.reshape(fields, [dim, m**dim]))  # (m^d, d)
+    repulsive = _interpolate(fields, flat_nodes, flat_w)
     z = energy - tf.reduce_sum(_self_interaction(weights, kernel, spacing) * charge)
     repulsive *= charge[:, None]
     return repulsive, z
+
+
+def _stencil(y, lo, spacing, m: int, n_taps: int):
+    """Each point's interpolation stencil on the grid of ``m`` nodes per axis from ``lo``.
+
+    Returns:
+      ``(weights, flat_nodes, flat_w)``: (N, d, taps) Lagrange weights per axis, and the flat
+      grid index and weight of each of the taps^d nodes of the stencil, (N, taps^d) each.
+    """
+    n, dim = y.shape
+    s = tf.clip_by_value((y - lo) / spacing, 0.0, float(m))  # in node spacings
+    start = tf.cast(tf.floor(s - 0.5 * (n_taps - 1)), tf.int32)
+    start = tf.clip_by_value(start, 0, m - n_taps)  # (N, d)
+    weights = _lagrange_weights(s - 0.5 - tf.cast(start, y.dtype), n_taps)  # (N, d, taps)
+    nodes = start[:, :, None] + tf.range(n_taps, dtype=tf.int32)  # (N, d, taps)
+    if dim == 1:
+        return weights, nodes[:, 0, :], weights[:, 0, :]
+    flat_nodes = nodes[:, 0, :, None] * m + nodes[:, 1, None, :]  # (N, taps, taps)
+    flat_w = weights[:, 0, :, None] * weights[:, 1, None, :]
+    taps2 = n_taps * n_taps
+    return weights, tf.reshape(flat_nodes, [n, taps2]), tf.reshape(flat_w, [n, taps2])
+
+
+def _spread(flat_nodes, flat_w, m: int, dim: int):
+    """The (m[, m]) grid of the charges ``flat_w`` spread on their stencils' nodes."""
+    grid = tf.math.unsorted_segment_sum(
+        tf.reshape(flat_w, [-1]), tf.reshape(flat_nodes, [-1]), m**dim
+    )
+    return tf.reshape(grid, [m] * dim)
+
+
+def _interpolate(fields, flat_nodes, flat_w):
+    """(N, c) values at the points of the (m^d, c) grid ``fields``, through their stencils."""
+    return tf.reduce_sum(tf.gather(fields, flat_nodes) * flat_w[:, :, None], axis=1)
 
 
 @compiled
@@ -453,3 +486,82 @@ def fft_repulsion(
     mids = [math.sqrt(a * b) for a, b in zip(ladder[:-1], ladder[1:], strict=True)]
     index = tf.reduce_sum(tf.cast(tf.constant(mids, y.dtype) < side / ints_in_interval, tf.int32))
     return tf.switch_case(index, branches)
+
+
+class ReferenceGrid(NamedTuple):
+    """The repulsion of fixed points, tabulated on a grid (see :func:`reference_grid`).
+
+    Attributes:
+      fields: (m^d, d + 1) tensor: at each node, the d components of ``sum_j D(x - y_j)`` and
+        Z's potential ``sum_j K(x - y_j)`` (then the node spacing's units).
+      lo: (d,) lower corner of the grid, embedding units.
+      spacing: scalar node spacing, embedding units.
+    """
+
+    fields: tf.Tensor
+    lo: tf.Tensor
+    spacing: tf.Tensor
+
+
+def reference_grid(
+    y,
+    charge,
+    *,
+    n_boxes: int,
+    n_interpolation_points: int,
+    stencil_size: int,
+    padding: float,
+    dof: float = 1.0,
+) -> ReferenceGrid:
+    """The force and Z potentials of the points ``y`` on a fixed grid, for points that move
+    against them (t-SNE's ``transform``: the reference embedding does not move).
+
+    The grid is the bounding square of ``y`` widened by ``padding`` (a fraction of its side, as
+    openTSNE's ``prepare_interpolation_grid``), cut into ``n_boxes`` intervals per axis of
+    ``n_interpolation_points`` nodes. The potentials are those of :func:`fft_repulsion` (kernel
+    ``(1 + d^2 / dof)^-dof`` for Z, ``^-(dof + 1)`` times the offset for the force), computed
+    once; :func:`grid_repulsion` then reads them at any point through its stencil. Traceable.
+
+    Args:
+      y: (N, d) float tensor, d in {1, 2}: the fixed points.
+      charge: (N,) 1 for a point, 0 for a padding row.
+      n_boxes, n_interpolation_points, stencil_size: the grid (static Python ints).
+      padding: fraction of the side added around the points (> 0 leaves room to move).
+      dof: degrees of freedom of the kernel.
+
+    Returns:
+      :class:`ReferenceGrid`.
+    """
+    dim = y.shape[1]
+    m = n_boxes * n_interpolation_points
+    big = tf.constant(np.finfo(y.dtype.as_numpy_dtype).max, y.dtype)
+    present = charge[:, None] > 0
+    y_min = tf.reduce_min(tf.where(present, y, big), axis=0)
+    y_max = tf.reduce_max(tf.where(present, y, -big), axis=0)
+    extent = tf.maximum(tf.reduce_max(y_max - y_min), _MIN_EXTENT) * (1.0 + padding)
+    lo = 0.5 * (y_min + y_max) - 0.5 * extent
+    spacing = extent / m
+    _, flat_nodes, flat_w = _stencil(y, lo, spacing, m, stencil_size)
+    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim)
+    force_kernel, kernel = _kernel_fns(dof, dof)
+    force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, y.dtype)
+    fields, _ = _convolve(grid, force_hat, z_hat, m, dim, potential=True)
+    return ReferenceGrid(tf.transpose(tf.reshape(fields, [dim + 1, m**dim])), lo, spacing)
+
+
+def grid_repulsion(y, grid: ReferenceGrid, stencil_size: int):
+    """The repulsion on the points ``y`` from the points tabulated in ``grid``.
+
+    Args:
+      y: (N, d) float tensor; points outside the grid are read at its edge.
+      grid: from :func:`reference_grid`.
+      stencil_size: as given to :func:`reference_grid`.
+
+    Returns:
+      ``(repulsive, z)``: (N, d) ``sum_j (1 + |y_i - y_j|^2 / dof)^-(dof + 1) (y_i - y_j)`` and
+      (N,) ``sum_j (1 + |y_i - y_j|^2 / dof)^-dof`` over the grid's points j, interpolated.
+    """
+    m = round(grid.fields.shape[0] ** (1.0 / y.shape[1]))
+    _, flat_nodes, flat_w = _stencil(y, grid.lo, grid.spacing, m, stencil_size)
+    values = _interpolate(grid.fields, flat_nodes, flat_w)
+    return values[:, :-1], values[:, -1]
