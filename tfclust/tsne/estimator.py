@@ -801,7 +801,8 @@ class TSNE(BaseEstimator):
             raise ValueError(
                 f"transform supports n_components 1 and 2, got n_components={p.n_components}"
             )
-        self._check_grid_params(p)
+        if p.method == "exact":  # "fft" checked them with the other parameters
+            self._check_grid_params(p)
         reference = tf.constant(self._fit_X)
         n_ref = reference.shape[0]
         perplexity = check_float(perplexity, name="perplexity", low=0.0, low_inclusive=False)
