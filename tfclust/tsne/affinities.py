@@ -24,13 +24,14 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import compiled, specialised
 from tfclust._neighbors import metric_distances, metric_row_bytes, nearest_neighbors, prepared
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
+from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, padded_size, rows_per_tile
 
 __all__ = [
     "MACHINE_EPSILON",
     "binary_search_perplexity",
+    "bucketed_conditionals",
     "calibrated_conditionals",
     "conditional_probabilities",
     "dense_calibrated_conditionals",
@@ -129,6 +130,29 @@ def calibrated_conditionals(sq_distances, perplexity, keep=None):
     _, beta, *_ = tf.while_loop(cond, body, state)
     p, _ = _entropy_and_p(sq_distances, beta, keep)
     return p, beta
+
+
+def bucketed_conditionals(sq_distances, perplexity: float):
+    """:func:`calibrated_conditionals` of k-NN distances, compiled once per size bucket.
+
+    The search runs on the rows padded to their size bucket (``_tiling.padded_size``), so every
+    N of a bucket shares one compiled program; the padding rows search at the last row's
+    distances, so that they converge with it, and are dropped.
+
+    Args:
+      sq_distances: (N, k) float tensor, N >= 1, squared distances to each point's neighbours.
+      perplexity: the desired perplexity (> 0).
+
+    Returns:
+      ``(p_cond, beta)``: (N, k) and (N,) tensors of sq_distances' dtype.
+    """
+    sq_distances = tf.convert_to_tensor(sq_distances)
+    n, k = sq_distances.shape
+    n_pad = padded_size(n)
+    padded = tf.gather(sq_distances, tf.minimum(tf.range(n_pad), n - 1))
+    search = specialised(calibrated_conditionals, n_pad, k, sq_distances.dtype)
+    p_cond, beta = search(padded, tf.constant(perplexity, sq_distances.dtype))
+    return p_cond[:n], beta[:n]
 
 
 @compiled

@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._base import BaseEstimator, prefixed_feature_names
-from tfclust._compile import specialised
 from tfclust._neighbors import METRICS, nearest_reference_neighbors
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from tfclust._validation import (
@@ -26,7 +25,7 @@ from tfclust._validation import (
     power_of_two_scale,
 )
 from tfclust.tsne.affinities import (
-    calibrated_conditionals,
+    bucketed_conditionals,
     dense_calibrated_conditionals,
     n_neighbors_for_perplexity,
     nearest_neighbors,
@@ -424,7 +423,6 @@ class TSNE(BaseEstimator):
         and ``affinities_`` (numpy), from X (``x``, rescaled as in :meth:`fit`; for
         ``metric="precomputed"``, the distances) or a precomputed sparse ``graph``."""
         dtype, say = p.dtype, functools.partial(report, p.verbose, 1, logging.INFO)
-        perplexity = tf.constant(p.perplexity, dtype)
         # Metrics the kernels do not compute are computed by scipy, in float64.
         host_x = None if graph is not None or p.metric in METRICS else x.numpy().astype(float)
         if p.method == "exact":
@@ -454,15 +452,10 @@ class TSNE(BaseEstimator):
             neighbors, sq_distances = nearest_neighbors(x, k, p.memory_budget, p.metric)
             neighbors = neighbors.numpy()
         say("[t-SNE] Computed neighbors for %d samples in %.3fs...", n, time.perf_counter() - tic)
-        # The search runs on the rows padded to their size bucket (one program per bucket); the
-        # padding rows search at the last row's distances, so that they converge with it.
-        n_pad = padded_size(n)
-        sq_distances = tf.gather(sq_distances, tf.minimum(tf.range(n_pad), n - 1))
-        search = specialised(calibrated_conditionals, n_pad, k, dtype)
-        p_cond, beta = search(sq_distances, perplexity)
+        p_cond, beta = bucketed_conditionals(sq_distances, p.perplexity)
         say("[t-SNE] Computed conditional probabilities for sample %d / %d", n, n)
-        say("[t-SNE] Mean sigma: %f", _mean_sigma(beta[:n], p.sigma_scale))
-        return neighbors, p_cond[:n].numpy()
+        say("[t-SNE] Mean sigma: %f", _mean_sigma(beta, p.sigma_scale))
+        return neighbors, p_cond.numpy()
 
     def _objective(self, p, x, graph=None):
         """The method's objective, its operands and the rows the descent runs on (see
@@ -839,13 +832,10 @@ class TSNE(BaseEstimator):
         neighbors, sq_distances = nearest_reference_neighbors(
             x, reference, k, p.memory_budget, p.metric
         )
-        n_pad = padded_size(n)
-        sq_distances = pad_rows(sq_distances, n_pad)
-        search = specialised(calibrated_conditionals, n_pad, k, reference.dtype)
-        p_cond, _ = search(sq_distances, tf.constant(perplexity, reference.dtype))
+        n_pad = padded_size(n)  # the placement's program is per bucket: padding rows have no P
+        p_cond = pad_rows(bucketed_conditionals(sq_distances, perplexity)[0], n_pad)
         embedding = tf.constant(self.embedding_)
         positions = tf.gather(embedding, pad_rows(neighbors, n_pad))  # (n_pad, k, d)
-        p_cond = p_cond * tf.cast(tf.range(n_pad) < n, p_cond.dtype)[:, None]
         y0 = tf.reduce_sum(p_cond[:, :, None] * positions, axis=1)
         n_fit = embedding.shape[0]
         side = float(np.max(np.ptp(self.embedding_, axis=0))) * (1.0 + GRID_PADDING)

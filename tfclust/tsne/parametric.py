@@ -31,7 +31,7 @@ from tfclust._validation import (
     power_of_two_scale,
 )
 from tfclust.tsne.affinities import (
-    calibrated_conditionals,
+    bucketed_conditionals,
     n_neighbors_for_perplexity,
     nearest_neighbors,
 )
@@ -403,8 +403,7 @@ class ParametricTSNE(BaseEstimator):
         # P does not depend on X's scale: bring it to [0.5, 1) if squares could overflow.
         scale = power_of_two_scale(max_abs(x), x.shape[1], tf.float32)
         neighbors, sq_distances = nearest_neighbors(x * scale if scale != 1.0 else x, k)
-        perplexity = tf.constant(p.perplexity, p.dtype)
-        p_cond, _ = tf.function(calibrated_conditionals, autograph=False)(sq_distances, perplexity)
+        p_cond, _ = bucketed_conditionals(sq_distances, p.perplexity)
         n_exaggerated = int(round(_EXAGGERATION_FRACTION * p.n_epochs))
 
         def loss_fn(idx, outputs_of, exaggeration):
