@@ -516,6 +516,91 @@ def section_parametric_tsne(d: dict) -> list[str]:
     return out
 
 
+def section_gmm(d: dict) -> list[str]:
+    n = d["notes"]
+    out = [
+        "## Gaussian mixture",
+        "",
+        "`benchmarks/bench_gmm.py`: `tfclust.GaussianMixture` against scikit-learn's on "
+        f"{n.get('data')}, k = 10; case a: full covariances, float32; case b: diagonal, "
+        "float64. *cold s*: the first fit in the process (tfclust's compilation included); "
+        "*warm s*: a later fit; *s/iter*: the warm fit's seconds per EM iteration (the two "
+        "k-means starts differ, so the iteration counts do); *EM-10 s*: ten EM iterations from "
+        "the same initial parameters, the like-for-like speed, and its *ratio* to "
+        "scikit-learn's.",
+        "",
+        machine_line(d),
+        "",
+    ]
+    out += table(
+        d["rows"],
+        [
+            ("case", "case"),
+            ("impl", "implementation"),
+            ("covariance_type", "covariance"),
+            ("dtype", "dtype"),
+            ("cold_s", "cold s"),
+            ("warm_s", "warm s"),
+            ("n_iter", "iterations"),
+            ("s_per_iter", "s/iter"),
+            ("em10_s", "EM-10 s"),
+            ("em_ratio", "ratio", ".3f"),
+            ("lower_bound", "lower bound"),
+        ],
+    )
+    return out
+
+
+def section_clustering(d: dict) -> list[str]:
+    n = d["notes"]
+    out = [
+        "## Clusters against classes",
+        "",
+        "`benchmarks/bench_clustering.py`: each method on autoencoder latents at k = 10 with its "
+        "defaults, no labels used; unsupervised *accuracy* (Hungarian matching; its standard "
+        "deviation over the seeds beside it), *NMI*, *ARI*: means over the seeds. "
+        "`mnist_sample`: per seed, the 5,000 MNIST digits' own autoencoder (a `tfclust run` with "
+        "that seed); `fashion_mnist`: the 60,000 training images' latents of one autoencoder, "
+        "the seeds varying the clustering only. *s*: the fit's mean wall seconds (the first "
+        "seed's includes compilation).",
+        "",
+        machine_line(d),
+        "",
+    ]
+    out += table(
+        d["rows"],
+        [
+            ("dataset", "data"),
+            ("method", "method"),
+            ("accuracy", "accuracy", ".3f"),
+            ("accuracy_std", "std", ".3f"),
+            ("nmi", "NMI", ".3f"),
+            ("ari", "ARI", ".3f"),
+            ("seconds", "s"),
+            ("seeds", "seeds"),
+        ],
+    )
+    published = n.get("published_accuracy") or {}
+    if published:
+        out += ["", "Published accuracies (other autoencoders, full data sets):", ""]
+        columns = list(dict.fromkeys(c for v in published.values() for c in v))
+        rows = [{"method": m, **v} for m, v in published.items()]
+        out += table(rows, [("method", "method")] + [(c, c, ".3f") for c in columns])
+    run = n.get("whole_run")
+    if run:
+        stages = ", ".join(
+            f"{k[: -len('_s')]} {fmt(v)} s"
+            for k, v in run.items()
+            if k.endswith("_s") and k != "total_s"
+        )
+        out += [
+            "",
+            f"Whole run, `{run['run']}`: {fmt(run['total_s'])} s in all ({stages}); "
+            f"accuracy {fmt(run['accuracy'])}.",
+        ]
+    return out
+
+
 def section_serving(d: dict) -> list[str]:
     n = d["notes"]
     calls = ", ".join(f"{v} at batch {k}" for k, v in (n.get("calls_per_timing") or {}).items())
@@ -829,6 +914,8 @@ SECTIONS = [
     ("tsne_fft_kernel", section_tsne_fft_kernel),
     ("tsne_transform", section_tsne_transform),
     ("parametric_tsne", section_parametric_tsne),
+    ("gmm", section_gmm),
+    ("clustering", section_clustering),
     ("serving", section_serving),
     ("image_folder", section_image_folder),
     ("compile_phases", section_compile_phases),

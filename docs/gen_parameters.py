@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import inspect
 import os
 import re
@@ -21,12 +22,11 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "parameters.md")
 
-# (public name, import path) of every estimator; a new estimator is added here.
-ESTIMATORS = [
-    ("tfclust.KMeans", "tfclust.kmeans", "KMeans"),
-    ("tfclust.MiniBatchKMeans", "tfclust.kmeans", "MiniBatchKMeans"),
-    ("tfclust.TSNE", "tfclust.tsne", "TSNE"),
-]
+def estimators() -> list[tuple[str, str, str]]:
+    """(public name, module, class) of every estimator: those that tfclust saves and loads."""
+    from tfclust.persistence import ESTIMATORS
+
+    return [(f"tfclust.{name}", *where.split(":")) for name, where in ESTIMATORS.items()]
 
 
 def _cell(text) -> str:
@@ -70,8 +70,6 @@ def _default(param: inspect.Parameter) -> str:
 
 
 def estimator_section(public: str, module: str, name: str) -> list[str]:
-    import importlib
-
     cls = getattr(importlib.import_module(module), name)
     sig = inspect.signature(cls.__init__)
     docs = parse_args_section(cls.__doc__)
@@ -173,7 +171,7 @@ def render() -> str:
         "(`get_params` / `set_params` / `clone` work as in scikit-learn).",
         "",
     ]
-    for public, module, name in ESTIMATORS:
+    for public, module, name in estimators():
         lines += estimator_section(public, module, name)
         lines.append("")
     lines += run_config_section()

@@ -9,6 +9,7 @@ EVERY_FIGURE = frozenset(
         "sample_image",
         "t_vs_normal",
         "cluster_grid",
+        "confusion_matrix",
         "tsne_scatter",
         "tsne_thumbnails",
         "perplexity_sweep",
@@ -16,7 +17,8 @@ EVERY_FIGURE = frozenset(
         "reconstructions",
     }
 )
-"""The figures of a run with every stage (``choose_k`` too with ``n_clusters="auto"``)."""
+"""The figures of a run of labelled images with every stage (``choose_k`` too with
+``n_clusters="auto"``; no ``confusion_matrix`` without labels)."""
 
 
 @contextlib.contextmanager

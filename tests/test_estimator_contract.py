@@ -14,7 +14,17 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import get_tags
 
-from tfclust import TSNE, KMeans, MiniBatchKMeans, NotFittedError, ParametricTSNE, load_estimator
+from tfclust import (
+    DEC,
+    TSNE,
+    GaussianMixture,
+    KMeans,
+    ManifoldClustering,
+    MiniBatchKMeans,
+    NotFittedError,
+    ParametricTSNE,
+    load_estimator,
+)
 
 ESTIMATORS = {
     "KMeans": lambda: KMeans(n_clusters=3, max_iter=20, random_state=0),
@@ -25,8 +35,27 @@ ESTIMATORS = {
     "ParametricTSNE": lambda: ParametricTSNE(
         perplexity=5, n_epochs=5, batch_size=32, random_state=0
     ),
+    "GaussianMixture": lambda: GaussianMixture(n_components=3, random_state=0),
+    "ManifoldClustering": lambda: ManifoldClustering(
+        n_clusters=3, perplexity=10, n_init=1, random_state=0
+    ),
+    "DEC": lambda: DEC(
+        n_clusters=3,
+        latent_dim=3,
+        hidden_units=(16,),
+        pretrain_epochs=5,
+        batch_size=32,
+        update_interval=10,
+        max_iter=30,
+        tol=0,
+        n_init=2,
+        random_state=0,
+    ),
 }
-CLUSTERERS = ["KMeans", "MiniBatchKMeans"]
+CLUSTERERS = ["KMeans", "MiniBatchKMeans", "DEC"]
+# Clusterers without transform, cluster_centers_ or n_clusters (as scikit-learn's mixtures),
+# or with a map of X as transform.
+MIXTURES = ["GaussianMixture", "ManifoldClustering"]
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +111,8 @@ def test_repr_matches_sklearn_style():
 def test_not_fitted_errors(name, data):
     x = data[0]
     est = ESTIMATORS[name]()
-    methods = ["get_feature_names_out", "transform"]
-    if name in CLUSTERERS:
+    methods = ["get_feature_names_out", "transform"] if name not in MIXTURES else []
+    if name in CLUSTERERS + MIXTURES:
         methods += ["predict", "score"]
     for method in methods:
         args = () if method == "get_feature_names_out" else (x,)
@@ -110,10 +139,13 @@ def test_tags(name, fitted):
     tags = get_tags(ESTIMATORS[name]())
     assert tags.input_tags.sparse is True and tags.input_tags.allow_nan is False
     assert tags.input_tags.pairwise is False and tags.requires_fit
-    assert tags.estimator_type == ("clusterer" if name in CLUSTERERS else None)
+    assert tags.estimator_type == ("clusterer" if name in CLUSTERERS + MIXTURES else None)
     # float32 for the maps, as scikit-learn's TSNE; the clusterers keep float32 and float64
     expected = ["float64", "float32"] if name in CLUSTERERS else ["float32"]
-    assert tags.transformer_tags.preserves_dtype == expected
+    if name in MIXTURES:
+        assert tags.transformer_tags is None
+    else:
+        assert tags.transformer_tags.preserves_dtype == expected
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(fitted[name])
@@ -124,6 +156,9 @@ def test_fitted_attributes_and_feature_names(name, data, fitted):
     x = data[0]
     est = fitted[name]
     assert est.n_features_in_ == x.shape[1]
+    if name in MIXTURES:
+        assert est.predict_proba(x[:7]).shape == (7, 3)
+        return
     k = 3 if name in CLUSTERERS else 2
     assert list(est.get_feature_names_out()) == [f"{name.lower()}{i}" for i in range(k)]
     with pytest.raises(ValueError, match="input_features"):
@@ -141,7 +176,8 @@ def test_bad_input(name, data, fitted):
         est.fit(bad_nan)
     with pytest.raises(ValueError, match="2-D"):
         est.fit(x[:, 0])
-    methods = ["transform"] + (["predict"] if name in CLUSTERERS else [])
+    methods = ["transform"] if name not in MIXTURES else []
+    methods += ["predict"] if name in CLUSTERERS + MIXTURES else []
     for method in methods:
         with pytest.raises(ValueError, match="features"):
             getattr(fitted[name], method)(x[:, :2])
@@ -161,7 +197,16 @@ def test_dtypes(name, data, fitted):
     est = fitted[name]
     est64 = ESTIMATORS[name]().fit(x64)
     forced = ESTIMATORS[name]().set_params(dtype="float32").fit(x64)
-    if name in CLUSTERERS:
+    if name == "ManifoldClustering":  # a float32 map, as TSNE's, whatever X
+        assert est.embedding_.dtype == est64.embedding_.dtype == np.float32
+        assert est.clusterer_.means_.dtype == forced.embedding_.dtype == np.float32
+        follow = ESTIMATORS[name]().set_params(dtype=None).fit(x64)
+        assert follow.embedding_.dtype == follow.clusterer_.means_.dtype == np.float64
+    elif name in MIXTURES:
+        assert est.means_.dtype == est.predict_proba(x64).dtype == np.float32
+        assert est64.means_.dtype == est64.predict_proba(x32).dtype == np.float64
+        assert forced.means_.dtype == np.float32
+    elif name in CLUSTERERS:
         assert est.cluster_centers_.dtype == np.float32
         assert est.transform(x32).dtype == np.float32
         # A fitted model computes in its own dtype: float64 rows are cast to float32.
@@ -186,8 +231,9 @@ def test_pickle_before_and_after_fit(name, data, fitted):
     again = pickle.loads(pickle.dumps(est))
     assert repr(again) == repr(est)
     np.testing.assert_array_equal(_output(again, x), _output(est, x))
-    np.testing.assert_array_equal(again.transform(x), est.transform(x))
-    if name in CLUSTERERS:
+    if name not in MIXTURES:
+        np.testing.assert_array_equal(again.transform(x), est.transform(x))
+    if name in CLUSTERERS + MIXTURES:
         assert again.score(x) == est.score(x)
     # An unpickled unfitted estimator fits like a fresh one.
     if name == "KMeans":
@@ -204,7 +250,8 @@ def test_save_and_load_before_and_after_fit(name, data, fitted, tmp_path):
     assert type(again) is type(est) and repr(again) == repr(est)
     assert again.get_params() == est.get_params()
     np.testing.assert_array_equal(_output(again, x), _output(est, x))
-    np.testing.assert_array_equal(again.transform(x), est.transform(x))
+    if name not in MIXTURES:
+        np.testing.assert_array_equal(again.transform(x), est.transform(x))
 
 
 def test_minibatch_partial_fit_after_pickle(data):
@@ -222,15 +269,16 @@ def test_in_pipeline(name, data):
     pipe = make_pipeline(StandardScaler(), ESTIMATORS[name]())
     labels = pipe.fit(x).predict(x)
     assert labels.shape == (len(x),)
-    assert pipe.transform(x).shape == (len(x), 3)
+    assert pipe.transform(x).shape == (len(x), 3)  # DEC's transform: its latent_dim of 3
     assert np.isfinite(pipe.score(x))
     np.testing.assert_array_equal(pipe.fit_predict(x), pipe.predict(x))
     step = name.lower()
     pipe.set_params(**{f"{step}__n_clusters": 2})
     assert pipe.get_params()[f"{step}__n_clusters"] == 2
-    assert pipe.fit(x).transform(x).shape == (len(x), 2)
+    width = 3 if name == "DEC" else 2
+    assert pipe.fit(x).transform(x).shape == (len(x), width)
     names = pipe.get_feature_names_out()
-    assert list(names) == [f"{step}0", f"{step}1"]
+    assert list(names) == [f"{step}{i}" for i in range(width)]
 
 
 def test_tsne_in_pipeline(data):

@@ -66,6 +66,31 @@ def test_accuracy_matches_brute_force_with_unequal_counts(seed):
     )
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_contingency_matrix_matches_sklearn_and_orders_by_matching(seed):
+    from sklearn.metrics.cluster import contingency_matrix
+
+    y_true, y_pred = random_labelings(seed, n=60)
+    table, classes, clusters = metrics.contingency_matrix(y_true, y_pred)
+    np.testing.assert_array_equal(table, contingency_matrix(y_true, y_pred))
+    np.testing.assert_array_equal(classes, np.unique(y_true))
+    np.testing.assert_array_equal(clusters, np.unique(y_pred))
+    matched, _, order = metrics.contingency_matrix(y_true, y_pred, match=True)
+    assert sorted(order.tolist()) == clusters.tolist()
+    np.testing.assert_array_equal(matched, table[:, np.searchsorted(clusters, order)])
+    if len(classes) <= len(clusters):  # every class matched: the diagonal is the matching
+        diagonal = np.trace(matched[:, : len(classes)])
+        assert diagonal / table.sum() == pytest.approx(brute_force_accuracy(y_true, y_pred))
+
+
+def test_contingency_matrix_with_more_classes_than_clusters():
+    table, classes, clusters = metrics.contingency_matrix(
+        ["a", "a", "b", "b", "c"], [7, 7, 3, 3, 3], match=True
+    )
+    assert classes.tolist() == ["a", "b", "c"] and clusters.tolist() == [7, 3]
+    assert table.tolist() == [[2, 0], [0, 2], [0, 1]]
+
+
 def test_accuracy_extra_clusters_count_as_errors():
     assert metrics.cluster_accuracy([0, 0, 1, 1], [0, 1, 2, 3]) == 0.5
 

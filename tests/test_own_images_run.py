@@ -193,7 +193,8 @@ def test_unlabelled_run_chooses_k_and_says_why(unlabelled_run):
 @pytest.mark.slow  # an 80 s end-to-end run; RGB and choose-k have unit tests
 def test_unlabelled_run_colours_by_cluster_and_draws_rgb(unlabelled_run):
     out, metrics = unlabelled_run
-    assert set(metrics["figures"]["files"]) == EVERY_FIGURE - {"perplexity_sweep"} | {"choose_k"}
+    expected = EVERY_FIGURE - {"perplexity_sweep", "confusion_matrix"} | {"choose_k"}
+    assert set(metrics["figures"]["files"]) == expected
     assert metrics["figures"]["coloured_by"] == "cluster"
     sprite = tf.io.decode_png(tf.io.read_file(str(out / "tensorboard" / "sprite.png")))
     assert sprite.shape[-1] == 3

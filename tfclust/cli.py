@@ -155,6 +155,15 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--n-init", type=int, help="restarts (default 10)")
     g.add_argument("--kmeans-seed", type=int, help="K-means random_state (default 42)")
+    g = p.add_argument_group("clustering")
+    g.add_argument(
+        "--clustering",
+        choices=["kmeans", "gmm", "manifold", "dec"],
+        help="the clustering that colours the figures and fills metrics.json's 'clustering': "
+        "the tutorial's kmeans (default), gmm (Gaussian mixture on the latents), manifold "
+        "(Gaussian mixture on a t-SNE map of all latents) or dec (IDEC: fine-tunes the "
+        "autoencoder); K-means always runs too",
+    )
     g = p.add_argument_group("t-SNE")
     g.add_argument(
         "--tsne-samples",
@@ -181,8 +190,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--color-by",
         choices=["auto", "label", "cluster"],
-        help="colour the maps by class label or by K-means cluster (default auto: by label "
-        "when the images have labels)",
+        help="colour the maps by class label or by --clustering's cluster (default auto: by "
+        "label when the images have labels)",
     )
     p.add_argument(
         "--export",

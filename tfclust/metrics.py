@@ -99,13 +99,62 @@ def _contingency(y_true, y_pred) -> _Contingency:
     )
 
 
+def contingency_matrix(y_true, y_pred, *, match: bool = False):
+    """Counts of samples per class and cluster, as ``sklearn.metrics.cluster.contingency_matrix``.
+
+    Args:
+      y_true: (n_samples,) class labels, any sortable dtype (ints, strings, ...).
+      y_pred: (n_samples,) cluster labels.
+      match: False (default): columns in sorted cluster order. True: the columns reordered by
+        the matching of :func:`cluster_accuracy`: the matched clusters in the order of their
+        classes (with as many clusters as classes, the diagonal holds the correctly matched
+        samples), then the unmatched clusters in sorted order.
+
+    Returns:
+      ``(table, classes, clusters)``: ``table`` (n_classes, n_clusters) int64 counts,
+      ``classes`` the sorted class values of its rows, ``clusters`` the cluster values of its
+      columns.
+
+    Raises:
+      ValueError: labels not 1-D, empty, containing NaN, or of different lengths.
+
+    Examples:
+      >>> from tfclust.metrics import contingency_matrix
+      >>> y_true, y_pred = [0, 0, 1, 1, 2], [1, 1, 0, 0, 0]
+      >>> table, classes, clusters = contingency_matrix(y_true, y_pred)
+      >>> table.tolist(), clusters.tolist()
+      ([[0, 2], [2, 0], [1, 0]], [0, 1])
+      >>> table, classes, clusters = contingency_matrix(y_true, y_pred, match=True)
+      >>> table.tolist(), clusters.tolist()
+      ([[2, 0], [0, 2], [0, 1]], [1, 0])
+    """
+    y_true, y_pred = _check_label_pair(y_true, y_pred)
+    dense = _dense_contingency(y_true, y_pred)
+    classes, clusters = np.unique(y_true), np.unique(y_pred)
+    if match:
+        rows, cols = scipy.optimize.linear_sum_assignment(dense, maximize=True)
+        order = np.concatenate(
+            [cols[np.argsort(rows)], np.setdiff1d(np.arange(clusters.size), cols)]
+        )
+        dense, clusters = dense[:, order], clusters[order]
+    return dense, classes, clusters
+
+
+def _dense_contingency(y_true, y_pred) -> np.ndarray:
+    """The (n_classes, n_clusters) int64 contingency table of two labelings."""
+    table = _contingency(y_true, y_pred)
+    dense = np.zeros((table.class_sizes.size, table.cluster_sizes.size), dtype=np.int64)
+    dense[table.rows, table.cols] = table.counts
+    return dense
+
+
 def cluster_accuracy(y_true, y_pred) -> float:
     """Unsupervised clustering accuracy: the best one-to-one matching of clusters to classes.
 
     The matching maximises the number of samples whose cluster is mapped to their class
-    (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``, on the contingency table).
-    With more clusters than classes the unmatched clusters count as errors; with fewer, the
-    unmatched classes do.
+    (Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``, on the contingency table,
+    :func:`contingency_matrix`). With more clusters than classes the unmatched clusters count
+    as errors; with fewer, the unmatched classes do.
 
     Args:
       y_true: (n_samples,) class labels, any sortable dtype (ints, strings, ...).
@@ -122,11 +171,9 @@ def cluster_accuracy(y_true, y_pred) -> float:
       >>> cluster_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0])
       0.8
     """
-    table = _contingency(y_true, y_pred)
-    dense = np.zeros((table.class_sizes.size, table.cluster_sizes.size), dtype=np.int64)
-    dense[table.rows, table.cols] = table.counts
+    dense = _dense_contingency(y_true, y_pred)
     rows, cols = scipy.optimize.linear_sum_assignment(dense, maximize=True)
-    return float(dense[rows, cols].sum() / table.counts.sum())
+    return float(dense[rows, cols].sum() / dense.sum())
 
 
 def _entropy(sizes: np.ndarray) -> float:

@@ -85,6 +85,9 @@ ESTIMATORS = {
     "MiniBatchKMeans": "tfclust.kmeans:MiniBatchKMeans",
     "TSNE": "tfclust.tsne:TSNE",
     "ParametricTSNE": "tfclust.tsne.parametric:ParametricTSNE",
+    "GaussianMixture": "tfclust.mixture:GaussianMixture",
+    "ManifoldClustering": "tfclust.manifold_clustering:ManifoldClustering",
+    "DEC": "tfclust.deep:DEC",
 }
 """The classes :func:`load_estimator` may instantiate: saved class name -> ``"module:Class"``
 (imported on first use)."""
@@ -480,18 +483,42 @@ def load_estimator(path: str | os.PathLike):
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as err:
         raise ValueError(f"{path} is a corrupt or truncated estimator file ({err})") from err
     try:
+        return _build(name, params, state)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def _build(name: str, params: dict, state: dict):
+    """An estimator of the allow-listed class ``name`` with these parameters and fitted state."""
+    if name not in ESTIMATORS:
+        raise ValueError(f"{name!r} is not one of the estimators tfclust loads")
+    try:
         cls = _resolve(name)
     except (ImportError, AttributeError) as err:
-        raise ValueError(
-            f"{path} holds a {name}, which this installation of tfclust cannot import ({err})"
-        ) from err
+        raise ValueError(f"this installation of tfclust cannot import {name} ({err})") from err
     try:
         estimator = cls(**params)
     except TypeError as err:
-        raise ValueError(f"{path}: the saved parameters do not fit {name} ({err})") from err
+        raise ValueError(f"the saved parameters do not fit {name} ({err})") from err
     if hasattr(estimator, "_set_saved_state"):
         estimator._set_saved_state(state)
     else:
         for key, value in state.items():
             setattr(estimator, key, value)
     return estimator
+
+
+def estimator_record(estimator) -> dict:
+    """A fitted estimator held inside another's saved state (``_get_saved_state``): a dict of
+    its class name, parameters and fitted state, which :func:`estimator_from_record` rebuilds.
+    """
+    return {
+        "class": type(estimator).__name__,
+        "params": estimator.get_params(deep=False),
+        "state": _collect_state(estimator),
+    }
+
+
+def estimator_from_record(record: dict):
+    """The estimator of an :func:`estimator_record` (an allow-listed class only)."""
+    return _build(record["class"], record["params"], record["state"])

@@ -46,6 +46,7 @@ STAGES = (
     "autoencoder",
     "encode",
     "kmeans",
+    "clustering",
     "tsne",
     "perplexity_sweep",
     "figures",
@@ -96,6 +97,11 @@ class RunConfig:
     """Smallest and largest k tried by ``n_clusters="auto"``."""
     n_init: int = 10
     kmeans_seed: int = 42
+    clustering: str = "kmeans"
+    """The clustering that colours the figures and fills metrics.json's ``clustering``: the
+    tutorial's "kmeans" (default), "gmm" (a Gaussian mixture on the latents), "manifold" (a
+    Gaussian mixture on a t-SNE map of all latents) or "dec" (IDEC, fine-tuning the
+    autoencoder); the tutorial's K-means always runs (docs/clustering.md)."""
     tsne_samples: int | str = 5000
     """Embed ``tsne_samples`` latents (all if there are fewer), or "all": a data set's first,
     your own images drawn at random (a folder's files come sorted by class)."""
@@ -159,6 +165,10 @@ class RunConfig:
             check_int(self.n_clusters, name="n_clusters", low=1)
         check_int(self.n_init, name="n_init", low=1)
         check_int(self.kmeans_seed, name="kmeans_seed", low=0)
+        if self.clustering not in CLUSTERING_METHODS:
+            raise ValueError(
+                f"clustering must be one of {CLUSTERING_METHODS}, got {self.clustering!r}"
+            )
         check_float(self.perplexity, name="perplexity", low=0, low_inclusive=False)
         if self.tsne_samples != "all":
             self._check_tsne_size(check_int(self.tsne_samples, name="tsne_samples", low=0))
@@ -244,6 +254,12 @@ class RunConfig:
         n = self.sweep_n(n_samples)
         return tuple(p for p in self.sweep_perplexities if p < n)
 
+
+CLUSTERING_METHODS = ("kmeans", "gmm", "manifold", "dec")
+"""The values of ``RunConfig.clustering``."""
+
+CLUSTERING_NAMES = {"kmeans": "K-means", "gmm": "GMM", "manifold": "manifold", "dec": "IDEC"}
+"""How the figures and the summary name each clustering method."""
 
 COLOR_BY = ("auto", "label", "cluster")
 """What colours the points of the maps (``RunConfig.color_by``)."""
@@ -717,6 +733,10 @@ PARAMETRIC_MAP = "parametric_tsne.npz"
 """The export's map network, a saved ParametricTSNE."""
 FILE_NAMES = "file_names.txt"
 """A run's record of each image's file (one path per line, relative to ``--images``)."""
+CLUSTERING_LABELS = "clustering_labels.npy"
+"""The chosen clustering method's cluster of each image, int32."""
+CLUSTERING_MODEL = "clustering.npz"
+"""The chosen clustering method's fitted estimator (tfclust.persistence), unless "kmeans"."""
 ASSIGNMENTS = "clusters.csv"
 """Each image's K-means cluster, with its file and class when it has them."""
 
@@ -774,18 +794,27 @@ def _kmeans(job: Run, config: RunConfig, state: dict) -> None:
         record["silhouette_samples"] = min(SILHOUETTE_SAMPLES, len(latents))
         record["calinski_harabasz"] = metrics.calinski_harabasz_score(latents, clusters)
         record["davies_bouldin"] = metrics.davies_bouldin_score(latents, clusters)
-    if labels is None:
-        record["label_metrics"] = NO_LABELS
-    else:
-        record["accuracy"] = metrics.cluster_accuracy(labels, clusters)
-        record["nmi"] = metrics.normalized_mutual_info(labels, clusters)
-        record["ari"] = metrics.adjusted_rand_index(labels, clusters)
+    record.update(_label_metrics(labels, clusters))
     job.metrics["kmeans"] = record
     state["kmeans_centers"], state["kmeans_labels"] = centers, clusters
 
 
 NO_LABELS = "none: the images have no labels"
 """What metrics.json says in place of the label metrics of unlabelled images."""
+
+
+def _label_metrics(labels: np.ndarray | None, clusters: np.ndarray) -> dict:
+    """Accuracy, NMI and ARI of ``clusters`` against the images' labels, or the note that
+    there are none."""
+    from tfclust import metrics
+
+    if labels is None:
+        return {"label_metrics": NO_LABELS}
+    return {
+        "accuracy": metrics.cluster_accuracy(labels, clusters),
+        "nmi": metrics.normalized_mutual_info(labels, clusters),
+        "ari": metrics.adjusted_rand_index(labels, clusters),
+    }
 
 
 def _assignments_csv(state: dict, clusters: np.ndarray) -> str:
@@ -815,6 +844,57 @@ def _restore_kmeans(job: Run, config: RunConfig, state: dict) -> None:
         raise ValueError("the saved K-means result does not match the run")
     _check_files([job.path(ASSIGNMENTS)])
     state["kmeans_centers"], state["kmeans_labels"] = centers, labels
+
+
+def _clustering(job: Run, config: RunConfig, state: dict) -> None:
+    """The chosen clustering method's clusters (the K-means' for "kmeans"), saved with its
+    model, and its record: method, k, label metrics and seconds."""
+
+    method, latents, labels = config.clustering, state["latents"], state["labels"]
+    k = len(state["kmeans_centers"])
+    record = {"method": method, "n_clusters": k}
+    start = time.perf_counter()
+    if method == "kmeans":
+        clusters = state["kmeans_labels"]
+        record["seconds"] = job.metrics["stages"]["kmeans"]["seconds"]
+    else:
+        model = _clustering_model(config, k)
+        if method == "dec":
+            clusters = model.fit(state["images"], autoencoder=state["autoencoder"]).labels_
+        else:
+            clusters = model.fit_predict(latents)
+        clusters = np.asarray(clusters, dtype=np.int32)
+        model.save(job.path(CLUSTERING_MODEL))
+        record["model"] = CLUSTERING_MODEL
+        record["seconds"] = round(time.perf_counter() - start, 3)
+    _files.save_npy(job.path(CLUSTERING_LABELS), clusters)
+    record.update(_label_metrics(labels, clusters))
+    job.metrics["clustering"] = record
+    state["clusters"] = clusters
+
+
+def _clustering_model(config: RunConfig, n_clusters: int):
+    """The unfitted estimator of ``config.clustering`` (not "kmeans"), seeded by ``seed``."""
+    if config.clustering == "gmm":
+        from tfclust.mixture import GaussianMixture
+
+        return GaussianMixture(n_clusters, random_state=config.seed)
+    if config.clustering == "manifold":
+        from tfclust.manifold_clustering import ManifoldClustering
+
+        return ManifoldClustering(n_clusters, random_state=config.seed)
+    from tfclust.deep import DEC
+
+    return DEC(n_clusters, random_state=config.seed)
+
+
+def _restore_clustering(job: Run, config: RunConfig, state: dict) -> None:
+    clusters = _files.load_npy(job.path(CLUSTERING_LABELS), "clusters")
+    if clusters.shape != (len(state["latents"]),):
+        raise ValueError("the saved clusters do not match the run")
+    if config.clustering != "kmeans":
+        _check_files([job.path(CLUSTERING_MODEL)])
+    state["clusters"] = clusters
 
 
 def _kmeans_settings(config: RunConfig) -> dict:
@@ -966,11 +1046,12 @@ def _colours(config: RunConfig, state: dict) -> dict:
     if by == "auto":
         by = "label" if state["labels"] is not None else "cluster"
     if by == "cluster":
-        clusters = state.get("kmeans_labels")
+        clusters = state.get("clusters")
         k = 0 if clusters is None else int(clusters.max()) + 1
         if not 0 < k <= MAX_CLASSES:
             return {"by": "nothing", "labels": None, "n_classes": 10}
-        return {"by": by, "labels": clusters, "n_classes": k, "color_label": "K-means cluster"}
+        name = CLUSTERING_NAMES[config.clustering]
+        return {"by": by, "labels": clusters, "n_classes": k, "color_label": f"{name} cluster"}
     names = state["class_names"]
     if names is None or len(names) > MAX_CLASSES:
         labels, n_classes = _coloured_by(state["labels"])
@@ -1003,10 +1084,16 @@ def _figures(job: Run, config: RunConfig, state: dict) -> None:
         figures["choose_k"] = plots.choose_k(
             c["ks"], c["inertia"], c["silhouette"], c["chosen"], rule=c["rule"]
         )
-    if "kmeans_labels" in state:
+    if "clusters" in state:
+        method = CLUSTERING_NAMES[config.clustering]
+        clusters = state["clusters"]
         figures["cluster_grid"] = plots.cluster_grid(
-            images, state["kmeans_labels"], n_clusters=len(state["kmeans_centers"])
+            images, clusters, n_clusters=int(clusters.max()) + 1, method=method
         )
+        if state["labels"] is not None:
+            figures["confusion_matrix"] = plots.confusion_matrix(
+                state["labels"], clusters, state["class_names"], method=method
+            )
     if "embedding" in state:
         n = len(state["embedding"])
         figures["tsne_scatter"] = plots.tsne_scatter(
@@ -1168,6 +1255,14 @@ STAGE_SPECS: dict[str, Stage] = {
         _kmeans_settings,
         "kmeans",
     ),
+    "clustering": Stage(
+        _clustering,
+        _restore_clustering,
+        (CLUSTERING_LABELS, CLUSTERING_MODEL),
+        ("autoencoder", "encode", "kmeans"),
+        _settings("clustering", "seed"),
+        "clustering",
+    ),
     "tsne": Stage(
         _tsne,
         _restore_tsne,
@@ -1188,7 +1283,7 @@ STAGE_SPECS: dict[str, Stage] = {
         _figures,
         lambda job, config, state: _check_files(job.earlier["figures"]["files"].values()),
         ("figures",),
-        ("autoencoder", "kmeans", "tsne", "perplexity_sweep"),
+        ("autoencoder", "kmeans", "clustering", "tsne", "perplexity_sweep"),
         _settings("n_clusters", "color_by", "tsne_seed"),
         "figures",
     ),
@@ -1254,6 +1349,12 @@ def summary(metrics: dict) -> str:
             )
         if "accuracy" in k:
             line += f"; accuracy {k['accuracy']:.3f}, NMI {k['nmi']:.3f}, ARI {k['ari']:.3f}"
+        lines.append(line)
+    if "clustering" in metrics and metrics["clustering"]["method"] != "kmeans":
+        c = metrics["clustering"]
+        line = f"{CLUSTERING_NAMES[c['method']]} (k={c['n_clusters']}): {c['seconds']:.1f} s"
+        if "accuracy" in c:
+            line += f"; accuracy {c['accuracy']:.3f}, NMI {c['nmi']:.3f}, ARI {c['ari']:.3f}"
         lines.append(line)
     if "tsne" in metrics:
         t = metrics["tsne"]

@@ -225,9 +225,10 @@ def sample_image(image, label=None) -> Figure:
     return fig
 
 
-def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int = 10) -> Figure:
-    """Row i shows the first ``per_cluster`` images of K-means cluster i; blank cells if it has
-    fewer.
+def cluster_grid(
+    images, cluster_labels, n_clusters: int = 10, per_cluster: int = 10, method: str = "K-means"
+) -> Figure:
+    """Row i shows the first ``per_cluster`` images of cluster i; blank cells if it has fewer.
 
     Args:
       images: grey (N, H, W), (N, H, W, 1) or (N, H*W) images, or RGB (N, H, W, 3) images.
@@ -235,11 +236,12 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
       n_clusters: number of clusters (default 10); with more than :data:`MAX_GRID_ROWS`, only
         the ``MAX_GRID_ROWS`` largest are shown (in order of cluster id) and the title says so.
       per_cluster: number of columns, 1 to 100 (default 10).
+      method: the clustering's name, for the title (default "K-means").
 
     Returns:
       A figure of 1.2 inches per cell (12 x 12 inches for 10 x 10), no ticks or frames, titled
-      "K-means clusters (rows): first 10 images of each"; each row is labelled with its cluster
-      id and size on two lines ("cluster 3", "(n=512)").
+      "K-means clusters (rows): first 10 images of each" (with ``method``'s name); each row
+      is labelled with its cluster id and size on two lines ("cluster 3", "(n=512)").
 
     Examples:
       >>> import numpy as np
@@ -252,6 +254,8 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
     imgs = _as_images(images)
     n_clusters = check_int(n_clusters, name="n_clusters", low=1)
     per_cluster = check_int(per_cluster, name="per_cluster", low=1, high=100)
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {method!r}")
     labels = _as_class_labels(cluster_labels, imgs.shape[0], n_clusters, "cluster_labels")
     sizes = np.bincount(labels, minlength=n_clusters)
     shown = np.sort(np.argsort(-sizes, kind="stable")[:MAX_GRID_ROWS])
@@ -272,10 +276,67 @@ def cluster_grid(images, cluster_labels, n_clusters: int = 10, per_cluster: int 
             fontsize=9,
         )
     images_of = f"{per_cluster} images" if per_cluster > 1 else "image"
-    title = f"K-means clusters (rows): first {images_of} of each"
+    title = f"{method} clusters (rows): first {images_of} of each"
     if len(shown) < n_clusters:
         title += f"\n(the {len(shown)} largest of {n_clusters} clusters)"
     fig.suptitle(title)
+    return fig
+
+
+def confusion_matrix(labels, cluster_labels, class_names=None, method: str = "K-means") -> Figure:
+    """Classes (rows) against clusters (columns), the columns in the order of their matched
+    classes (:func:`tfclust.metrics.contingency_matrix` with ``match=True``), so a good
+    clustering shows a bright diagonal.
+
+    Args:
+      labels: (N,) integer class labels.
+      cluster_labels: (N,) integer cluster ids.
+      class_names: names of the classes 0, 1, ... for the row ticks (a sequence of strings
+        covering every label), or None (default): the label values.
+      method: the clustering's name, for the title (default "K-means").
+
+    Returns:
+      A figure of about 0.5 inch per cell (at least 5 x 4 inches): counts in each cell, colour by
+      the fraction of the class's samples in it, titled with ``method`` and the clustering
+      accuracy.
+
+    Raises:
+      TypeError: non-integer labels, bad ``class_names`` or ``method``.
+      ValueError: labels not 1-D, empty, of different lengths, or a label without a name.
+
+    Examples:
+      >>> from tfclust import plots
+      >>> fig = plots.confusion_matrix([0, 0, 1, 1, 2], [1, 1, 0, 0, 0], ["a", "b", "c"])
+      >>> fig.axes[0].get_title()
+      'K-means clusters vs classes: accuracy 0.800'
+    """
+    from tfclust.metrics import cluster_accuracy, contingency_matrix
+
+    for name, values in (("labels", labels), ("cluster_labels", cluster_labels)):
+        if np.asarray(values).dtype.kind not in "iu":
+            raise TypeError(f"{name} must be integers, got dtype {np.asarray(values).dtype}")
+    if not isinstance(method, str):
+        raise TypeError(f"method must be a string, got {method!r}")
+    table, classes, clusters = contingency_matrix(labels, cluster_labels, match=True)
+    names = [str(c) for c in classes]
+    if class_names is not None:
+        known = _check_color_key(class_names, "", int(classes.max()) + 1)
+        names = [known[c] for c in classes]
+    fraction = table / table.sum(axis=1, keepdims=True)
+    fig = _figure(max(5.0, 0.5 * len(clusters) + 2.5), max(4.0, 0.45 * len(classes) + 1.5))
+    ax = fig.subplots()
+    image = ax.imshow(fraction, cmap="Blues", vmin=0.0, vmax=1.0, aspect="auto")
+    if table.size <= 40 * 40:
+        for (row, col), count in np.ndenumerate(table):
+            colour = "white" if fraction[row, col] > 0.5 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(np.arange(len(clusters)), labels=[str(c) for c in clusters])
+    ax.set_yticks(np.arange(len(classes)), labels=names)
+    ax.set_xlabel("cluster (in the order of the matched classes)")
+    ax.set_ylabel("class")
+    accuracy = cluster_accuracy(labels, cluster_labels)
+    ax.set_title(f"{method} clusters vs classes: accuracy {accuracy:.3f}")
+    fig.colorbar(image, ax=ax, label="fraction of the class")
     return fig
 
 

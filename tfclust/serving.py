@@ -12,7 +12,8 @@ clusters):
     ``images``: float32 (None, H, W, C), pixels in [0, 1] ->
     ``latent`` float32 (None, d), ``cluster`` int64 (None,), ``distances`` float32 (None, k),
     and, when exported with a parametric map (``tsne=``), ``map`` float32 (None, 2): the image's
-    position on the t-SNE map.
+    position on the t-SNE map; when exported from a fitted :class:`tfclust.DEC`, also
+    ``cluster_probabilities`` float32 (None, k), its soft assignments ``q`` (see :func:`export`).
 ``serving_uint8``
     ``images``: uint8 pixels 0..255 (divided by 255 in the graph), (None, H, W) for a grey
     encoder (no channel axis) or (None, H, W, 3) for an RGB one -> the same outputs.
@@ -209,9 +210,44 @@ def _map_model(tsne, latent_dim: int) -> keras.Model:
     return tsne.model_
 
 
+def _dec_of(kmeans):
+    """``kmeans`` if it is a :class:`tfclust.DEC` (checked fitted), else None."""
+    from tfclust.deep import DEC
+
+    if not isinstance(kmeans, DEC):
+        return None
+    check_is_fitted(kmeans, "cluster_centers_")
+    return kmeans
+
+
+def _dec_encoder(encoder, dec):
+    """``(image_encoder, features_encoder)`` of a DEC export: for a DEC fitted on images, its
+    refined encoder (``encoder`` must be None or that model) and None; for a DEC fitted on
+    features, ``encoder`` (images to those features) and the DEC's refined encoder."""
+    refined = dec.encoder_
+    if len(refined.input_shape) == 4:
+        if encoder is not None and encoder is not refined:
+            raise ValueError(
+                "a DEC fitted on images serves its own refined encoder: pass encoder=None or "
+                "dec.encoder_"
+            )
+        return refined, None
+    if encoder is None:
+        raise ValueError(
+            "a DEC fitted on features (e.g. latents) needs the encoder from images to those "
+            "features"
+        )
+    _, _, _, d = _check_encoder(encoder)
+    if d != dec.n_features_in_:
+        raise ValueError(
+            f"the encoder outputs {d} features but the DEC was fitted on {dec.n_features_in_}"
+        )
+    return encoder, refined
+
+
 def export(
     path: str | os.PathLike,
-    encoder: keras.Model,
+    encoder: keras.Model | None,
     kmeans,
     version: int = 1,
     overwrite: bool = False,
@@ -230,7 +266,14 @@ def export(
       encoder: Keras model from float32 images (None, H, W, C) in [0, 1], C = 1 (grey) or 3
         (RGB), to latents (None, d), e.g. the encoder of ``tfclust.build_autoencoder``.
       kmeans: a fitted KMeans (tfclust's, or anything with ``cluster_centers_``), or a (k, d)
-        array of centres.
+        array of centres; or a fitted :class:`tfclust.DEC`, whose refined encoder and
+        clustering head are served: ``cluster`` is the argmax of its soft assignments (as
+        ``DEC.predict``), the extra output ``cluster_probabilities`` float32 (None, k) is ``q``
+        (as ``DEC.predict_proba``), ``latent`` the refined latents (as ``DEC.transform``) and
+        ``distances`` the euclidean distances to its refined centres. A DEC fitted on images
+        brings its encoder: pass ``encoder=None`` (or ``dec.encoder_``); for a DEC fitted on
+        features (e.g. an image encoder's latents), ``encoder`` maps the images to those
+        features and the DEC's encoder follows it in the graph.
       version: the version folder's number, >= 1.
       overwrite: replace an existing ``<path>/<version>``; otherwise that is an error.
       tsne: None (default), or a fitted :class:`tfclust.ParametricTSNE` of the latents: its
@@ -241,7 +284,8 @@ def export(
       The version folder written.
 
     Raises:
-      TypeError: ``encoder`` is not a Keras model; ``tsne`` is not a ParametricTSNE (a
+      TypeError: ``encoder`` is not a Keras model (or None with a DEC fitted on images);
+        ``tsne`` is not a ParametricTSNE (a
         ``TSNE`` has no forward pass: distil it into one).
       NotFittedError: ``kmeans`` or ``tsne`` is an estimator that was not fitted.
       ValueError: NaN/inf or non-2-D centres, centres or a map whose d is not the encoder's
@@ -280,7 +324,13 @@ def export(
       (['cluster', 'distances', 'latent', 'map'], (3, 2))
     """
     version = check_int(version, name="version", low=1)
+    dec = _dec_of(kmeans)
+    refine = None
+    if dec is not None:
+        encoder, refine = _dec_encoder(encoder, dec)
     height, width, channels, latent_dim = _check_encoder(encoder)
+    if refine is not None:
+        latent_dim = int(refine.output_shape[1])
     centers = _centers_of(kmeans)
     map_model = None if tsne is None else _map_model(tsne, latent_dim)
     if centers.shape[1] != latent_dim:
@@ -298,6 +348,18 @@ def export(
 
     assign = KMeansAssign(centers.shape[0], centers, name="kmeans_assign")
     assign.build((None, latent_dim))
+    head = None
+    if dec is not None:
+        from tfclust.deep import ClusteringLayer
+
+        head = ClusteringLayer(
+            centers.shape[0],
+            alpha=dec._clustering.alpha,
+            weights=[dec.cluster_centers_],
+            dtype=dec.encoder_.outputs[0].dtype,
+            name="dec_clustering",
+        )
+        head.build((None, latent_dim))
     float_spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="images")
     # Grey uint8 images come without a channel axis (as MNIST's files hold them); RGB with one.
     uint8_shape = [None, height, width] if channels == 1 else [None, height, width, channels]
@@ -314,14 +376,28 @@ def export(
             # The convolutions fail on an empty batch; answer it with empty outputs.
             return tf.cond(
                 tf.shape(images)[0] > 0,
-                lambda: encoder(images, training=False),
-                lambda: tf.zeros([0, latent_dim], tf.float32),
+                lambda: native_latent(images),
+                lambda: tf.zeros([0, latent_dim], latent_dtype),
             )
 
+    latent_dtype = tf.float32 if dec is None else tf.as_dtype(dec.encoder_.outputs[0].dtype)
+
+    def native_latent(images):
+        """The latents in the model's dtype: a DEC's may be float64 (its features')."""
+        latent = encoder(images, training=False)
+        if refine is not None:
+            latent = refine(tf.cast(latent, refine.inputs[0].dtype), training=False)
+        return latent
+
     def assign_images(images):
-        latent = encode_images(images)
+        native = encode_images(images)
+        latent = tf.cast(native, tf.float32)
         cluster, distances = assign(latent)
         out = {"latent": latent, "cluster": cluster, "distances": distances}
+        if head is not None:
+            q = head(native)
+            out["cluster"] = tf.argmax(q, axis=1, output_type=tf.int64)
+            out["cluster_probabilities"] = tf.cast(q, tf.float32)
         if map_model is not None:
             position = map_model(tf.cast(latent, map_model.dtype), training=False)
             out["map"] = tf.cast(position, tf.float32)
@@ -337,11 +413,15 @@ def export(
         return assign_images(images[..., tf.newaxis] if channels == 1 else images)
 
     def encode(images):
-        return {"latent": encode_images(tf.ensure_shape(images, float_spec.shape))}
+        latent = encode_images(tf.ensure_shape(images, float_spec.shape))
+        return {"latent": tf.cast(latent, tf.float32)}
 
     archive = keras.export.ExportArchive()
     archive.track(encoder)
     archive.track(assign)
+    for extra in (refine, head):
+        if extra is not None:
+            archive.track(extra)
     if map_model is not None:
         archive.track(map_model)
     archive.add_endpoint("serving_default", serving_default, input_signature=[float_spec])

@@ -18,13 +18,14 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from tfclust._base import BaseEstimator, prefixed_feature_names
+from tfclust._base import BaseEstimator, SavedStatePickle, prefixed_feature_names
 from tfclust._validation import (
     INT32_MAX,
     check_array,
     check_float,
     check_int,
     check_is_fitted,
+    check_layer_sizes,
     check_random_state,
     fit_dtype,
     max_abs,
@@ -116,7 +117,7 @@ def _kl_loss(y, p, exaggeration):
     return entropy + exaggeration * cross + log_z
 
 
-class ParametricTSNE(BaseEstimator):
+class ParametricTSNE(SavedStatePickle, BaseEstimator):
     """Parametric t-SNE: a Keras network that maps inputs to a t-SNE map.
 
     After ``fit``, new points cost one forward pass of a small network (``transform``), with
@@ -237,14 +238,7 @@ class ParametricTSNE(BaseEstimator):
                 low=0,
             ),
         )
-        hidden = self.hidden_units
-        if isinstance(hidden, int | np.integer) and not isinstance(hidden, bool):
-            hidden = (hidden,)
-        if not isinstance(hidden, list | tuple):
-            raise TypeError(f"hidden_units must be a tuple of ints, got {hidden!r}")
-        p.hidden_units = tuple(
-            check_int(u, name="hidden_units", low=1, high=INT32_MAX) for u in hidden
-        )
+        p.hidden_units = check_layer_sizes(self.hidden_units, name="hidden_units")
         p.n_epochs = self._auto(self.n_epochs, "n_epochs", _AUTO_EPOCHS[p.objective], low=1)
         p.batch_size = self._auto(self.batch_size, "batch_size", _AUTO_BATCH[p.objective], low=2)
         if self.tsne is not None and not isinstance(self.tsne, TSNE):
@@ -506,12 +500,3 @@ class ParametricTSNE(BaseEstimator):
             self.feature_names_in_ = np.asarray(state["feature_names_in_"], dtype=object)
         else:
             self.__dict__.pop("feature_names_in_", None)
-
-    def __getstate__(self):
-        params = self.get_params(deep=False)
-        return {"params": params, "state": self._get_saved_state()}
-
-    def __setstate__(self, data):
-        for name, value in data["params"].items():
-            setattr(self, name, value)
-        self._set_saved_state(data["state"])
