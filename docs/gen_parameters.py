@@ -22,6 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "docs", "parameters.md")
 
+
 def estimators() -> list[tuple[str, str, str]]:
     """(public name, module, class) of every estimator: those that tfclust saves and loads."""
     from tfclust.persistence import ESTIMATORS
