@@ -76,6 +76,7 @@ def _normalised_metrics(folder) -> dict:
     for record in metrics["stages"].values():
         record.pop("seconds", None)
         record.pop("resumed", None)
+    metrics.get("clustering", {}).pop("seconds", None)
     metrics["config"].pop("resume")
     metrics["config"].pop("overwrite")
     return metrics
