@@ -31,6 +31,13 @@ CLUSTERERS = ("gmm", "kmeans")
 """What clusters the map: a full-covariance Gaussian mixture, or K-means."""
 
 
+def _log(verbose: int, text: str) -> None:
+    """Log ``text`` at INFO level, and print it when ``verbose``."""
+    logger.info(text)
+    if verbose:
+        print(f"[ManifoldClustering] {text}")
+
+
 class ManifoldClustering(SavedStatePickle, BaseEstimator):
     """Cluster the points of a t-SNE map of X (N2D's manifold clustering with tfclust's parts).
 
@@ -148,23 +155,16 @@ class ManifoldClustering(SavedStatePickle, BaseEstimator):
         tsne, clusterer, verbose = self._parts(X)
         start = time.perf_counter()
         embedding = tsne.fit_transform(X)
-        self._log(verbose, "t-SNE map of %d points: %.1f s", len(embedding), start)
+        _log(verbose, f"t-SNE map of {len(embedding)} points: {time.perf_counter() - start:.1f} s")
         start = time.perf_counter()
         self.labels_ = np.asarray(clusterer.fit_predict(embedding), dtype=np.int32)
-        self._log(verbose, "%s on the map: %.1f s", self.clusterer, start)
+        _log(verbose, f"{self.clusterer} on the map: {time.perf_counter() - start:.1f} s")
         self.embedding_ = np.asarray(embedding)
         self.tsne_, self.clusterer_ = tsne, clusterer
         self.n_features_in_ = int(tsne.n_features_in_)
         if hasattr(tsne, "feature_names_in_"):
             self.feature_names_in_ = tsne.feature_names_in_
         return self
-
-    @staticmethod
-    def _log(verbose: int, message: str, *args) -> None:
-        text = message % (*args[:-1], time.perf_counter() - args[-1])
-        logger.info(text)
-        if verbose:
-            print(f"[ManifoldClustering] {text}")
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_`` ((n_samples,) int32)."""

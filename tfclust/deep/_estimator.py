@@ -499,7 +499,7 @@ class DEC(SavedStatePickle, BaseEstimator):
         self.autoencoder_, self.encoder_ = model, encoder
         self._input_shape = tuple(int(v) for v in x.shape[1:])
         self.n_features_in_ = int(np.prod(self._input_shape))
-        self._forward = None
+        self._encode_fn = self._proba_fn = None
         z = self._encode(x)
         km = self._kmeans(p, z)
         clustering = ClusteringLayer(
@@ -616,41 +616,29 @@ class DEC(SavedStatePickle, BaseEstimator):
 
     # -- inference ------------------------------------------------------------------------------
 
-    def _forward_fn(self):
-        if getattr(self, "_forward", None) is None:
-            encoder, clustering = self.encoder_, self._clustering
-            spec = tf.TensorSpec([None, *self._input_shape], encoder.inputs[0].dtype)
+    def _compiled(self, name: str, fn):
+        """``fn`` (rows of the fitted input shape -> outputs) as a ``tf.function``, kept in the
+        attribute ``name`` until the next fit or load resets it."""
+        if getattr(self, name, None) is None:
+            spec = tf.TensorSpec([None, *self._input_shape], self.encoder_.inputs[0].dtype)
+            setattr(self, name, tf.function(fn, input_signature=[spec], autograph=False))
+        return getattr(self, name)
 
-            def forward(rows):
-                z = encoder(rows, training=False)
-                return z, clustering(z)
-
-            self._forward = tf.function(forward, input_signature=[spec], autograph=False)
-        return self._forward
-
-    def _outputs(self, x, which):
-        forward = self._forward_fn() if which == 1 else None
-        if which == 0:
-            encoder = self.encoder_
-            spec = tf.TensorSpec([None, *self._input_shape], encoder.inputs[0].dtype)
-            if getattr(self, "_encode_fn", None) is None:
-                self._encode_fn = tf.function(
-                    lambda rows: encoder(rows, training=False),
-                    input_signature=[spec],
-                    autograph=False,
-                )
-            forward = self._encode_fn
-        parts = []
-        for i in range(0, int(x.shape[0]), _PREDICT_BATCH):
-            out = forward(x[i : i + _PREDICT_BATCH])
-            parts.append(out[1] if which == 1 else out)
-        return tf.concat(parts, axis=0)
+    @staticmethod
+    def _batched(fn, x):
+        """``fn`` over ``x`` in batches of ``_PREDICT_BATCH`` rows, concatenated."""
+        n = int(x.shape[0])
+        return tf.concat([fn(x[i : i + _PREDICT_BATCH]) for i in range(0, n, _PREDICT_BATCH)], 0)
 
     def _encode(self, x):
-        return self._outputs(x, 0)
+        encoder = self.encoder_
+        fn = self._compiled("_encode_fn", lambda rows: encoder(rows, training=False))
+        return self._batched(fn, x)
 
     def _proba(self, x):
-        return self._outputs(x, 1)
+        encoder, clustering = self.encoder_, self._clustering
+        fn = self._compiled("_proba_fn", lambda rows: clustering(encoder(rows, training=False)))
+        return self._batched(fn, x)
 
     def predict_proba(self, X):
         """Soft assignments ``q`` of X to the refined centres (Student-t kernel, rows sum to 1).
@@ -760,7 +748,7 @@ class DEC(SavedStatePickle, BaseEstimator):
         )
         clustering.build((None, centers.shape[1]))
         self._clustering = clustering
-        self._forward = self._encode_fn = None
+        self._encode_fn = self._proba_fn = None
         self._input_shape = tuple(int(v) for v in state["input_shape"])
         self.cluster_centers_ = centers
         self.labels_ = np.asarray(state["labels_"])
