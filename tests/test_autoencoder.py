@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from tfclust.autoencoder import (
+    STEPS_PER_EXECUTION,
     build_autoencoder,
     encode,
     load_autoencoder,
@@ -67,6 +68,50 @@ def test_training_lowers_the_loss_and_is_reproducible():
     np.testing.assert_array_equal(z_again, z)
 
 
+class _BatchCounter(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.calls = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls += 1
+
+
+def _train_counting_batches(steps_per_execution):
+    """A small model after 2 epochs of 9 batches, its losses and its batch callbacks' count."""
+    autoencoder, _, _ = build_autoencoder(latent_dim=4, filters=(2, 3), seed=3)
+    counter = _BatchCounter()
+    ds = autoencoder_pipeline(_images(70), batch_size=8, seed=3)
+    history = train_autoencoder(
+        autoencoder,
+        ds,
+        epochs=2,
+        verbose=0,
+        callbacks=[counter],
+        steps_per_execution=steps_per_execution,
+    )
+    return autoencoder, history.history["loss"], counter.calls
+
+
+@pytest.fixture(scope="module")
+def one_step_per_execution():
+    return _train_counting_batches(1)
+
+
+@pytest.mark.parametrize("steps_per_execution", [3, None])  # None: the default, 32 > 9 batches
+def test_steps_per_execution_changes_neither_loss_nor_weights(
+    one_step_per_execution, steps_per_execution
+):
+    reference, losses, calls = one_step_per_execution
+    assert calls == 2 * 9
+    autoencoder, losses_spe, calls_spe = _train_counting_batches(steps_per_execution)
+    expected = steps_per_execution or STEPS_PER_EXECUTION
+    assert autoencoder.steps_per_execution == expected
+    assert calls_spe == 2 * -(-9 // expected)  # batch callbacks once per execution
+    np.testing.assert_allclose(losses_spe, losses, rtol=1e-6)
+    for a, b in zip(autoencoder.get_weights(), reference.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_save_and_load_round_trip(tmp_path):
     autoencoder, encoder, _ = build_autoencoder(seed=1)
     path = save_autoencoder(autoencoder, tmp_path / "model")
@@ -114,6 +159,11 @@ def test_bad_training_and_encoding_input():
         train_autoencoder(autoencoder, _images(4), epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         train_autoencoder(autoencoder, autoencoder_pipeline(_images(4)), epochs=0)
+    for bad, error in [(0, ValueError), (2.5, TypeError), ("32", TypeError)]:
+        with pytest.raises(error, match="steps_per_execution"):
+            train_autoencoder(
+                autoencoder, autoencoder_pipeline(_images(4)), steps_per_execution=bad
+            )
     with pytest.raises(ValueError, match="encoder expects"):
         encode(encoder, np.zeros((2, 32, 32), np.uint8))
     with pytest.raises(ValueError, match=r"\(28, 28, 3\) per image, the encoder expects"):

@@ -35,6 +35,27 @@ def test_shuffle_is_deterministic_per_seed_and_varies_by_epoch():
     assert order(autoencoder_pipeline(images, batch_size=8, seed=4)) != first
 
 
+def test_same_batches_as_shuffling_the_cast_images():
+    """Shuffling indices and casting per batch yields the batches that the earlier pipeline
+    (cast each image, then shuffle the float images with the same seed) yielded."""
+    images = _images(37, seed=1)
+    floats = tf.data.Dataset.from_tensor_slices(images[..., None]).map(
+        lambda x: tf.cast(x, tf.float32) / 255.0
+    )
+    earlier = floats.shuffle(37, seed=5, reshuffle_each_iteration=True).batch(8)
+    ours = autoencoder_pipeline(images, batch_size=8, seed=5)
+    for _ in range(2):  # two epochs: the reshuffles agree too
+        for (x, y), reference in zip(ours, earlier, strict=True):
+            np.testing.assert_array_equal(x.numpy(), reference.numpy())
+            np.testing.assert_array_equal(y.numpy(), reference.numpy())
+
+
+def test_cache_is_deprecated():
+    with pytest.warns(DeprecationWarning, match="cache"):
+        ds = autoencoder_pipeline(_images(4), batch_size=2, cache=False)
+    assert len(list(ds)) == 2
+
+
 def test_images_pipeline_keeps_order_and_accepts_floats():
     floats = _images(5).astype(np.float32)[..., None] / 255.0
     out = np.concatenate(list(images_pipeline(floats, batch_size=2)))

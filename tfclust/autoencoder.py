@@ -35,6 +35,9 @@ MAX_PARAMETERS = 2**31 - 1
 """Largest model :func:`build_autoencoder` builds (about 8 GiB of float32 weights)."""
 TRAINING_BYTES_PER_PARAMETER = 16
 """Memory that training needs per parameter: float32 weights, gradients and Adam's two moments."""
+STEPS_PER_EXECUTION = 32
+"""Default training steps per call into TensorFlow (:func:`train_autoencoder`); measured in
+docs/distributed.md."""
 _SEEDED_LAYERS = ("conv1", "conv2", "latent", "expand", "deconv1", "deconv2")
 
 
@@ -251,8 +254,15 @@ def train_autoencoder(
     validation_data=None,
     callbacks=None,
     verbose="auto",
+    steps_per_execution: int | None = None,
 ) -> keras.callbacks.History:
     """Train with Adam on the mean squared reconstruction error, as the tutorial does.
+
+    Several devices or workers: build the model under a ``tf.distribute`` strategy's
+    ``scope()`` (``with strategy.scope(): build_autoencoder(...)``); this function then compiles
+    and trains it under that same strategy, each global batch of ``dataset`` split among the
+    replicas. See docs/distributed.md, which also holds the measurement behind the default
+    ``steps_per_execution``.
 
     Args:
       autoencoder: the model from :func:`build_autoencoder` (or a loaded one).
@@ -261,7 +271,14 @@ def train_autoencoder(
       learning_rate: Adam's step size (Keras' default 1e-3, as the tutorial's); finite, > 0.
       validation_data: optional dataset of ``(x, x)`` evaluated after each epoch.
       callbacks: extra Keras callbacks (e.g. TensorBoard).
-      verbose: Keras' progress bar setting.
+      verbose: Keras' progress bar setting: "auto" (the default), 0, 1 or 2.
+      steps_per_execution: training steps (batches) run per call into TensorFlow, >= 1, or
+        None (the default): :data:`STEPS_PER_EXECUTION` (32) on one device, 1 under a
+        multi-replica strategy, where Keras 3 fails with more (keras-team/keras#19246). The
+        weights and the loss do not depend on it; larger values spare host round trips, but the
+        progress bar and the callbacks' ``on_train_batch_*`` run only once per
+        ``steps_per_execution`` batches (the per-epoch ones, and TensorBoard's default
+        per-epoch logging, are unaffected).
 
     Returns:
       The Keras ``History``; ``history.history["loss"]`` holds the MSE per epoch.
@@ -269,7 +286,8 @@ def train_autoencoder(
     Raises:
       TypeError: ``autoencoder`` is not a Keras model, or the data are not ``tf.data`` datasets.
       ValueError: ``epochs`` < 1, a ``learning_rate`` that is not finite and > 0, a bad
-        ``verbose``.
+        ``verbose``, a ``steps_per_execution`` < 1 (or > 1 under a multi-replica strategy), or a
+        call under a strategy's scope for a model built outside it.
 
     Examples:
       >>> import numpy as np
@@ -300,16 +318,86 @@ def train_autoencoder(
         )
     if verbose not in ("auto", 0, 1, 2) or isinstance(verbose, bool):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
-    autoencoder.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
-    # The dataset shuffles itself (with its own seed); Keras must not try to.
-    return autoencoder.fit(
-        dataset,
-        epochs=epochs,
-        validation_data=validation_data,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,
-    )
+    strategy = _model_strategy(autoencoder)
+    replicas = strategy.num_replicas_in_sync
+    if steps_per_execution is None:
+        steps_per_execution = STEPS_PER_EXECUTION if replicas == 1 else 1
+    steps_per_execution = check_int(steps_per_execution, name="steps_per_execution", low=1)
+    if steps_per_execution > 1 and replicas > 1:
+        raise ValueError(
+            f"steps_per_execution must be 1 under a strategy with {replicas} replicas, got "
+            f"{steps_per_execution}: Keras 3 cannot run more (keras-team/keras#19246)"
+        )
+    # Adam's slots must live where the weights live: create it under the model's strategy.
+    trainer = _MultiWorkerTrainer(autoencoder) if _is_multi_worker(strategy) else autoencoder
+    with strategy.scope():
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="mse",
+            steps_per_execution=steps_per_execution,
+        )
+        # The dataset shuffles itself (with its own seed); Keras must not try to.
+        return trainer.fit(
+            dataset,
+            epochs=epochs,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,
+        )
+
+
+class _MultiWorkerTrainer(keras.Model):
+    """Trains a model under a multi-worker ``MultiWorkerMirroredStrategy``, which Keras 3's own
+    ``fit`` cannot do (keras-team/keras#20585); shares the model's weights.
+
+    Two Keras steps fail across workers: the reduction of the first ``(x, y)`` batch before
+    building (skipped: with no strategy recorded, Keras builds in the first step, under the
+    strategy of ``fit``'s caller) and the reduction of the step's scalar logs along axis 0
+    (given here as shape (1,)).
+    """
+
+    def __init__(self, model: keras.Model):
+        super().__init__(name=f"{model.name}_multi_worker")
+        self.autoencoder = model
+        self._distribute_strategy = None  # see the class docstring
+
+    def call(self, x, training=False):
+        return self.autoencoder(x, training=training)
+
+    def train_step(self, data):
+        return {name: tf.reshape(v, [1]) for name, v in super().train_step(data).items()}
+
+    def test_step(self, data):
+        return {name: tf.reshape(v, [1]) for name, v in super().test_step(data).items()}
+
+
+def _is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """``strategy`` is a MultiWorkerMirroredStrategy over more than one task."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    cluster = strategy.cluster_resolver.cluster_spec()
+    return sum(cluster.num_tasks(job) for job in cluster.jobs) > 1
+
+
+def _model_strategy(model: keras.Model) -> tf.distribute.Strategy:
+    """The ``tf.distribute`` strategy that ``model``'s weights were created under (the default
+    strategy for plain variables); a ValueError when the caller is in another multi-replica
+    strategy's scope, which Keras would report later and less clearly."""
+    current = tf.distribute.get_strategy()
+    variable = model.weights[0].value if model.weights else None
+    if not isinstance(variable, tf.distribute.DistributedValues):
+        if current.num_replicas_in_sync > 1:
+            raise ValueError(
+                "the autoencoder was built outside the current tf.distribute strategy's scope; "
+                "build it under it: with strategy.scope(): build_autoencoder(...)"
+            )
+        return current
+    if tf.distribute.has_strategy() and current is not variable.distribute_strategy:
+        raise ValueError(
+            "the autoencoder was built under another tf.distribute strategy than the current one"
+        )
+    return variable.distribute_strategy
 
 
 def encode(encoder: keras.Model, images, batch_size: int = 1024) -> np.ndarray:

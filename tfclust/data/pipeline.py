@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
@@ -136,9 +138,14 @@ def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
 
 
 def autoencoder_pipeline(
-    images, batch_size: int = 256, shuffle: bool = True, seed: int = 0, cache: bool = True
+    images, batch_size: int = 256, shuffle: bool = True, seed: int = 0, cache: bool | None = None
 ) -> tf.data.Dataset:
     """Training batches ``(x, x)`` for an autoencoder.
+
+    The images stay in memory in their own compact dtype (uint8: a quarter of float32's bytes);
+    the pipeline shuffles their indices, gathers each batch's images and casts and scales the
+    whole batch at once, so neither a per-image map nor a shuffle buffer of float images stands
+    between two training steps.
 
     Args:
       images: uint8 (0..255) or float (0..1) images, shape (N, H, W), (N, H, W, 1) or
@@ -147,7 +154,8 @@ def autoencoder_pipeline(
       shuffle: reshuffle every epoch. The order is fixed by ``seed``: the same seed gives the
         same sequence of batches, epoch after epoch.
       seed: the shuffle seed.
-      cache: keep the normalised images in memory after the first epoch.
+      cache: deprecated, no effect (the images are always held in memory, uncast); passing it
+        warns. It used to cache the images once cast to float32.
 
     Returns:
       A ``tf.data.Dataset`` of ``(x, x)``, x float32 (batch, H, W, C) in [0, 1] (C = 1 for
@@ -164,15 +172,25 @@ def autoencoder_pipeline(
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)
     seed = check_int(seed, name="seed", low=0)
-    ds = tf.data.Dataset.from_tensor_slices(arr).map(
-        _to_unit_float, num_parallel_calls=tf.data.AUTOTUNE
-    )
-    if cache:
-        ds = ds.cache()
+    if cache is not None:
+        warnings.warn(
+            "autoencoder_pipeline's cache argument is deprecated and has no effect: the images "
+            "are always held in memory",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    pixels = tf.constant(arr)
+    ds = tf.data.Dataset.range(len(arr))
     if shuffle:
+        # Shuffling the indices draws the same permutation as shuffling the images would.
         ds = ds.shuffle(len(arr), seed=seed, reshuffle_each_iteration=True)
+
+    def pairs(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = _to_unit_float(tf.gather(pixels, rows))
+        return x, x
+
     return (
         ds.batch(batch_size)
-        .map(lambda x: (x, x), num_parallel_calls=tf.data.AUTOTUNE)
+        .map(pairs, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
