@@ -114,9 +114,10 @@ def section_autoencoder(d: dict) -> list[str]:
         "## Autoencoder",
         "",
         "`benchmarks/bench_autoencoder.py`: the tutorial's Sequential model fed numpy arrays "
-        "against tfclust's Functional model fed by `autoencoder_pipeline`, same data, seed and "
+        "against tfclust's Functional model fed by `autoencoder_pipeline` (and tfclust against "
+        "a baseline checkout of itself), same data, seed and "
         f"batch size, {n.get('epochs')} epochs, trained in alternation one epoch each so that "
-        f"load from other processes hits both alike. Data: {n.get('dataset')}; seed "
+        f"load from other processes hits all alike. Data: {n.get('dataset')}; seed "
         f"{n.get('seed')}.",
         "",
         machine_line(d),
@@ -126,6 +127,20 @@ def section_autoencoder(d: dict) -> list[str]:
         f"{n['median_time_ratio_after_first_epoch']:.2f} (tfclust / tutorial, after the first "
         f"epoch), total time ratio {n['total_time_ratio']:.2f}. Goals: {n.get('goals')}.",
         "",
+    ]
+    if "baseline" in n:
+        out += [
+            f"Baseline: {n['baseline']}. tfclust (steps_per_execution "
+            f"{n['steps_per_execution']}) / baseline: final MSE ratio "
+            f"{n['final_vs_baseline_loss_ratio']:.4f}, median seconds-per-epoch ratio after the "
+            f"first epoch {n['median_vs_baseline_time_ratio_after_first_epoch']:.2f}, first epoch "
+            f"(compilation included) {n['first_epoch_vs_baseline_time_ratio']:.2f}; median 1-min "
+            f"load {n['median_load_1min']:.1f}. Median seconds per warm epoch: "
+            + ", ".join(f"{k} {v:.1f}" for k, v in n["median_seconds_after_first_epoch"].items())
+            + " (`spe_N`: tfclust at steps_per_execution N).",
+            "",
+        ]
+    out += [
         "Epoch 1 is each model's first call in the process (tracing and compilation "
         "included); the later epochs are warm.",
         "",
@@ -140,6 +155,10 @@ def section_autoencoder(d: dict) -> list[str]:
             ("tutorial_s", "tutorial s"),
             ("tfclust_s", "tfclust s"),
             ("time_ratio", "time ratio"),
+            ("baseline_s", "baseline s"),
+            ("vs_baseline_time_ratio", "time / baseline"),
+            ("vs_baseline_loss_ratio", "MSE / baseline", ".4f"),
+            ("load_1min", "load"),
         ],
     )
     return out
@@ -551,6 +570,39 @@ def section_gmm(d: dict) -> list[str]:
     return out
 
 
+def section_gpu_estimate(d: dict) -> list[str]:
+    g = d["gpu"]
+    out = [
+        "## GPU on paper",
+        "",
+        "`benchmarks/bench_gpu_estimate.py`: per workload, kernel launches, host waits and time "
+        f"on one {g['name']} estimated from the optimized HLO XLA compiles for it (before: "
+        "commit `8a3c1fc`; after: this tree under `TFCLUST_DEVICE=gpu`). Method, constants, "
+        "caveats and the full table: [accelerators.md](accelerators.md).",
+        "",
+    ]
+    rows = []
+    for name in d["sides"]["after"]["workloads"]:
+        for side in ("before", "after"):
+            run = d["sides"].get(side, {}).get("workloads", {}).get(name)
+            if run:
+                rows.append({"workload": name, "side": side, **run["estimate"]})
+    for row in rows:
+        row["ms"] = 1000 * row["seconds"]
+    out += table(
+        rows,
+        [
+            ("workload", "workload"),
+            ("side", "side"),
+            ("iterations", "iterations"),
+            ("launches", "kernel launches", ",.0f"),
+            ("host_waits", "host waits", ",.0f"),
+            ("ms", "total ms", ".1f"),
+        ],
+    )
+    return out
+
+
 def section_clustering(d: dict) -> list[str]:
     n = d["notes"]
     out = [
@@ -915,6 +967,7 @@ SECTIONS = [
     ("tsne_transform", section_tsne_transform),
     ("parametric_tsne", section_parametric_tsne),
     ("gmm", section_gmm),
+    ("gpu_estimate", section_gpu_estimate),
     ("clustering", section_clustering),
     ("serving", section_serving),
     ("image_folder", section_image_folder),

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfclust.tsne.fft import fft_repulsion, interval_ladder
+from tfclust.tsne.fft import (
+    _fixed_grid_repulsion,
+    fft_repulsion,
+    grid_extent,
+    grid_intervals,
+    interval_ladder,
+)
 
 TOL = 1e-3
 
@@ -84,16 +90,13 @@ def test_openTSNE_settings_are_coarser_but_sane():
     assert force_err <= 2e-2 and z_err <= 2e-3, (force_err, z_err)
 
 
-def test_compiles_once_inside_a_jit_compiled_while_loop():
-    settings = dict(min_num_intervals=20, max_num_intervals=40, ladder_growth=1.5)
-    traces = []
+def _descent(n_boxes, settings):
+    """Steps of y += 100 R / Z on a static grid, in one compiled while loop."""
 
     @tf.function(jit_compile=True)
     def descend(y, steps):
-        traces.append(1)
-
         def body(i, y, z):
-            rep, z = fft_repulsion(y, **settings)
+            rep, z = fft_repulsion(y, n_boxes=n_boxes, **settings)
             return i + 1, y + 100.0 * rep / z, z
 
         _, y, z = tf.while_loop(
@@ -101,11 +104,23 @@ def test_compiles_once_inside_a_jit_compiled_while_loop():
         )
         return y, z
 
+    return descend
+
+
+def test_static_grid_inside_a_jit_compiled_while_loop():
+    settings = dict(min_num_intervals=20, max_num_intervals=40, ladder_growth=1.5)
     rng = np.random.default_rng(4)
     base = rng.normal(size=(300, 2))
-    for scale in (2.5, 6.0):  # extents ~15 and ~36: different ladder rungs (20 and 40 boxes)
+    for scale, want_boxes in ((2.5, 20), (6.0, 40)):  # extents ~15 and ~36: different rungs
         y0 = base * scale
-        y1, _ = descend(tf.constant(y0, tf.float32), tf.constant(2))
+        n_boxes = grid_intervals(float(np.ptp(y0, axis=0).max()), **settings)
+        assert n_boxes == want_boxes
+
+        descend = _descent(n_boxes, settings)
+        args = (tf.constant(y0, tf.float32), tf.constant(2))
+        hlo = descend.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+        assert "conditional(" not in hlo  # the grid is static: no run-time branch
+        y1, _ = descend(*args)
         # Replay the same two steps eagerly against the exact sums.
         y_ref = y0.copy()
         for _ in range(2):
@@ -113,8 +128,29 @@ def test_compiles_once_inside_a_jit_compiled_while_loop():
             y_ref = y_ref + 100.0 * rep / z
         step = np.linalg.norm(y_ref - y0)
         assert np.linalg.norm(y1.numpy() - y_ref) <= 2e-3 * step
-    assert len(traces) == 1
-    assert descend.experimental_get_tracing_count() == 1
+
+
+def test_grid_is_chosen_from_the_extent_on_the_host():
+    settings = dict(min_num_intervals=20, max_num_intervals=40, ladder_growth=1.5)
+    assert interval_ladder(20, 40, 1.5) == (20, 30, 40)
+    # Nearest rung in ratio: the boundaries are sqrt(20 * 30) = 24.5 and sqrt(30 * 40) = 34.6.
+    assert [grid_intervals(s, **settings) for s in (24.0, 25.0, 34.0, 35.0)] == [20, 30, 30, 40]
+    assert grid_intervals(1e-9, **settings) == 20 and grid_intervals(1e9, **settings) == 40
+    assert grid_intervals(35.0, ints_in_interval=2.0, **settings) == 20
+    y = tf.constant([[0.0, 0.0], [30.0, 1.0], [5.0, 5.0]])
+    assert float(grid_extent(y)) == 30.0
+    assert float(grid_extent(y, tf.constant([1.0, 0.0, 1.0]))) == 5.0  # padding rows do not count
+    # Eager calls choose the same grid as an explicit n_boxes.
+    auto = fft_repulsion(y, **settings)
+    fixed = fft_repulsion(y, n_boxes=30, **settings)
+    np.testing.assert_array_equal(auto[0].numpy(), fixed[0].numpy())
+
+    @tf.function
+    def traced(y):
+        return fft_repulsion(y, **settings)
+
+    with pytest.raises(ValueError, match="static n_boxes"):
+        traced(y)
 
 
 def test_degenerate_inputs_are_finite():
@@ -147,17 +183,9 @@ def test_memory_is_linear_in_n_plus_grid():
     max_intervals = 100
     m = 5 * max_intervals
     y = tf.zeros((n, 2), tf.float32)
-    settings = dict(
-        n_interpolation_points=5,
-        min_num_intervals=50,
-        ints_in_interval=1.0,
-        max_num_intervals=max_intervals,
-        dof=1.0,
-        z_exponent=None,
-        stencil_size=None,
-        ladder_growth=1.25,
-    )
-    hlo = fft_repulsion.experimental_get_compiler_ir(y, None, **settings)(stage="hlo")
+    settings = dict(n_boxes=max_intervals, n_interp=5, n_taps=5, dof=1.0, z_exponent=1.0)
+    charge = tf.ones((n,))
+    hlo = _fixed_grid_repulsion.experimental_get_compiler_ir(y, charge, **settings)(stage="hlo")
     sizes = [
         int(np.prod([int(d) for d in dims.split(",")]))
         for dims in re.findall(r"(?:f32|c64|s32|pred)\[([\d,]+)\]", hlo)

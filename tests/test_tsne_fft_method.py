@@ -100,14 +100,13 @@ def test_gradient_and_kl_match_autodiff_of_the_exact_kl(digits_graph, dof, exagg
     grad_ref = tape.gradient(followed, y).numpy()
     objective = gradients.FFTObjective(n_interpolation_points=5, dof=dof, **SMALL_GRID)
     args = (tf.constant(y.numpy()), tf.constant(exaggeration, tf.float64))
-    run = tf.function(objective.gradient_and_kl, jit_compile=True)
-    grad, kl = run(args[0], args[1], tf.constant(True), *operands)
+    compiled_objective = objective.at_extent(float(objective.extent(args[0], *operands)))
+    assert compiled_objective.n_boxes == 50
+    run = tf.function(compiled_objective.gradient_and_kl, jit_compile=True)
+    grad, kl = run(*args, *operands)
     err = np.linalg.norm(grad.numpy() - grad_ref) / np.linalg.norm(grad_ref)
     assert err <= 1e-3, err
     assert abs(float(kl) / float(kl_ref) - 1.0) <= 1e-5
-    grad_only, no_kl = run(args[0], args[1], tf.constant(False), *operands)
-    np.testing.assert_array_equal(grad_only.numpy(), grad.numpy())
-    assert float(no_kl) == 0.0
     np.testing.assert_allclose(
         objective.gradient(*args, *operands).numpy(),
         grad.numpy(),
@@ -123,7 +122,9 @@ def test_gradient_and_kl_match_autodiff_of_the_exact_kl(digits_graph, dof, exagg
 def fits_2000():
     x, _ = mixture(2000)
     params = dict(perplexity=30.0, max_iter=500, random_state=0)
-    fft = TSNE(method="fft", **params).fit(x)
+    # The exact method's schedule (its "auto" learning rate, 50 here, for both stages): the
+    # fits differ only in their gradients. The FFT method's own "auto" ends lower.
+    fft = TSNE(method="fft", learning_rate=50.0, **params).fit(x)
     exact = TSNE(method="exact", **params).fit(x)
     return x, fft, exact
 
@@ -178,7 +179,8 @@ def test_same_random_state_same_embedding_and_one_compilation():
     shapes = optimize._shape_key(
         tf.zeros((n, 2)), (tf.zeros((n, k)), tf.zeros((n, k)), tf.zeros(()), tf.zeros((n,)))
     )
-    program = optimize._chunk_program(gradients.FFTObjective(**AUTO_2D, **SMALL_GRID), *shapes)
+    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID, n_boxes=50)
+    program = optimize._chunk_program(objective, optimize.N_ITER_CHECK, *shapes)
     assert program.experimental_get_tracing_count() == 0
     a = TSNE(random_state=3, **kwargs).fit_transform(x)
     b = TSNE(random_state=3, **kwargs).fit_transform(x)
@@ -220,13 +222,13 @@ def test_heavy_tails_and_late_exaggeration():
 
 
 def test_compiled_descent_memory_is_linear_in_n():
-    # Every array in the compiled chunk program (gradient, gains, KL, the grid ladder) has
+    # Every array in the compiled chunk program (gradient, gains, KL, the grid) has
     # O(N k + grid) elements: nothing N x N, nothing N x k x k.
     k = 91
-    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID)
-    m = objective.n_interpolation_points * objective.max_num_intervals
+    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID, n_boxes=50)
+    m = objective.n_interpolation_points * objective.n_boxes
     grid = 4 * (m + 1) * 2 * m  # the largest FFT buffer: (d + 2) channels, (m + 1) x 2m
-    run = optimize._chunk_program(objective, "memory test")
+    run = optimize._chunk_program(objective, optimize.N_ITER_CHECK, "memory test")
     largest = {}
     for n in (10000, 40000):
         y = tf.zeros((n, 2))
@@ -265,3 +267,55 @@ def test_bad_fft_parameters_raise_value_error(params, match):
 def test_directed_p_validates_neighbors():
     with pytest.raises(ValueError, match="neighbors"):
         gradients.directed_joint_probabilities(tf.zeros((5, 3), tf.int64), tf.zeros((5, 3)))
+
+
+@pytest.mark.parametrize(
+    "params, rates",
+    [
+        # openTSNE's rule: N / 12 / 4 (at least 50), then N / 4 (scikit-learn's scale).
+        (dict(), (50.0, 200.0)),
+        (dict(exaggeration=2.0), (50.0, 100.0)),
+        (dict(early_exaggeration=2.0), (100.0, 200.0)),
+        (dict(learning_rate=30.0), (30.0, 30.0)),
+        # scikit-learn's rule: max(N / early_exaggeration / 4, 50) for both stages.
+        (dict(method="exact"), (50.0, 50.0)),
+        (dict(method="exact", early_exaggeration=2.0), (100.0, 100.0)),
+    ],
+)
+def test_auto_learning_rate_per_stage_reaches_the_descent(monkeypatch, params, rates):
+    from tfclust.tsne import estimator
+
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return optimize.tsne_descent(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "tsne_descent", spy)
+    x = load_digits().data[:800]
+    tsne = TSNE(perplexity=10.0, max_iter=250, random_state=0, **SMALL_GRID, **params).fit(x)
+    assert (seen["learning_rate"], seen["final_learning_rate"]) == rates
+    # learning_rate_ is the last stage's, which optimize continues with.
+    assert tsne.learning_rate_ == rates[1]
+
+
+def test_descent_takes_a_learning_rate_per_stage(digits_graph):
+    _, operands = digits_graph
+    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID)
+    y0 = optimize.random_embedding(400, 2, seed=0, dtype=tf.float64)
+    settings = dict(
+        early_exaggeration=12.0,
+        max_iter=300,
+        n_iter_without_progress=300,
+        min_grad_norm=0.0,
+    )
+    one = optimize.tsne_descent(objective, operands, y0, learning_rate=50.0, **settings)
+    same = optimize.tsne_descent(
+        objective, operands, y0, learning_rate=50.0, final_learning_rate=50.0, **settings
+    )
+    np.testing.assert_array_equal(one.embedding, same.embedding)
+    # Stage 1 (250 iterations) is the same; stage 2's larger steps spread the map more.
+    faster = optimize.tsne_descent(
+        objective, operands, y0, learning_rate=50.0, final_learning_rate=400.0, **settings
+    )
+    assert np.ptp(faster.embedding.numpy()) > np.ptp(one.embedding.numpy())

@@ -301,7 +301,9 @@ def test_callbacks_are_called_at_their_interval_and_can_stop():
 
 @pytest.mark.parametrize("method", ["exact", "fft"])
 def test_optimize_continues_the_fit(method):
+    # No early stop: the 40 points settle (KL flat, gradient tiny) before iteration 700.
     kwargs = dict(perplexity=5.0, init="random", random_state=0, method=method)
+    kwargs.update(min_grad_norm=0.0, n_iter_without_progress=1000)
     if method == "fft":
         kwargs.update(FFT)
     # 750, not 1000 iterations: 40 points spread beyond the small test grid by then.

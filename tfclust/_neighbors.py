@@ -18,6 +18,7 @@ import math
 import tensorflow as tf
 
 from tfclust._compile import specialised
+from tfclust._device import device_profile
 from tfclust._tiling import (
     DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
@@ -152,15 +153,12 @@ def _knn_to(queries, x, n_valid, k: int, tile: int, metric: str):
     )
 
 
-_MAX_SEARCH_TILE = 512
-"""Most query rows per tile: one tile of all rows ran 12-27x slower than 136-273-row tiles (1,000
-to 4,000 queries against 2,000-5,000 points, 2-core CPU)."""
-
-
 def _search_tile(n_queries: int, n: int, d: int, k: int, metric: str, dtype, memory_budget: int):
-    """Query rows per tile of the k-NN search against ``n`` reference rows of ``d`` features."""
+    """Query rows per tile of the k-NN search against ``n`` reference rows of ``d`` features, at
+    most the device profile's ``knn_max_tile`` (on a CPU 512: one tile of all rows ran 12-27x
+    slower than 136-273-row tiles, 1,000-4,000 queries against 2,000-5,000 points)."""
     row_bytes = max(2 * n + metric_row_bytes(metric, n, d, 1), 2 * k * d) * dtype.size
-    return min(rows_per_tile(n_queries, row_bytes, memory_budget), _MAX_SEARCH_TILE)
+    return min(rows_per_tile(n_queries, row_bytes, memory_budget), device_profile().knn_max_tile)
 
 
 def nearest_neighbors(

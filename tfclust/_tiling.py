@@ -74,8 +74,10 @@ def rows_per_tile(n_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMO
 def map_row_tiles(fn, x, tile: int, fn_output_signature):
     """Apply ``fn`` to consecutive ``tile``-row blocks of ``x`` and concatenate the results.
 
-    Runs as one ``tf.while_loop`` (through ``tf.map_fn``) that XLA compiles once. The last block
-    is zero-padded; its padded rows are dropped from the output.
+    Runs as one ``tf.while_loop`` with a single counter, so XLA knows its trip count (no host
+    round trip per tile on an accelerator; ``tf.map_fn``'s loop has two counters, whose trip
+    count XLA could not prove). The last block is zero-padded; its padded rows are dropped from
+    the output.
 
     Args:
       fn: maps a (tile, ...) tensor (or the nest of such blocks, when ``x`` is a nest) to a
@@ -99,7 +101,18 @@ def map_row_tiles(fn, x, tile: int, fn_output_signature):
         padded = tf.pad(t, [[0, pad]] + [[0, 0]] * (t.shape.rank - 1)) if pad else t
         return tf.reshape(padded, [n_tiles, tile] + t.shape[1:].as_list())
 
-    out = tf.map_fn(fn, tf.nest.map_structure(blocks, x), fn_output_signature=fn_output_signature)
+    tiles = tf.nest.map_structure(blocks, x)
+    outputs = tf.nest.map_structure(
+        lambda spec: tf.TensorArray(spec.dtype, size=n_tiles, element_shape=spec.shape),
+        fn_output_signature,
+    )
+
+    def body(t, outputs):
+        result = fn(tf.nest.map_structure(lambda b: tf.gather(b, t), tiles))
+        return t + 1, tf.nest.map_structure(lambda ta, r: ta.write(t, r), outputs, result)
+
+    _, outputs = tf.while_loop(lambda t, _: t < n_tiles, body, (tf.constant(0), outputs))
     return tf.nest.map_structure(
-        lambda t: tf.reshape(t, [n_tiles * tile] + t.shape[2:].as_list())[:n], out
+        lambda ta: tf.reshape(ta.stack(), [n_tiles * tile] + ta.element_shape[1:].as_list())[:n],
+        outputs,
     )

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._base import BaseEstimator, prefixed_feature_names
+from .._device import device_profile
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
 from .._validation import (
     INT32_MAX,
@@ -33,14 +34,10 @@ from . import _lloyd, _streaming
 
 logger = logging.getLogger("tfclust.kmeans")
 
-# Tiles much larger than the L2/L3 caches make the reductions over the (rows x R*k) scores
-# memory-bound (measured on a 2-core EPYC: 4 MiB tiles ~2x faster than 60k-row tiles); tiles
-# keep at least _MIN_TILE_ROWS rows so the matmul stays efficient. The budget can only lower it.
-_CACHE_TILE_BYTES = 4 * 2**20
+# Tiles of the device profile's size (on a CPU: 4 MiB, ~2x faster than 60k-row tiles on a
+# 2-core EPYC, whose caches they fit) keep at least _MIN_TILE_ROWS rows so the matmul stays
+# efficient. The budget can only lower them. docs/accelerators.md.
 _MIN_TILE_ROWS = 512
-# The pruned algorithm gathers uncertain rows at most this many at a time (fewer for wide k, so
-# a chunk's (rows x k) scores stay in cache); measured on 60k x 64, k=10: 8192 beats 1024-4096.
-_MAX_CHUNK_ROWS = 8192
 # Live (rows x R*k) temporaries per tile row in the Lloyd step: matmul output, scores, the
 # first-match mask, with slack for XLA's buffers.
 _TILE_COPIES = 4
@@ -69,7 +66,8 @@ def data_scale(x, n_features: int, dtype, *others) -> float:
 def tile_rows(n_rows: int, width: int, itemsize: int, memory_budget: int) -> int:
     """Rows per tile for (rows x ``width``) temporaries under ``memory_budget`` bytes."""
     row_bytes = width * itemsize * _TILE_COPIES
-    budget = min(int(memory_budget), max(_CACHE_TILE_BYTES, _MIN_TILE_ROWS * row_bytes))
+    tile_bytes = device_profile().kmeans_tile_bytes
+    budget = min(int(memory_budget), max(tile_bytes, _MIN_TILE_ROWS * row_bytes))
     return rows_per_tile(n_rows, row_bytes, budget)
 
 
@@ -318,8 +316,9 @@ class KMeans(_BaseKMeans):
         every centre each iteration; ``"elkan"`` prunes with triangle-inequality bounds (Yinyang
         k-means: a lower bound per group of about ten centres), restarts one after
         another in the same program, each stopping when it converges; ``"auto"`` (default) is
-        ``"elkan"``. Both give the same result (up to rounding); only the in-memory fit uses
-        the choice. With one cluster, ``"lloyd"`` runs.
+        ``"elkan"`` on a CPU and ``"lloyd"`` on a GPU or TPU (the device profile,
+        docs/accelerators.md). Both give the same result (up to rounding); only the in-memory
+        fit uses the choice. With one cluster, ``"lloyd"`` runs.
       copy_x: accepted for scikit-learn compatibility (default True); X is never modified,
         as the fit works on a copy in TensorFlow's memory either way.
 
@@ -449,7 +448,8 @@ class KMeans(_BaseKMeans):
                 f"algorithm must be 'auto', 'lloyd' or 'elkan', got {self.algorithm!r}"
             )
         p = super()._check_params(X)
-        p.algorithm = "elkan" if self.algorithm == "auto" else self.algorithm
+        auto = self.algorithm == "auto"
+        p.algorithm = device_profile().kmeans_algorithm if auto else self.algorithm
         if p.algorithm == "elkan" and p.n_clusters == 1:
             if self.algorithm == "elkan":
                 warnings.warn(
@@ -537,14 +537,14 @@ class KMeans(_BaseKMeans):
             n_pad = padded_size(n)
             k = p.n_clusters
             tile = tile_rows(n_pad, p.n_init * k, dtype.size, p.memory_budget)
-            out = _lloyd.fit_in_memory_program(k)(
+            out = _lloyd.fit(
                 pad_rows(x, n_pad),
                 pad_rows(w, n_pad),
                 tf.constant(n, tf.int32),
                 init_array,
                 p.seed,
                 tf.constant(p.tol, dtype),
-                tf.constant(p.max_iter, tf.int32),
+                p.max_iter,
                 n_clusters=k,
                 n_restarts=p.n_init,
                 init=p.kind,
@@ -554,7 +554,10 @@ class KMeans(_BaseKMeans):
                 ),
                 n_local_trials=p.n_local_trials,
                 algorithm=p.algorithm,
-                chunk=min(_MAX_CHUNK_ROWS, tile_rows(n_pad, k, dtype.size, p.memory_budget)),
+                chunk=min(
+                    device_profile().kmeans_max_chunk_rows,
+                    tile_rows(n_pad, k, dtype.size, p.memory_budget),
+                ),
             )
             result = {key: value.numpy() for key, value in out.items()}
             result["labels"] = result["labels"][:n]

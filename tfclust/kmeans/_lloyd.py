@@ -1,19 +1,24 @@
-"""In-memory K-means fit and assignment as single XLA programs.
+"""In-memory K-means fit and assignment as XLA programs.
 
 ``fit_in_memory`` runs initialisation (all restarts at once, a leading batch dimension R), the
-whole Lloyd loop of every restart (pruned, restart after restart, ``_bounded``; or plain, all
-restarts side by side, ``lloyd`` below), the final assignment pass and the choice of the best
-restart in one compiled program (``fit_in_memory_program``: one per k): the host only sees the
-result. Compiled programs are cached by ``tf.function`` per static configuration (size bucket of
+pruned Lloyd loop of every restart (restart after restart, ``_bounded``), the final assignment
+pass and the choice of the best restart in one compiled program (``fit_in_memory_program``: one
+per k): the host only sees the result. ``fit_plain`` runs plain Lloyd iterations, all restarts
+side by side, in compiled chunks of a fixed number of iterations (no loop whose trip count is
+decided at run time: docs/accelerators.md), the host checking convergence between chunks.
+Compiled programs are cached by ``tf.function`` per static configuration (size bucket of
 N, dtype, k, R, tile, init kind; see ``_tiling.padded_size``) and on disk
 (``tfclust._compile_cache``); tensors carry everything else, the number of real rows included.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from .._compile import compiled, specialised
+from .._device import device_profile
 from .._tiling import map_row_tiles
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
@@ -74,41 +79,80 @@ def _relocate(xb, wb, labels, dists, sums, counts, active):
     return relocate_empty(sums, counts, far_x, far_lab, far_d, far_w, active)
 
 
-def lloyd(xb, valid, wb, xsq, centers, tol, max_iter):
-    """Lloyd iterations of R restarts until each converges or ``max_iter`` is reached.
+class LloydState(NamedTuple):
+    """Where the plain Lloyd iterations of R restarts stand between chunks."""
+
+    centers: tf.Tensor  # (R, k, d) centred
+    labels: tf.Tensor  # (n_tiles, T, R) int32, the last assignment (-1 before the first)
+    conv: Convergence  # fields (R,)
+    n_iter: tf.Tensor  # int32 scalar, iterations run so far
+    blocked: tf.Tensor  # bool scalar: the next iteration empties a cluster (see lloyd_chunk)
+
+    @classmethod
+    def start(cls, centers, valid) -> LloydState:
+        labels = -tf.ones(valid.shape + [centers.shape[0]], tf.int32)
+        conv = Convergence.start(centers.shape[0], centers.dtype)
+        return cls(centers, labels, conv, tf.constant(0, tf.int32), tf.constant(False))
+
+
+def _iteration(xb, valid, wb, xsq, st: LloydState, tol, max_iter, relocate: bool):
+    """One Lloyd iteration of every restart still running, as a new :class:`LloydState`.
+
+    With ``relocate``, empty clusters are re-seeded (scikit-learn's relocation); without, an
+    iteration that would leave a running restart's cluster empty is masked and the state marked
+    ``blocked``, as are all iterations after it, until one with ``relocate`` runs.
+    """
+    k = st.centers.shape[1]
+    labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, st.centers, with_sums=True)
+    running = (st.n_iter < max_iter) & ~st.blocked
+    halted = st.conv.done | ~running
+    blocked = st.blocked
+    if k > 1 and relocate:
+        sums, counts = _relocate(xb, wb, labels, dists, sums, counts, ~halted)
+    elif k > 1:
+        blocked |= tf.reduce_any((counts == 0) & ~halted[:, tf.newaxis])
+        running &= ~blocked
+        halted = st.conv.done | ~running
+    changed = tf.reduce_any((labels != st.labels) & valid[..., tf.newaxis], axis=[0, 1])
+    new_centers = average(sums, counts)
+    frozen = st.conv._replace(done=halted)
+    centers, conv, active = converge_step(st.n_iter, st.centers, new_centers, changed, frozen, tol)
+    conv = conv._replace(done=tf.where(running, conv.done, st.conv.done))
+    labels = tf.where(active, labels, st.labels)
+    return LloydState(centers, labels, conv, st.n_iter + tf.cast(running, tf.int32), blocked)
+
+
+@compiled
+def lloyd_chunk(xb, valid, wb, xsq, state, tol, max_iter, *, length: int):
+    """``length`` Lloyd iterations of R restarts side by side, a trip count XLA knows.
+
+    Restarts that converged, and iterations from ``max_iter`` on, are masked (their state does
+    not change). No branch runs inside an iteration: an iteration that empties a cluster (rare)
+    is masked instead, with the rest of the chunk, and the host runs it again with the
+    relocation (:func:`lloyd_relocating_step`), whose farthest-row search costs a selection
+    over all rows.
 
     Args:
       xb, valid, wb, xsq: (n_tiles, T, ...) centred rows, validity (False on padding rows),
         sample weights (0 on padding rows), squared norms.
-      centers: (R, k, d) initial centres; tol: absolute tolerance on the summed squared centre
-      shift; max_iter: int32 scalar.
+      state: :class:`LloydState`; tol: absolute tolerance on the summed squared centre shift;
+      max_iter: int32 scalar.
 
     Returns:
-      centers (R, k, d) and the restarts' :class:`Convergence`.
+      The :class:`LloydState` after the chunk.
     """
-    r, k, _ = centers.shape
-    valid3 = valid[..., tf.newaxis]
 
-    def body(i, centers, labels_old, conv):
-        labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, centers, with_sums=True)
-        if k > 1:
-            need = tf.reduce_any((counts == 0) & ~conv.done[:, tf.newaxis])
-            sums, counts = tf.cond(
-                need,
-                lambda: _relocate(xb, wb, labels, dists, sums, counts, ~conv.done),
-                lambda: (sums, counts),
-            )
-        changed = tf.reduce_any((labels != labels_old) & valid3, axis=[0, 1])
-        centers, conv, active = converge_step(i, centers, average(sums, counts), changed, conv, tol)
-        labels_old = tf.where(active, labels, labels_old)
-        return i + 1, centers, labels_old, conv
+    def body(j, st):
+        return j + 1, _iteration(xb, valid, wb, xsq, st, tol, max_iter, relocate=False)
 
-    labels_start = -tf.ones(valid3.shape[:2] + [r], tf.int32)
-    state = (tf.constant(0), centers, labels_start, Convergence.start(r, centers.dtype))
-    _, centers, _, conv = tf.while_loop(
-        lambda i, c, lo, conv: (i < max_iter) & tf.reduce_any(~conv.done), body, state
-    )
-    return centers, conv
+    return tf.while_loop(lambda j, _: j < length, body, (tf.constant(0), state))[1]
+
+
+@compiled
+def lloyd_relocating_step(xb, valid, wb, xsq, state, tol, max_iter):
+    """The blocked iteration of :func:`lloyd_chunk`, with the empty clusters re-seeded."""
+    state = state._replace(blocked=tf.constant(False))
+    return _iteration(xb, valid, wb, xsq, state, tol, max_iter, relocate=True)
 
 
 def _exact_inertia(xb, wb, labels, centers):
@@ -153,6 +197,88 @@ def fit_in_memory_program(n_clusters: int):
     return specialised(fit_in_memory, n_clusters)
 
 
+def fit(x, sample_weight, n_valid, init_centers, seed, tol, max_iter: int, *, algorithm, **kw):
+    """Fit K-means in memory: ``algorithm`` "elkan" runs :func:`fit_in_memory` (pruned
+    iterations, one program), "lloyd" :func:`fit_plain`. Arguments and result as
+    :func:`fit_in_memory`."""
+    if algorithm == "elkan":
+        program = fit_in_memory_program(kw["n_clusters"])
+        max_iter = tf.constant(max_iter, tf.int32)
+        return program(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **kw)
+    return fit_plain(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **kw)
+
+
+def _prepare(x, sample_weight, n_valid, init_centers, seed, tol, settings):
+    """Centred tiles of the data, the initial centres and the absolute tolerance (see
+    :func:`fit_in_memory`)."""
+    dtype = x.dtype
+    valid_rows = tf.range(x.shape[0]) < n_valid
+    mask = tf.cast(valid_rows, dtype)[:, tf.newaxis]
+    count = tf.cast(n_valid, dtype)
+    # Mean and variance of the real rows, unweighted, as scikit-learn's centring and tolerance.
+    mean = tf.reduce_sum(x * mask, axis=0) / count
+    var = tf.reduce_sum(tf.square((x - mean) * mask), axis=0) / count
+    abs_tol = tf.reduce_mean(var) * tol
+    # Centring, as scikit-learn does, makes |x|^2 - 2 x.c + |c|^2 far more accurate.
+    xc = (x - mean) * mask
+    xb, wb, valid = _tiled(xc, sample_weight, valid_rows, settings["tile"])
+    xsq = tf.reduce_sum(tf.square(xb), axis=-1)
+    if settings["init"] == "array":
+        centers = init_centers - mean
+    else:
+        # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
+        xb_init, wb_init, _ = _tiled(xc, sample_weight, valid_rows, settings["init_tile"])
+        centers = _seed(
+            xb_init,
+            wb_init,
+            seed,
+            n_valid,
+            settings["n_clusters"],
+            settings["n_restarts"],
+            settings["init"],
+            settings["n_local_trials"],
+        )
+    return _Prepared(xc, xb, wb, valid, xsq, mean, abs_tol, centers)
+
+
+class _Prepared(NamedTuple):
+    """The data as the Lloyd iterations see them (see :func:`_prepare`)."""
+
+    xc: tf.Tensor  # (N, d) centred rows, zero on padding
+    xb: tf.Tensor  # (n_tiles, T, d) the same in tiles
+    wb: tf.Tensor  # (n_tiles, T) sample weights
+    valid: tf.Tensor  # (n_tiles, T) bool
+    xsq: tf.Tensor  # (n_tiles, T) squared norms
+    mean: tf.Tensor  # (d,)
+    tol: tf.Tensor  # absolute tolerance on the summed squared centre shift
+    centers: tf.Tensor  # (R, k, d) initial centres, centred
+
+
+def _finish(data: _Prepared, centers, conv: Convergence, n: int):
+    """The result dict of :func:`fit_in_memory` from the final centres of every restart."""
+    # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
+    xb, wb, valid, xsq = data.xb, data.wb, data.valid, data.xsq
+    labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
+    inertia_all = tf.einsum("ntr,nt->r", tf.maximum(dists, tf.zeros((), xb.dtype)), wb)
+    best = tf.argmin(inertia_all, output_type=tf.int32)
+    # tf.gather, not x[best]: a strided slice with a computed index makes the TF-to-XLA bridge
+    # evaluate that index's whole dependency graph at compile time (~15 s for 60k x 10 rows).
+    best_centers = tf.gather(centers, best)
+    best_labels = tf.gather(labels, best, axis=2)
+    return {
+        "centers": best_centers + data.mean,
+        "labels": tf.reshape(best_labels, [-1])[:n],
+        "inertia": _exact_inertia(xb, wb, best_labels, best_centers),
+        "n_iter": tf.gather(conv.n_iter, best),
+        "inertia_all": inertia_all,
+        "n_iter_all": conv.n_iter,
+        "converged_all": conv.done,
+        "strict_all": conv.strict,
+        "shift_all": conv.shift,
+        "tol": data.tol,
+    }
+
+
 def fit_in_memory(
     x,
     sample_weight,
@@ -168,10 +294,9 @@ def fit_in_memory(
     tile: int,
     init_tile: int,
     n_local_trials: int,
-    algorithm: str,
     chunk: int,
 ):
-    """Fit K-means with R restarts in one compiled program; see ``KMeans.fit``.
+    """Fit K-means with R restarts and pruned iterations (``_bounded``) in one compiled program.
 
     Args:
       x: (N, d) float data whose first ``n_valid`` rows are real and the rest padding (see
@@ -181,8 +306,7 @@ def fit_in_memory(
       init_centers: (R, k, d) centres when ``init == "array"``, else None.
       seed: (2,) int32 stateless seed. tol: scalar relative tolerance (as scikit-learn's ``tol``).
       max_iter: int32 scalar. tile, init_tile: rows per tile of the Lloyd and seeding steps.
-      algorithm: "lloyd" (every row against every centre each
-      iteration) or "elkan" (triangle-inequality pruning, ``_bounded``; ``chunk`` rows per matmul).
+      chunk: rows per matmul of the pruned iterations.
 
     Returns:
       A dict: centers (k, d), labels (N,) int32 (padding rows' labels are meaningless), inertia
@@ -190,55 +314,66 @@ def fit_in_memory(
       :class:`Convergence` fields converged_all, strict_all, shift_all (R,) of every restart;
       tol, the absolute tolerance on the shift.
     """
-    dtype = x.dtype
-    valid_rows = tf.range(x.shape[0]) < n_valid
-    mask = tf.cast(valid_rows, dtype)[:, tf.newaxis]
-    count = tf.cast(n_valid, dtype)
-    # Mean and variance of the real rows, unweighted, as scikit-learn's centring and tolerance.
-    mean = tf.reduce_sum(x * mask, axis=0) / count
-    var = tf.reduce_sum(tf.square((x - mean) * mask), axis=0) / count
-    abs_tol = tf.reduce_mean(var) * tol
-    # Centring, as scikit-learn does, makes |x|^2 - 2 x.c + |c|^2 far more accurate.
-    xc = (x - mean) * mask
-    xb, wb, valid = _tiled(xc, sample_weight, valid_rows, tile)
-    xsq = tf.reduce_sum(tf.square(xb), axis=-1)
+    settings = dict(
+        n_clusters=n_clusters,
+        n_restarts=n_restarts,
+        init=init,
+        tile=tile,
+        init_tile=init_tile,
+        n_local_trials=n_local_trials,
+    )
+    data = _prepare(x, sample_weight, n_valid, init_centers, seed, tol, settings)
+    centers, conv = lloyd_bounded(
+        x, sample_weight, n_valid, data.mean, data.centers, data.tol, max_iter, chunk
+    )
+    return _finish(data, centers, conv, x.shape[0])
 
-    if init == "array":
-        centers = init_centers - mean
-    else:
-        # Seeding works on (rows x R * n_local_trials) tiles, far narrower than R * k.
-        xb_init, wb_init, _ = _tiled(xc, sample_weight, valid_rows, init_tile)
-        centers = _seed(
-            xb_init, wb_init, seed, n_valid, n_clusters, n_restarts, init, n_local_trials
-        )
 
-    if algorithm == "elkan":
-        centers, conv = lloyd_bounded(
-            x, sample_weight, n_valid, mean, centers, abs_tol, max_iter, chunk
-        )
-    else:
-        centers, conv = lloyd(xb, valid, wb, xsq, centers, tol=abs_tol, max_iter=max_iter)
+def _start_plain(x, sample_weight, n_valid, init_centers, seed, tol, **settings):
+    return _prepare(x, sample_weight, n_valid, init_centers, seed, tol, settings)
 
-    # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
-    labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
-    inertia_all = tf.einsum("ntr,nt->r", tf.maximum(dists, tf.zeros((), dtype)), wb)
-    best = tf.argmin(inertia_all, output_type=tf.int32)
-    # tf.gather, not x[best]: a strided slice with a computed index makes the TF-to-XLA bridge
-    # evaluate that index's whole dependency graph at compile time (~15 s for 60k x 10 rows).
-    best_centers = tf.gather(centers, best)
-    best_labels = tf.gather(labels, best, axis=2)
-    return {
-        "centers": best_centers + mean,
-        "labels": tf.reshape(best_labels, [-1])[: x.shape[0]],
-        "inertia": _exact_inertia(xb, wb, best_labels, best_centers),
-        "n_iter": tf.gather(conv.n_iter, best),
-        "inertia_all": inertia_all,
-        "n_iter_all": conv.n_iter,
-        "converged_all": conv.done,
-        "strict_all": conv.strict,
-        "shift_all": conv.shift,
-        "tol": abs_tol,
-    }
+
+def _finish_plain(data, state, *, n: int):
+    return _finish(data, state.centers, state.conv, n)
+
+
+def _progress(state: LloydState):
+    """(3,) int32: iterations run, whether every restart converged, whether blocked."""
+    return tf.stack(
+        [
+            state.n_iter,
+            tf.cast(tf.reduce_all(state.conv.done), tf.int32),
+            tf.cast(state.blocked, tf.int32),
+        ]
+    )
+
+
+def fit_plain(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **settings):
+    """:func:`fit_in_memory` with plain Lloyd iterations, all restarts side by side: three
+    compiled programs (start, a chunk of the device profile's ``kmeans_chunk_iterations``,
+    finish), the host checking convergence between chunks, so that no compiled loop runs a trip
+    count decided at run time (docs/accelerators.md); at most a chunk's length - 1 iterations
+    run masked after the last restart converges. Arguments and result as
+    :func:`fit_in_memory`; ``max_iter`` is a Python int here."""
+    settings.pop("chunk")
+    key = tuple(sorted(settings.items()))
+    data = specialised(_start_plain, *key)(
+        x, sample_weight, n_valid, init_centers, seed, tol, **settings
+    )
+    state = LloydState.start(data.centers, data.valid)
+    tiles = (data.xb, data.valid, data.wb, data.xsq)
+    max_iter_t = tf.constant(max_iter, tf.int32)
+    length = device_profile().kmeans_chunk_iterations
+    while True:
+        state = lloyd_chunk(*tiles, state, data.tol, max_iter_t, length=length)
+        # The one host sync per chunk.
+        n_iter, finished, blocked = _progress(state).numpy().tolist()
+        if blocked:
+            state = lloyd_relocating_step(*tiles, state, data.tol, max_iter_t)
+            n_iter, finished, _ = _progress(state).numpy().tolist()
+        if finished or n_iter >= max_iter:
+            break
+    return specialised(_finish_plain, x.shape[0])(data, state, n=x.shape[0])
 
 
 @compiled

@@ -39,7 +39,7 @@ from tfclust.tsne.distances import (
     resolve_metric,
     sparse_neighbors,
 )
-from tfclust.tsne.fft import interval_ladder
+from tfclust.tsne.fft import grid_intervals
 from tfclust.tsne.gradients import ExactObjective, FFTObjective
 from tfclust.tsne.optimize import (
     continued_descent,
@@ -86,9 +86,14 @@ class TSNE(BaseEstimator):
         ``"barnes_hut"``).
       perplexity: perplexity of the input-space Gaussians, 0 < perplexity < n_samples.
       early_exaggeration: factor (>= 1) on P during the first 250 iterations.
-      learning_rate: step size (> 0), or ``"auto"``: ``max(n_samples / early_exaggeration / 4,
-        50)``. scikit-learn's scale: 4x openTSNE's/FIt-SNE's (whose gradients omit the factor 4),
-        so openTSNE's ``learning_rate=N/12`` is this ``N/48``, the "auto" value.
+      learning_rate: step size (> 0) of both stages, or ``"auto"`` (default). For ``"fft"``,
+        openTSNE's rule, per stage: ``max(n_samples / early_exaggeration / 4, 50)`` during
+        early exaggeration, then ``max(n_samples / exaggeration / 4, 50)`` (``n_samples / 4``
+        without late exaggeration); the momentum stays scikit-learn's (0.5, then 0.8) and steps
+        are not clipped (measurements: ``docs/tsne_schedule.md``). For ``"exact"``,
+        scikit-learn's: ``max(n_samples / early_exaggeration / 4, 50)`` for both stages.
+        scikit-learn's scale: 4x openTSNE's/FIt-SNE's (whose gradients omit the factor 4), so
+        openTSNE's ``learning_rate=N/12`` is this ``N/48``.
       max_iter: total iterations (250 .. 2**31 - 1), early exaggeration included.
       n_iter_without_progress: stop when the KL divergence has not improved for more than this
         many iterations (checked every 50, after the exaggeration stage).
@@ -189,14 +194,17 @@ class TSNE(BaseEstimator):
     final embedding with late exaggeration; for ``"fft"`` it is exact given the interpolated
     normaliser Z, see :func:`tfclust.tsne.gradients.directed_kl_divergence`),
     ``n_iter_`` (int, index of the last iteration run, as scikit-learn: 999 for max_iter=1000),
-    ``learning_rate_`` (float), ``n_features_in_`` (int), and the affinities that
-    :meth:`optimize` continues from (numpy arrays, so the estimator pickles): ``neighbors_``
-    ((n_samples, k) int32 array, each point's k nearest neighbours, nearest first, for
-    ``"fft"``; None for ``"exact"``) and ``affinities_`` (``"fft"``: (n_samples, k) array of
-    the conditional probabilities ``p_{j|i}`` over ``neighbors_``; ``"exact"``: the
-    (n_samples, n_samples) joint probabilities P). For :meth:`transform` the fit also keeps X
-    as the kernels searched it (its metrics only; for ``"precomputed"`` just n_samples), so a
-    fitted TSNE pickles and saves (:mod:`tfclust.persistence`) with what it needs.
+    ``learning_rate_`` (float: the learning rate of the last stage, the one :meth:`optimize`
+    continues with; for ``"fft"`` with ``learning_rate="auto"`` the early-exaggeration stage
+    used ``max(n_samples / early_exaggeration / 4, 50)``), ``n_features_in_`` (int), and the
+    affinities that :meth:`optimize` continues from (numpy arrays, so the estimator
+    pickles): ``neighbors_`` ((n_samples, k) int32 array, each point's k nearest neighbours,
+    nearest first, for ``"fft"``; None for ``"exact"``) and ``affinities_`` (``"fft"``:
+    (n_samples, k) array of the conditional probabilities ``p_{j|i}`` over ``neighbors_``;
+    ``"exact"``: the (n_samples, n_samples) joint probabilities P). For :meth:`transform` the
+    fit also keeps X as the kernels searched it (its metrics only; for ``"precomputed"`` just
+    n_samples), so a fitted TSNE pickles and saves (:mod:`tfclust.persistence`) with what it
+    needs.
 
     Examples:
       >>> import numpy as np
@@ -206,9 +214,10 @@ class TSNE(BaseEstimator):
       >>> Y = tsne.fit_transform(X)
       >>> Y.shape, Y.dtype  # float32, as scikit-learn's TSNE
       ((4, 2), dtype('float32'))
+      >>> fitted = tsne.n_iter_  # 999, or fewer if the gradient vanished (min_grad_norm)
       >>> tsne = tsne.optimize(50)  # 50 more iterations from the fitted map
-      >>> tsne.n_iter_
-      1049
+      >>> tsne.n_iter_ - fitted
+      50
       >>> tsne.transform([[0, 0, 0.1], [1, 1, 0.9]], perplexity=2).shape  # on the fixed map
       (2, 2)
     """
@@ -561,9 +570,21 @@ class TSNE(BaseEstimator):
         if p.perplexity >= n:  # the value as given, as scikit-learn's message
             raise ValueError(f"perplexity ({self.perplexity}) must be less than n_samples ({n})")
 
-    def _diverged(self, err, learning_rate, p, exaggeration):
+    @staticmethod
+    def _learning_rates(p, n):
+        """The learning rates of the two stages of a fit of ``n`` samples (see the class
+        docstring): ``(early exaggeration's, the rest's)``."""
+        if p.learning_rate != "auto":
+            return p.learning_rate, p.learning_rate
+        early = max(n / p.early_exaggeration / 4.0, 50.0)
+        if p.method == "exact":  # scikit-learn's: one rate for both stages
+            return early, early
+        return early, max(n / p.exaggeration / 4.0, 50.0)  # openTSNE's N / exaggeration
+
+    def _diverged(self, err, learning_rates, p, exaggeration):
+        shown = " then ".join(f"{rate:g}" for rate in dict.fromkeys(learning_rates))
         return FloatingPointError(
-            f"TSNE diverged: {err}. Lower learning_rate (here {learning_rate:g}) or "
+            f"TSNE diverged: {err}. Lower learning_rate (here {shown}) or "
             f"early_exaggeration (here {p.early_exaggeration:g})"
             + ("" if exaggeration == 1.0 else f" or exaggeration (here {exaggeration:g})")
             + (f", or raise dof (here {p.dof:g})" if p.dof != 1.0 else "")
@@ -595,10 +616,7 @@ class TSNE(BaseEstimator):
         self._check_feature_names(X, reset=True)
         n = graph.shape[0] if x is None else x.shape[0]
         y0 = self._initial_embedding(p, x, n)
-        if p.learning_rate == "auto":
-            learning_rate = max(n / p.early_exaggeration / 4.0, 50.0)
-        else:
-            learning_rate = p.learning_rate
+        learning_rate, final_learning_rate = self._learning_rates(p, n)
 
         t0 = time.perf_counter()
         logger.info(
@@ -623,8 +641,9 @@ class TSNE(BaseEstimator):
             p.exaggeration,
             early_exaggeration=p.early_exaggeration,
             max_iter=p.max_iter,
+            final_learning_rate=final_learning_rate,
         )
-        self.learning_rate_ = float(learning_rate)
+        self.learning_rate_ = float(final_learning_rate)
         self.neighbors_, self.affinities_ = p.neighbors, p.affinities
         # What transform searches: X as the kernels saw it (rescaled), for the kernels' metrics.
         kept = x is not None and p.metric in METRICS
@@ -732,7 +751,8 @@ class TSNE(BaseEstimator):
                 **stage,
             )
         except FloatingPointError as err:
-            raise self._diverged(err, learning_rate, p, exaggeration) from err
+            rates = (learning_rate, stage.get("final_learning_rate") or learning_rate)
+            raise self._diverged(err, rates, p, exaggeration) from err
         self.embedding_ = result.embedding.numpy()[:n]
         self.kl_divergence_ = float(result.kl_divergence)
         self.n_iter_ = int(result.last_iter)
@@ -838,10 +858,12 @@ class TSNE(BaseEstimator):
         positions = tf.gather(embedding, pad_rows(neighbors, n_pad))  # (n_pad, k, d)
         y0 = tf.reduce_sum(p_cond[:, :, None] * positions, axis=1)
         n_fit = embedding.shape[0]
-        side = float(np.max(np.ptp(self.embedding_, axis=0))) * (1.0 + GRID_PADDING)
-        wanted = min(max(side / p.ints_in_interval, p.min_num_intervals), p.max_num_intervals)
-        ladder = interval_ladder(p.min_num_intervals, p.max_num_intervals)
-        n_boxes = next(b for b in ladder if b >= wanted)
+        n_boxes = grid_intervals(
+            float(np.max(np.ptp(self.embedding_, axis=0))) * (1.0 + GRID_PADDING),
+            min_num_intervals=p.min_num_intervals,
+            ints_in_interval=p.ints_in_interval,
+            max_num_intervals=p.max_num_intervals,
+        )
         m_pad = padded_size(n_fit)
         y = place_points(
             y0,

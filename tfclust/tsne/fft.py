@@ -24,16 +24,16 @@ longer cancel between channels), which a 1.25x finer grid buys back for less.
 
 Everything is static-shaped and made of plain TF ops, so :func:`fft_repulsion` compiles with XLA
 and can be called inside another ``jit_compile=True`` function (e.g. a descent-loop body). The
-number of intervals adapts to the embedding's extent on each call: it is chosen at run time among
-a static ladder of sizes (one XLA ``Conditional`` branch per size), so that an embedding that is
-still small (early exaggeration) pays for a small grid, and XLA compiles exactly once.
+number of intervals follows the embedding's extent: the host picks it among a static ladder of
+sizes (:func:`grid_intervals`), once per call or per chunk of descent iterations, so that an
+embedding that is still small (early exaggeration) pays for a small grid, and no compiled loop
+holds a run-time branch (docs/accelerators.md).
 
 See :func:`fft_repulsion` for the exact quantities computed and how they enter the gradient.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple
 
@@ -46,6 +46,8 @@ __all__ = [
     "LADDER_GROWTH",
     "ReferenceGrid",
     "fft_repulsion",
+    "grid_extent",
+    "grid_intervals",
     "grid_repulsion",
     "interval_ladder",
     "reference_grid",
@@ -69,13 +71,13 @@ def _is_smooth(n: int) -> bool:
 
 
 def interval_ladder(min_num_intervals: int, max_num_intervals: int, growth: float = LADDER_GROWTH):
-    """The static box counts among which :func:`fft_repulsion` chooses at run time.
+    """The static box counts among which :func:`grid_intervals` chooses.
 
     Starts at ``min_num_intervals`` rounded up to a 7-smooth number, then each rung is the
     smallest 7-smooth number at least ``growth`` times the previous one (dropped if within
     ``sqrt(growth)`` of the top), and the last rung is ``max_num_intervals`` itself. Every rung
-    is one compiled branch, so ``growth`` trades compile time (and program size) against how far
-    the chosen box count may be from the wanted one.
+    used is one compiled program, so ``growth`` trades compile time against how far the chosen
+    box count may be from the wanted one.
 
     Returns:
       tuple of Python ints, strictly increasing, ending with ``max_num_intervals``.
@@ -355,11 +357,55 @@ def _interpolate(fields, flat_nodes, flat_w):
     return tf.reduce_sum(tf.gather(fields, flat_nodes) * flat_w[:, :, None], axis=1)
 
 
-@compiled
+def grid_extent(y, charge=None):
+    """Side of the bounding square of the points of ``y`` (N, d) that carry charge (all when
+    ``charge`` is None), at least ``_MIN_EXTENT``: the quantity the grid size is chosen from.
+    Traceable; scalar of y's dtype, embedding units."""
+    return _bounds(y, charge)[1]
+
+
+def _bounds(y, charge):
+    """``(centre (d,), side)`` of the bounding square of the charged points of ``y``."""
+    if charge is None:
+        charge = tf.ones_like(y[:, 0])
+    big = tf.constant(np.finfo(y.dtype.as_numpy_dtype).max, y.dtype)
+    present = charge[:, None] > 0
+    y_min = tf.reduce_min(tf.where(present, y, big), axis=0)
+    y_max = tf.reduce_max(tf.where(present, y, -big), axis=0)
+    side = tf.maximum(tf.reduce_max(y_max - y_min), tf.cast(_MIN_EXTENT, y.dtype))
+    return 0.5 * (y_min + y_max), side
+
+
+def grid_intervals(
+    side: float,
+    *,
+    min_num_intervals: int = 50,
+    ints_in_interval: float = 1.0,
+    max_num_intervals: int = 200,
+    ladder_growth: float = LADDER_GROWTH,
+) -> int:
+    """Intervals per axis for an embedding whose bounding square has side ``side``: the rung of
+    :func:`interval_ladder` nearest (in ratio) to ``side / ints_in_interval``.
+
+    Chosen on the host, once per call or per chunk of descent iterations, so that the compiled
+    programs hold one grid size each and no run-time branch (docs/accelerators.md).
+
+    Returns:
+      Python int, a rung of ``interval_ladder(min_num_intervals, max_num_intervals,
+      ladder_growth)``.
+    """
+    ladder = interval_ladder(int(min_num_intervals), int(max_num_intervals), ladder_growth)
+    # Nearest in ratio, not the next rung up: intervals stay within sqrt(ladder_growth) of the
+    # nominal width, which at n = 5,000 cut the time by 15% for 0.1% in the final KL.
+    mids = [math.sqrt(a * b) for a, b in zip(ladder[:-1], ladder[1:], strict=True)]
+    return ladder[sum(mid < side / ints_in_interval for mid in mids)]
+
+
 def fft_repulsion(
     y,
     charge=None,
     *,
+    n_boxes: int | None = None,
     n_interpolation_points: int = 5,
     min_num_intervals: int = 50,
     ints_in_interval: float = 1.0,
@@ -387,41 +433,47 @@ def fft_repulsion(
     spanning 30-130 units, the force error ``||R - R_exact||_F / ||R_exact||_F`` is below 1e-3 and
     the relative error of ``z`` below 1e-5, in float32 and float64 (tests/test_tsne_fft.py).
 
-    Grid: the bounding square of ``y`` is cut into ``side / ints_in_interval`` intervals per
-    axis, clipped to ``[min_num_intervals, max_num_intervals]`` and rounded to the nearest (in
-    ratio) rung of :func:`interval_ladder`, so intervals are at most ``sqrt(ladder_growth)``
-    (~22% at the default) wider or narrower than asked (openTSNE rounds up to FFT-friendly
-    sizes). Each interval holds ``n_interpolation_points`` equispaced nodes (FIt-SNE's grid, node
-    spacing ``interval / n_interpolation_points``), and each point is interpolated from the
-    ``stencil_size`` nodes per axis nearest to it: a centred Lagrange stencil, ~3x more accurate
-    than FIt-SNE's "the nodes of the point's own interval" at the same cost. Beyond
-    ``max_num_intervals`` the intervals widen instead, and accuracy degrades gently.
+    Grid: the bounding square of ``y`` is cut into ``n_boxes`` intervals per axis; by default
+    (``n_boxes=None``) into :func:`grid_intervals` of its side, i.e. ``side /
+    ints_in_interval`` clipped to ``[min_num_intervals, max_num_intervals]`` and rounded to the
+    nearest (in ratio) rung of :func:`interval_ladder`, so intervals are at most
+    ``sqrt(ladder_growth)`` (~22% at the default) wider or narrower than asked (openTSNE rounds
+    up to FFT-friendly sizes). Each interval holds ``n_interpolation_points`` equispaced nodes
+    (FIt-SNE's grid, node spacing ``interval / n_interpolation_points``), and each point is
+    interpolated from the ``stencil_size`` nodes per axis nearest to it: a centred Lagrange
+    stencil, ~3x more accurate than FIt-SNE's "the nodes of the point's own interval" at the
+    same cost. Beyond ``max_num_intervals`` the intervals widen instead, and accuracy degrades
+    gently.
 
     Accuracy is set by the node spacing (0.2 units at the defaults). openTSNE's default of 3 nodes
     per interval (spacing 1/3) is several times faster here with ~2e-2 force error on the same
     data; ``n_interpolation_points=3, stencil_size=5`` gives ~9e-3.
 
-    Traceable inside an XLA-compiled ``tf.while_loop`` body: the settings are Python values (one
-    trace per combination) and all shapes are static; one XLA ``Conditional`` branch per ladder
-    rung picks the grid at run time, so a changing extent never retraces.
+    Compiled with XLA, one program per grid size; with a static ``n_boxes`` it is traceable
+    inside another compiled function (e.g. a descent loop's body), and holds no run-time branch.
+    ``n_boxes=None`` reads the extent back to the host first, so it needs eager tensors.
 
     Args:
       y: (N, d) float32 or float64 tensor, d in {1, 2}, static N >= 1: the embedding.
       charge: optional (N,) tensor of y's dtype, 1 for the points and 0 for padding rows (a size
         bucket), which neither repel, feel a force (their rows are 0) nor set the grid; default
         all ones.
-      n_interpolation_points: grid nodes per interval and axis.
-      min_num_intervals: fewest intervals per axis.
+      n_boxes: intervals per axis (a Python int >= 1), or None (default): chosen from the
+        extent by :func:`grid_intervals` with the next four settings.
+      n_interpolation_points: grid nodes per interval and axis (default 5).
+      min_num_intervals: fewest intervals per axis (default 50).
       ints_in_interval: target interval side in embedding units (openTSNE's meaning: smaller is
-        more accurate; intervals = side / ints_in_interval).
-      max_num_intervals: most intervals per axis. Bounds time and memory per call: the largest
-        grid has ``M = n_interpolation_points * max_num_intervals`` nodes per axis, and the 2-D
-        transforms hold about ``4 * 2 M^2`` complex values at once (~100 MB in float32 for the
-        default M = 1000), on top of O(N * stencil_size^d) for the points.
-      dof: degrees of freedom ``a`` of the heavy-tailed kernel (> 0); any value, same cost.
-      z_exponent: exponent ``e`` of Z's kernel (> 0); None means ``dof`` (openTSNE).
+        more accurate; intervals = side / ints_in_interval; default 1).
+      max_num_intervals: most intervals per axis (default 200). Bounds time and memory per
+        call: the largest grid has ``M = n_interpolation_points * max_num_intervals`` nodes per
+        axis, and the 2-D transforms hold about ``4 * 2 M^2`` complex values at once (~100 MB in
+        float32 for M = 1000), on top of O(N * stencil_size^d) for the points.
+      dof: degrees of freedom ``a`` of the heavy-tailed kernel (> 0, default 1); any value, same
+        cost.
+      z_exponent: exponent ``e`` of Z's kernel (> 0); None (default) means ``dof`` (openTSNE).
       stencil_size: nodes per axis each point is interpolated from (None: n_interpolation_points).
-      ladder_growth: ratio between consecutive compiled grid sizes (> 1).
+      ladder_growth: ratio between consecutive grid sizes (> 1, default
+        :data:`LADDER_GROWTH`).
 
     Returns:
       ``(repulsive, z)``: (N, d) tensor and scalar tensor, both of y's dtype.
@@ -438,54 +490,59 @@ def fft_repulsion(
             f"n_interpolation_points and stencil_size must be >= 1, got {n_interp}, {n_taps}"
         )
     ladder = interval_ladder(int(min_num_intervals), int(max_num_intervals), ladder_growth)
-    if n_taps > ladder[0] * n_interp:
-        raise ValueError(
-            f"stencil_size {n_taps} exceeds the smallest grid ({ladder[0] * n_interp})"
-        )
+    smallest = ladder[0] if n_boxes is None else int(n_boxes)
+    if smallest < 1 or n_taps > smallest * n_interp:
+        raise ValueError(f"stencil_size {n_taps} exceeds the smallest grid ({smallest * n_interp})")
     if not ints_in_interval > 0:
         raise ValueError(f"ints_in_interval must be > 0, got {ints_in_interval}")
     if not dof > 0:
         raise ValueError(f"dof must be > 0, got {dof}")
     if z_exponent is not None and not z_exponent > 0:
         raise ValueError(f"z_exponent must be > 0, got {z_exponent}")
-
     if charge is None:
         charge = tf.ones_like(y[:, 0])
-    big = tf.constant(np.finfo(y.dtype.as_numpy_dtype).max, y.dtype)
-    present = charge[:, None] > 0
-    y_min = tf.reduce_min(tf.where(present, y, big), axis=0)
-    y_max = tf.reduce_max(tf.where(present, y, -big), axis=0)
-    side = tf.reduce_max(y_max - y_min)
-    centre = 0.5 * (y_min + y_max)
+    if n_boxes is None:
+        if not tf.executing_eagerly():
+            raise ValueError(
+                "fft_repulsion inside a compiled function needs a static n_boxes (choose it "
+                "on the host with grid_intervals)"
+            )
+        n_boxes = grid_intervals(
+            float(grid_extent(y, charge)),
+            min_num_intervals=min_num_intervals,
+            ints_in_interval=ints_in_interval,
+            max_num_intervals=max_num_intervals,
+            ladder_growth=ladder_growth,
+        )
+    return _fixed_grid_repulsion(
+        y,
+        charge,
+        n_boxes=int(n_boxes),
+        n_interp=n_interp,
+        n_taps=n_taps,
+        dof=float(dof),
+        z_exponent=float(dof if z_exponent is None else z_exponent),
+    )
+
+
+@compiled
+def _fixed_grid_repulsion(y, charge, *, n_boxes, n_interp, n_taps, dof, z_exponent):
+    """:func:`fft_repulsion` on a grid of ``n_boxes`` intervals over the charged points' square."""
+    centre, extent = _bounds(y, charge)
     # The kernels are translation invariant; positions relative to the grid centre keep the
     # most float precision for the node coordinates.
-    yc = y - centre
-    extent = tf.maximum(side, tf.cast(_MIN_EXTENT, y.dtype))
     lo = -0.5 * extent * tf.ones_like(centre)
-
-    branches = [
-        functools.partial(
-            _repulsion_on_grid,
-            yc,
-            charge,
-            lo,
-            extent,
-            n_boxes=b,
-            n_interp=n_interp,
-            n_taps=n_taps,
-            dof=float(dof),
-            z_exponent=float(dof if z_exponent is None else z_exponent),
-        )
-        for b in ladder
-    ]
-    if len(branches) == 1:
-        return branches[0]()
-    # The rung nearest (in ratio) to side / ints_in_interval: intervals stay within a factor
-    # sqrt(ladder_growth) of the nominal width instead of always narrower, which at n = 5,000
-    # cut the time by 15% and changed the final KL divergence by 0.1%.
-    mids = [math.sqrt(a * b) for a, b in zip(ladder[:-1], ladder[1:], strict=True)]
-    index = tf.reduce_sum(tf.cast(tf.constant(mids, y.dtype) < side / ints_in_interval, tf.int32))
-    return tf.switch_case(index, branches)
+    return _repulsion_on_grid(
+        y - centre,
+        charge,
+        lo,
+        extent,
+        n_boxes=n_boxes,
+        n_interp=n_interp,
+        n_taps=n_taps,
+        dof=dof,
+        z_exponent=z_exponent,
+    )
 
 
 class ReferenceGrid(NamedTuple):
@@ -534,12 +591,9 @@ def reference_grid(
     """
     dim = y.shape[1]
     m = n_boxes * n_interpolation_points
-    big = tf.constant(np.finfo(y.dtype.as_numpy_dtype).max, y.dtype)
-    present = charge[:, None] > 0
-    y_min = tf.reduce_min(tf.where(present, y, big), axis=0)
-    y_max = tf.reduce_max(tf.where(present, y, -big), axis=0)
-    extent = tf.maximum(tf.reduce_max(y_max - y_min), _MIN_EXTENT) * (1.0 + padding)
-    lo = 0.5 * (y_min + y_max) - 0.5 * extent
+    centre, side = _bounds(y, charge)
+    extent = side * (1.0 + padding)
+    lo = centre - 0.5 * extent
     spacing = extent / m
     _, flat_nodes, flat_w = _stencil(y, lo, spacing, m, stencil_size)
     grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim)

@@ -15,18 +15,20 @@ halves apart is what lets another method plug in: the attraction only needs P's 
 (:func:`sparse_attractive_forces`), while the repulsion and Z may come from an approximation
 (FFT interpolation) instead of the all-pairs sums of :class:`ExactObjective`.
 
-An *objective* is a hashable object with three traceable methods, used by
+An *objective* is a hashable object with four traceable methods, used by
 :mod:`tfclust.tsne.optimize` inside its compiled descent loop::
 
     gradient(y, exaggeration, *operands) -> (N, d) gradient of the KL divergence
     kl_divergence(y, exaggeration, *operands) -> scalar KL(exaggeration * P || Q), nats
-    gradient_and_kl(y, exaggeration, with_kl, *operands) -> (gradient, KL if with_kl else 0)
+    gradient_and_kl(y, exaggeration, *operands) -> (gradient, KL), one evaluation of Z
+    extent(y, *operands) -> scalar the objective's compiled settings depend on
+
+and one host method, ``at_extent(extent) -> objective``: the objective to compile for an
+embedding of that extent (the FFT grid size; the exact objective returns itself). The descent
+asks for it once per chunk, so that no compiled loop branches at run time.
 
 ``operands`` are the tensors it needs (e.g. P), passed as arguments so that they are not baked
-into the compiled program as constants. ``with_kl`` is a scalar bool tensor: the descent loop
-asks for the KL divergence once per chunk, and ``gradient_and_kl`` reuses the gradient's Z for
-it (one copy of the force computation in the compiled loop, which matters for the FFT method:
-each copy of its grid-size switch costs seconds of XLA compilation).
+into the compiled program as constants.
 
 Two objectives: :class:`ExactObjective` (dense P, all pairs, scikit-learn's kernels) and
 :class:`FFTObjective` (P on the k-NN graph's edges, FFT-interpolated repulsion, openTSNE's
@@ -40,9 +42,10 @@ import dataclasses
 import tensorflow as tf
 
 from tfclust._compile import specialised
+from tfclust._device import device_profile
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
-from tfclust.tsne.fft import LADDER_GROWTH, fft_repulsion
+from tfclust.tsne.fft import LADDER_GROWTH, fft_repulsion, grid_extent, grid_intervals
 
 __all__ = [
     "ExactObjective",
@@ -56,10 +59,6 @@ __all__ = [
     "sparse_kl_divergence",
     "student_t_kernel",
 ]
-
-# XLA:CPU materialises each tile's (tile, N) temporaries, so moderate tiles beat one huge tile
-# (CPU time per gradient at N=2,500: ~10 ms with 280-row tiles, ~18 ms with one 2,500-row tile).
-_TILE_CAP_BYTES = 16 * 2**20
 
 
 def degrees_of_freedom(n_components: int) -> float:
@@ -176,7 +175,9 @@ class ExactObjective:
     def for_problem(cls, n_samples, n_components, dtype, memory_budget=DEFAULT_MEMORY_BUDGET):
         """The objective for N points in d dimensions with tiles under ``memory_budget`` bytes."""
         row_bytes = n_samples * (n_components + 4) * tf.as_dtype(dtype).size
-        budget = min(int(memory_budget), _TILE_CAP_BYTES)
+        # XLA:CPU materialises each tile's (tile, N) temporaries, so moderate tiles beat one
+        # huge tile: the device profile's cap (docs/accelerators.md).
+        budget = min(int(memory_budget), device_profile().exact_tsne_tile_bytes)
         return cls(
             dof=degrees_of_freedom(n_components), tile=rows_per_tile(n_samples, row_bytes, budget)
         )
@@ -224,13 +225,19 @@ class ExactObjective:
         attractive, repulsive, z = self.forces(y, p)
         return kl_gradient(attractive, repulsive, z, self.dof, exaggeration)
 
-    def gradient_and_kl(self, y, exaggeration, with_kl, p):
-        """The gradient, and the KL divergence (second pass over P) when ``with_kl``, else 0."""
+    def gradient_and_kl(self, y, exaggeration, p):
+        """The gradient and the KL divergence (a second pass over P, with the gradient's Z)."""
         attractive, repulsive, z = self.forces(y, p)
-        kl = tf.cond(
-            with_kl, lambda: self._kl_given_z(y, exaggeration, p, z), lambda: tf.zeros([], y.dtype)
-        )
+        kl = self._kl_given_z(y, exaggeration, p, z)
         return kl_gradient(attractive, repulsive, z, self.dof, exaggeration), kl
+
+    def extent(self, y, p):
+        """0: the exact sums do not depend on the embedding's extent."""
+        return tf.zeros([], y.dtype)
+
+    def at_extent(self, extent: float) -> ExactObjective:
+        """This objective (its programs do not depend on the extent)."""
+        return self
 
     def kl_divergence(self, y, exaggeration, p):
         """Scalar ``KL(exaggeration * P || Q)`` as scikit-learn's ``_kl_divergence`` (two passes:
@@ -398,7 +405,9 @@ class FFTObjective:
     0 on the padding rows of a size bucket (see :func:`~tfclust.tsne.fft.fft_repulsion`).
 
     Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion` and
-    ``dof``; each combination is one compiled program.
+    ``dof``; each combination is one compiled program. ``n_boxes`` None (the default) chooses
+    the grid from the extent on each eager call; the descent sets it once per chunk
+    (:meth:`at_extent`).
     """
 
     n_interpolation_points: int = 3
@@ -408,6 +417,7 @@ class FFTObjective:
     stencil_size: int | None = None
     dof: float = 1.0
     ladder_growth: float = LADDER_GROWTH
+    n_boxes: int | None = None
 
     @staticmethod
     def operands(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET, charge=None):
@@ -430,23 +440,35 @@ class FFTObjective:
             dof=self.dof,
             stencil_size=self.stencil_size,
             ladder_growth=self.ladder_growth,
+            n_boxes=self.n_boxes,
         )
 
     def gradient(self, y, exaggeration, neighbors, weights, entropy, charge):
         """(N, d) gradient of ``KL(exaggeration * P || Q)``."""
         return self._gradient_and_z(y, exaggeration, neighbors, weights, charge)[0]
 
-    def gradient_and_kl(self, y, exaggeration, with_kl, neighbors, weights, entropy, charge):
-        """The gradient, and the KL divergence (given the same Z) when ``with_kl``, else 0."""
+    def gradient_and_kl(self, y, exaggeration, neighbors, weights, entropy, charge):
+        """The gradient and the KL divergence, given the same Z."""
         grad, z = self._gradient_and_z(y, exaggeration, neighbors, weights, charge)
-        kl = tf.cond(
-            with_kl,
-            lambda: directed_kl_divergence(
-                y, neighbors, weights, entropy, z, self.dof, exaggeration
-            ),
-            lambda: tf.zeros([], y.dtype),
+        return grad, directed_kl_divergence(
+            y, neighbors, weights, entropy, z, self.dof, exaggeration
         )
-        return grad, kl
+
+    def extent(self, y, neighbors, weights, entropy, charge):
+        """Side of the charged points' bounding square (:func:`~tfclust.tsne.fft.grid_extent`)."""
+        return grid_extent(y, charge)
+
+    def at_extent(self, extent: float) -> FFTObjective:
+        """This objective with the grid of an embedding whose bounding square has side
+        ``extent`` (:func:`~tfclust.tsne.fft.grid_intervals`)."""
+        n_boxes = grid_intervals(
+            extent,
+            min_num_intervals=self.min_num_intervals,
+            ints_in_interval=self.ints_in_interval,
+            max_num_intervals=self.max_num_intervals,
+            ladder_growth=self.ladder_growth,
+        )
+        return dataclasses.replace(self, n_boxes=n_boxes)
 
     def kl_divergence(self, y, exaggeration, neighbors, weights, entropy, charge):
         """Scalar ``KL(exaggeration * P || Q)``, exact given the interpolated Z."""

@@ -9,10 +9,11 @@ and printed to stdout as scikit-learn's verbose output, see :func:`report`), app
 stopping rules and calls the optional callback (chunks then also end at its boundaries).
 
 The objective is a parameter (see :mod:`tfclust.tsne.gradients`): any hashable object with
-``gradient_and_kl(y, exaggeration, with_kl, *operands)`` (used by the loop) and
-``kl_divergence(y, exaggeration, *operands)``. One compiled chunk program is cached per objective
-and input shapes/dtype; the chunk length, momentum, learning rate and exaggeration are runtime
-tensors, so they never cause a retrace.
+``gradient``, ``gradient_and_kl``, ``kl_divergence``, ``extent`` and ``at_extent``. One compiled
+chunk program is cached per objective (for the FFT method, per grid size, chosen on the host
+once per chunk), chunk length and input shapes/dtype; the iterations a chunk runs, momentum,
+learning rate and exaggeration are runtime tensors, so they never cause a retrace. A chunk
+program has a static trip count and no run-time branch (docs/accelerators.md).
 """
 
 from __future__ import annotations
@@ -107,31 +108,53 @@ def _shape_key(y, operands):
     return (y.dtype, tuple(y.shape), *(tuple(op.shape) for op in operands))
 
 
+class _Step(NamedTuple):
+    """The optimiser state a descent iteration updates: embedding, update (momentum) and gains,
+    each (N, d)."""
+
+    y: tf.Tensor
+    update: tf.Tensor
+    gains: tf.Tensor
+
+
+def _advance(state: _Step, grad, momentum, learning_rate) -> tuple[_Step, tf.Tensor]:
+    """One momentum step with scikit-learn's gains; also returns the gain-scaled gradient."""
+    gains = tf.where(state.update * grad < 0.0, state.gains + 0.2, state.gains * 0.8)
+    gains = tf.maximum(gains, _MIN_GAIN)
+    grad = grad * gains
+    update = momentum * state.update - learning_rate * grad
+    return _Step(state.y + update, update, gains), grad
+
+
 @functools.cache
-def _chunk_program(objective, *shape_key):
-    """The compiled chunk runner for one objective and one ``_shape_key`` (each its own
-    ``tf.function``, traced once)."""
+def _chunk_program(objective, length: int, *shape_key):
+    """The compiled chunk runner for one objective, chunk length and ``_shape_key`` (each its own
+    ``tf.function``, traced once).
+
+    Every chunk program runs exactly ``length`` iterations, a trip count XLA knows, and no
+    run-time branch (docs/accelerators.md): a shorter chunk of ``n_steps`` masks its first
+    ``length - n_steps`` iterations, and the last iteration, which also reports the KL divergence
+    at its starting point (as scikit-learn's check iterations do, from the same evaluation as
+    its gradient), is peeled off the loop.
+    """
 
     @compiled
     def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
-        def body(i, y, update, gains, kl, grad_norm):
-            # The chunk's last iteration also reports the KL divergence at its starting point,
-            # as scikit-learn's check iterations do, from the same evaluation as its gradient.
-            last = i == n_steps - 1
-            grad, kl_i = objective.gradient_and_kl(y, exaggeration, last, *operands)
-            gains = tf.where(update * grad < 0.0, gains + 0.2, gains * 0.8)
-            gains = tf.maximum(gains, _MIN_GAIN)
-            grad = grad * gains
-            update = momentum * update - learning_rate * grad
-            kl = tf.where(last, kl_i, kl)
-            grad_norm = tf.where(last, tf.norm(grad), grad_norm)
-            return i + 1, y + update, update, gains, kl, grad_norm
+        skipped = length - n_steps
 
-        zero = tf.zeros([], y.dtype)
-        _, y, update, gains, kl, grad_norm = tf.while_loop(
-            lambda i, *_: i < n_steps, body, (tf.constant(0), y, update, gains, zero, zero)
+        def body(i, state):
+            grad = objective.gradient(state.y, exaggeration, *operands)
+            moved, _ = _advance(state, grad, momentum, learning_rate)
+            active = i >= skipped
+            kept = (tf.where(active, a, b) for a, b in zip(moved, state, strict=True))
+            return i + 1, _Step(*kept)
+
+        _, state = tf.while_loop(
+            lambda i, _: i < length - 1, body, (tf.constant(0), _Step(y, update, gains))
         )
-        return y, update, gains, kl, grad_norm
+        grad, kl = objective.gradient_and_kl(state.y, exaggeration, *operands)
+        state, grad = _advance(state, grad, momentum, learning_rate)
+        return (*state, kl, tf.norm(grad), objective.extent(state.y, *operands))
 
     return run
 
@@ -197,7 +220,8 @@ def gradient_descent(
     Raises:
       FloatingPointError: the KL divergence or gradient norm at a check is non-finite.
     """
-    run = _chunk_program(objective, *_shape_key(y, operands))
+    shape_key = _shape_key(y, operands)
+    length = N_ITER_CHECK if callback is None else min(N_ITER_CHECK, callback_every)
     dtype = y.dtype
     update = tf.zeros_like(y)
     gains = tf.ones_like(y)
@@ -205,15 +229,20 @@ def gradient_descent(
     best_error, best_iter = math.inf, start
     kl, last = None, start
     i = checked = start
+    extent, growth = float(objective.extent(y, *operands)), 0.0
     tic = time.perf_counter()
     while i < stop:
         end = min((i // N_ITER_CHECK + 1) * N_ITER_CHECK, stop)
         if callback is not None:
             end = min(end, (i // callback_every + 1) * callback_every)
-        y, update, gains, kl_t, grad_norm_t = run(
+        # The grid for the extent expected mid-chunk, from the last chunk's growth.
+        run = _chunk_program(objective.at_extent(extent + 0.5 * growth), length, *shape_key)
+        y, update, gains, kl_t, grad_norm_t, extent_t = run(
             y, update, gains, tf.constant(end - i), *scalars, tuple(operands)
         )
-        kl, grad_norm = float(kl_t), float(grad_norm_t)  # the one host sync per chunk
+        # The one host sync per chunk.
+        kl, grad_norm, new_extent = float(kl_t), float(grad_norm_t), float(extent_t)
+        growth, extent = max(new_extent - extent, 0.0), new_extent
         if not (math.isfinite(kl) and math.isfinite(grad_norm)):
             raise FloatingPointError(
                 f"the KL divergence or the gradient became non-finite (KL {kl}, gradient norm "
@@ -275,18 +304,20 @@ def tsne_descent(
     n_iter_without_progress: int,
     min_grad_norm: float,
     exaggeration: float = 1.0,
+    final_learning_rate: float | None = None,
     log_level: int = logging.DEBUG,
     summary_level: int = logging.DEBUG,
     verbose: int = 0,
     callback=None,
     callback_every: int = N_ITER_CHECK,
 ) -> DescentResult:
-    """scikit-learn's two-stage t-SNE optimisation.
+    """scikit-learn's two-stage t-SNE optimisation, with a learning rate per stage.
 
     Stage 1: iterations 0..249 (or up to ``max_iter``) with P multiplied by
-    ``early_exaggeration`` and momentum 0.5;
+    ``early_exaggeration``, step ``learning_rate`` and momentum 0.5;
     stage 2: the rest up to ``max_iter`` with P multiplied by ``exaggeration`` (1: the plain P,
-    as scikit-learn) and momentum 0.8 (optimiser state reset in between, as in scikit-learn).
+    as scikit-learn), step ``final_learning_rate`` and momentum 0.8 (optimiser state reset in
+    between, as in scikit-learn).
     The returned KL divergence is the last one evaluated, i.e. at the start of the final
     iteration, of the plain P; if stage 2 ran no iteration, or ran with ``exaggeration != 1``,
     it is evaluated (plain P) at the final embedding.
@@ -294,8 +325,12 @@ def tsne_descent(
     Args:
       objective, operands: the objective and its tensors (see the module docstring).
       y0: (N, d) initial embedding.
-      early_exaggeration, learning_rate, max_iter, n_iter_without_progress, min_grad_norm,
-        exaggeration: as :class:`tfclust.tsne.TSNE`.
+      early_exaggeration, max_iter, n_iter_without_progress, min_grad_norm, exaggeration: as
+        :class:`tfclust.tsne.TSNE`.
+      learning_rate: the step of stage 1, and of stage 2 when ``final_learning_rate`` is None
+        (scikit-learn's single learning rate).
+      final_learning_rate: the step of stage 2 (openTSNE's schedule raises it); None
+        (default): ``learning_rate``.
       log_level: level of the per-chunk progress lines.
       summary_level: level of the end-of-stage lines.
       verbose: print the end-of-stage lines when >= 1, the per-chunk ones when >= 2.
@@ -309,8 +344,8 @@ def tsne_descent(
       FloatingPointError: the KL divergence, gradient or embedding became non-finite (the
         descent diverged: learning rate or exaggeration too large).
     """
+    final_learning_rate = learning_rate if final_learning_rate is None else final_learning_rate
     common = dict(
-        learning_rate=learning_rate,
         min_grad_norm=min_grad_norm,
         log_level=log_level,
         verbose=verbose,
@@ -324,6 +359,7 @@ def tsne_descent(
         start=0,
         stop=min(EXPLORATION_ITER, max_iter),
         momentum=0.5,
+        learning_rate=learning_rate,
         exaggeration=early_exaggeration,
         n_iter_without_progress=EXPLORATION_ITER,
         **common,
@@ -344,6 +380,7 @@ def tsne_descent(
             start=result.last_iter + 1,
             stop=max_iter,
             momentum=0.8,
+            learning_rate=final_learning_rate,
             exaggeration=exaggeration,
             n_iter_without_progress=n_iter_without_progress,
             **common,
@@ -351,7 +388,7 @@ def tsne_descent(
     # A callback's stop in the early exaggeration stage also leaves an exaggerated KL.
     exaggerated = exaggeration != 1.0 or result.last_iter < EXPLORATION_ITER
     return _finished(
-        objective, operands, result, exaggerated, learning_rate, verbose, summary_level
+        objective, operands, result, exaggerated, final_learning_rate, verbose, summary_level
     )
 
 
@@ -360,6 +397,7 @@ def _finished(objective, operands, result, exaggerated, learning_rate, verbose, 
     if no iteration reported one); raises ``FloatingPointError`` on a non-finite outcome."""
     y, kl, last = result.embedding, result.kl_divergence, result.last_iter
     if kl is None or exaggerated:
+        objective = objective.at_extent(float(objective.extent(y, *operands)))
         kl_program = _kl_program(objective, *_shape_key(y, operands))
         kl = float(kl_program(y, tf.constant(1.0, y.dtype), *operands))
     if not (math.isfinite(kl) and bool(tf.reduce_all(tf.math.is_finite(y)))):

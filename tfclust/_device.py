@@ -1,0 +1,79 @@
+"""The device profile: sizes and algorithm choices that depend on what the kernels run on.
+
+A CPU wants tiles that fit its caches and pruned, restart-after-restart K-means (less work); an
+accelerator wants wide tiles, all restarts side by side, and loops whose trip counts it knows
+(docs/accelerators.md). The profile is read when a fit starts, from the devices TensorFlow
+sees (a GPU or TPU makes the accelerator profile), unless ``TFCLUST_DEVICE`` names one
+(``cpu``, ``gpu`` or ``tpu``). Parameters given explicitly (``KMeans(algorithm=...)``,
+``memory_budget=...``) always win.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import NamedTuple
+
+import tensorflow as tf
+
+ENV_VAR = "TFCLUST_DEVICE"
+"""Environment variable that overrides the detected profile: ``cpu``, ``gpu`` or ``tpu``."""
+
+
+class DeviceProfile(NamedTuple):
+    """Sizes and choices for one kind of device.
+
+    Attributes:
+      kind: ``"cpu"``, ``"gpu"`` or ``"tpu"``.
+      kmeans_algorithm: what ``KMeans(algorithm="auto")`` runs: ``"elkan"`` (pruned
+        iterations, restarts one after another: least work, on a CPU) or ``"lloyd"`` (every
+        restart side by side in fixed-length compiled chunks: no host round trip inside a chunk).
+      kmeans_chunk_iterations: Lloyd iterations per compiled chunk (the host checks convergence
+        between chunks).
+      kmeans_tile_bytes: bytes of one K-means distance tile (rows x restarts x clusters),
+        unless ``memory_budget`` is lower.
+      kmeans_max_chunk_rows: most rows per distance matmul of the pruned iterations.
+      knn_max_tile: most query rows per tile of the exact k-NN search.
+      exact_tsne_tile_bytes: most bytes of one row tile of the exact t-SNE gradient.
+    """
+
+    kind: str
+    kmeans_algorithm: str
+    kmeans_chunk_iterations: int
+    kmeans_tile_bytes: int
+    kmeans_max_chunk_rows: int
+    knn_max_tile: int
+    exact_tsne_tile_bytes: int
+
+
+# The CPU values were measured on the 2-core development machine (docs/accelerators.md); the
+# accelerator values are sized for tens of GB of device memory and thousands of threads.
+PROFILES = {
+    "cpu": DeviceProfile("cpu", "elkan", 4, 4 * 2**20, 8192, 512, 16 * 2**20),
+    "gpu": DeviceProfile("gpu", "lloyd", 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
+    "tpu": DeviceProfile("tpu", "lloyd", 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
+}
+"""The profile of each kind of device."""
+
+
+def device_profile() -> DeviceProfile:
+    """The profile for this process: ``$TFCLUST_DEVICE`` if set, else the first kind of device
+    TensorFlow lists among TPU, GPU (then CPU).
+
+    Raises:
+      ValueError: ``$TFCLUST_DEVICE`` is not one of ``cpu``, ``gpu``, ``tpu``.
+    """
+    wanted = os.environ.get(ENV_VAR, "").strip().lower()
+    if wanted:
+        if wanted not in PROFILES:
+            raise ValueError(f"{ENV_VAR} must be one of {sorted(PROFILES)}, got {wanted!r}")
+        return PROFILES[wanted]
+    return PROFILES[_detected_kind()]
+
+
+@functools.cache
+def _detected_kind() -> str:
+    for kind in ("tpu", "gpu"):
+        if tf.config.list_physical_devices(kind.upper()):
+            return kind
+    return "cpu"
