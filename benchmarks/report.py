@@ -395,6 +395,54 @@ def section_tsne_fft_kernel(d: dict) -> list[str]:
     return out
 
 
+def section_tsne_large(d: dict) -> list[str]:
+    n = d["notes"]
+    params = ", ".join(f"{k} {v}" for k, v in n.get("params", {}).items())
+    out = [
+        "## t-SNE past 60k points",
+        "",
+        '`benchmarks/bench_tsne_large.py`: tfclust.TSNE() (`neighbors="auto"`: approximate '
+        "k-NN on large inputs, `tfclust/_ann.py`) against openTSNE with its defaults, each fit "
+        f"in a fresh process; {params}. Data: {n.get('data')}. {n.get('timing')}; "
+        f"{n.get('memory')}. Recall: {n.get('recall')}. KL: {n.get('kl_same_way')}. "
+        f"Accuracy: {n.get('knn_acc10')}. {n.get('n_probe', '')} Details: `docs/large_n.md`.",
+        "",
+        machine_line(d),
+        "",
+    ]
+    out += table(
+        [r for r in d["rows"] if r["case"] == "large"],
+        [
+            ("library", "library"),
+            ("n", "n"),
+            ("total_s", "fit s"),
+            ("knn_s", "k-NN s"),
+            ("affinities_s", "k-NN + P s"),
+            ("ms_per_iter_after_first_chunk", "ms / iteration"),
+            ("peak_rss_mb", "peak RSS MB"),
+            ("knn_recall", "k-NN recall"),
+            ("kl_same_way", "KL (same way)", ".4f"),
+            ("own_kl", "own KL", ".4f"),
+            ("knn_acc10", "10-NN accuracy", ".4f"),
+            ("load_avg_1_5_15", "load avg 1/5/15"),
+        ],
+    )
+    knn = [r for r in d["rows"] if r["case"] == "knn"]
+    if knn:
+        out += ["", "The k-NN step alone at n = 60,000 (k = 91), one process:", ""]
+        out += table(
+            knn,
+            [
+                ("library", "search"),
+                ("first_s", "first call s"),
+                ("second_s", "second call s"),
+                ("knn_recall", "recall", ".4f"),
+                ("load_avg_1_5_15", "load avg 1/5/15"),
+            ],
+        )
+    return out
+
+
 def section_tsne_transform(d: dict) -> list[str]:
     n = d["notes"]
     rows = d["rows"]
@@ -964,6 +1012,7 @@ SECTIONS = [
     ("tsne_exact", section_tsne_exact),
     ("tsne_fft", section_tsne_fft),
     ("tsne_fft_kernel", section_tsne_fft_kernel),
+    ("tsne_large", section_tsne_large),
     ("tsne_transform", section_tsne_transform),
     ("parametric_tsne", section_parametric_tsne),
     ("gmm", section_gmm),

@@ -32,6 +32,7 @@ METRICS = ("euclidean", "sqeuclidean", "cosine", "manhattan", "chebyshev", "prec
 """The metrics the kernels compute (see the module docstring)."""
 
 _MATMUL_METRICS = ("euclidean", "sqeuclidean", "cosine")
+"""The metrics whose distances are euclidean ones of prepared rows (:func:`prepared`)."""
 
 
 def centred_with_norms(x, n_valid=None):
@@ -111,19 +112,24 @@ def _search(x, x_sq, cols, excluded, k: int, metric: str):
             (ids[:, None] == cols[None, :]) | excluded, tf.constant(math.inf, x.dtype), d2
         )
         # Selected on float32 keys: XLA's CPU top-k is fast for float32 only (float64 keys made
-        # a 20,000-point kNN 70x slower). Recompute the selected distances directly: the
-        # matmul form loses digits to cancellation exactly where neighbours are close.
+        # a 20,000-point kNN 70x slower); the selected distances are then recomputed.
         _, idx = tf.math.top_k(-tf.cast(d2, tf.float32), k=k, sorted=True)
         if metric == "precomputed":
             return idx, tf.gather(d2, idx, batch_dims=1)
-        picked = tf.gather(x, idx)
-        near = _from_differences(rows[:, None, :] - picked, metric)
-        if metric in _MATMUL_METRICS:
-            rows_sq = tf.reduce_sum(tf.square(rows), axis=1)
-            near = _from_squared_euclidean(near, metric, rows_sq[:, None], tf.gather(x_sq, idx))
-        return idx, near
+        return idx, recomputed_distances(rows, x, x_sq, idx, metric)
 
     return block
+
+
+def recomputed_distances(rows, x, x_sq, idx, metric: str):
+    """(tile, k) squared ``metric`` distances from the (tile, D) ``rows`` to the rows ``idx``
+    (tile, k) of ``x`` (prepared as the rows, ``x_sq`` its squared norms), by differences: the
+    matmul form loses digits to cancellation exactly where neighbours are close. Traceable."""
+    near = _from_differences(rows[:, None, :] - tf.gather(x, idx), metric)
+    if metric in _MATMUL_METRICS:
+        rows_sq = tf.reduce_sum(tf.square(rows), axis=1)
+        near = _from_squared_euclidean(near, metric, rows_sq[:, None], tf.gather(x_sq, idx))
+    return near
 
 
 def _signature(tile: int, k: int, dtype):

@@ -20,6 +20,7 @@ dense form, the (N, N) result itself).
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -75,14 +76,27 @@ def binary_search_perplexity(sq_distances, perplexity, keep=None):
     return calibrated_conditionals(sq_distances, perplexity, keep)[0]
 
 
+class _Bisection(NamedTuple):
+    """State of :func:`calibrated_conditionals`' loop: the step, each row's precision, its
+    bracket and whether it converged."""
+
+    step: tf.Tensor
+    beta: tf.Tensor
+    beta_min: tf.Tensor
+    beta_max: tf.Tensor
+    done: tf.Tensor
+
+
 def calibrated_conditionals(sq_distances, perplexity, keep=None):
     """Conditional probabilities ``p_{j|i}`` whose rows have the given perplexity, and the
     Gaussians' precisions.
 
-    All rows are searched at once in one ``tf.while_loop``: each row's precision starts at 1 and
-    is doubled/halved until bracketed, then bisected, until its entropy is within 1e-5 nats of
-    ``log(perplexity)`` or 100 steps have run (scikit-learn's ``_binary_search_perplexity``,
-    step for step). Traceable inside ``jit_compile`` functions.
+    All rows are searched at once in one ``tf.while_loop`` of 100 steps: each row's precision
+    starts at 1 and is doubled/halved until bracketed, then bisected, until its entropy is
+    within 1e-5 nats of ``log(perplexity)`` (then frozen) or the 100 steps have run
+    (scikit-learn's ``_binary_search_perplexity``, step for step). The trip count is static,
+    so that an accelerator needs no host round trip per step. Traceable inside
+    ``jit_compile`` functions.
 
     Args:
       sq_distances: (rows, k) float tensor, squared distances from each row's point to its
@@ -102,32 +116,32 @@ def calibrated_conditionals(sq_distances, perplexity, keep=None):
     target = tf.math.log(tf.cast(perplexity, dtype))
     inf = tf.fill([rows], tf.constant(math.inf, dtype))
 
-    def cond(step, beta, beta_min, beta_max, done):
-        return tf.logical_and(step < _N_STEPS, tf.logical_not(tf.reduce_all(done)))
-
-    def body(step, beta, beta_min, beta_max, done):
-        _, entropy = _entropy_and_p(sq_distances, beta, keep)
+    def body(st: _Bisection):
+        _, entropy = _entropy_and_p(sq_distances, st.beta, keep)
         diff = entropy - target
-        done = tf.logical_or(done, tf.abs(diff) <= _PERPLEXITY_TOLERANCE)
+        done = tf.logical_or(st.done, tf.abs(diff) <= _PERPLEXITY_TOLERANCE)
         too_flat = diff > 0.0  # entropy too high: sharpen (raise beta)
-        new_min = tf.where(too_flat, beta, beta_min)
-        new_max = tf.where(too_flat, beta_max, beta)
-        up = tf.where(tf.math.is_inf(new_max), beta * 2.0, (beta + new_max) / 2.0)
-        down = tf.where(tf.math.is_inf(new_min), beta / 2.0, (beta + new_min) / 2.0)
+        new_min = tf.where(too_flat, st.beta, st.beta_min)
+        new_max = tf.where(too_flat, st.beta_max, st.beta)
+        up = tf.where(tf.math.is_inf(new_max), st.beta * 2.0, (st.beta + new_max) / 2.0)
+        down = tf.where(tf.math.is_inf(new_min), st.beta / 2.0, (st.beta + new_min) / 2.0)
         new_beta = tf.where(too_flat, up, down)
         # Converged rows freeze the precision their P is computed with; after the last step
         # the others also keep the precision of that step, as scikit-learn's loop does.
-        freeze = tf.logical_or(done, step + 1 >= _N_STEPS)
+        freeze = tf.logical_or(done, st.step + 1 >= _N_STEPS)
         return (
-            step + 1,
-            tf.where(freeze, beta, new_beta),
-            tf.where(freeze, beta_min, new_min),
-            tf.where(freeze, beta_max, new_max),
-            done,
+            _Bisection(
+                st.step + 1,
+                tf.where(freeze, st.beta, new_beta),
+                tf.where(freeze, st.beta_min, new_min),
+                tf.where(freeze, st.beta_max, new_max),
+                done,
+            ),
         )
 
-    state = (tf.constant(0), tf.ones([rows], dtype), -inf, inf, tf.zeros([rows], tf.bool))
-    _, beta, *_ = tf.while_loop(cond, body, state)
+    start = _Bisection(tf.constant(0), tf.ones([rows], dtype), -inf, inf, tf.zeros([rows], tf.bool))
+    (state,) = tf.while_loop(lambda st: st.step < _N_STEPS, body, (start,))
+    beta = state.beta
     p, _ = _entropy_and_p(sq_distances, beta, keep)
     return p, beta
 
