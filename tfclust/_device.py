@@ -1,11 +1,11 @@
 """The device profile: sizes and algorithm choices that depend on what the kernels run on.
 
 A CPU wants tiles that fit its caches and pruned, restart-after-restart K-means (less work); an
-accelerator wants wide tiles, all restarts side by side, and loops whose trip counts it knows
-(docs/accelerators.md). The profile is read when a fit starts, from the devices TensorFlow
-sees (a GPU or TPU makes the accelerator profile), unless ``TFCLUST_DEVICE`` names one
-(``cpu``, ``gpu`` or ``tpu``). Parameters given explicitly (``KMeans(algorithm=...)``,
-``memory_budget=...``) always win.
+accelerator wants wide tiles, all restarts side by side, loops whose trip counts it knows, and
+sums that do not depend on the order of atomic adds (docs/accelerators.md). The profile is read
+when a fit starts, from the devices TensorFlow sees (a GPU or TPU makes the accelerator
+profile), unless ``TFCLUST_DEVICE`` names one (``cpu``, ``gpu`` or ``tpu``). Parameters given
+explicitly (``KMeans(algorithm=...)``, ``memory_budget=...``) always win.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ class DeviceProfile(NamedTuple):
       kmeans_algorithm: what ``KMeans(algorithm="auto")`` runs: ``"elkan"`` (pruned
         iterations, restarts one after another: least work, on a CPU) or ``"lloyd"`` (every
         restart side by side in fixed-length compiled chunks: no host round trip inside a chunk).
+      deterministic_sums: whether the hot kernels' sums over rows avoid float scatter-adds, which
+        an accelerator runs as atomic adds in a varying order (sums that differ run to run):
+        K-means' per-centre sums become one-hot matmuls and the t-SNE FFT grid's charges and
+        attractive forces are summed in 64-bit fixed point. False on a CPU, whose scatters run
+        in order (and are faster there); True on a GPU or TPU.
       kmeans_chunk_iterations: Lloyd iterations per compiled chunk (the host checks convergence
         between chunks).
       kmeans_tile_bytes: bytes of one K-means distance tile (rows x restarts x clusters),
@@ -39,6 +44,7 @@ class DeviceProfile(NamedTuple):
 
     kind: str
     kmeans_algorithm: str
+    deterministic_sums: bool
     kmeans_chunk_iterations: int
     kmeans_tile_bytes: int
     kmeans_max_chunk_rows: int
@@ -49,9 +55,9 @@ class DeviceProfile(NamedTuple):
 # The CPU values were measured on the 2-core development machine (docs/accelerators.md); the
 # accelerator values are sized for tens of GB of device memory and thousands of threads.
 PROFILES = {
-    "cpu": DeviceProfile("cpu", "elkan", 4, 4 * 2**20, 8192, 512, 16 * 2**20),
-    "gpu": DeviceProfile("gpu", "lloyd", 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
-    "tpu": DeviceProfile("tpu", "lloyd", 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
+    "cpu": DeviceProfile("cpu", "elkan", False, 4, 4 * 2**20, 8192, 512, 16 * 2**20),
+    "gpu": DeviceProfile("gpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
+    "tpu": DeviceProfile("tpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
 }
 """The profile of each kind of device."""
 
@@ -68,11 +74,12 @@ def device_profile() -> DeviceProfile:
         if wanted not in PROFILES:
             raise ValueError(f"{ENV_VAR} must be one of {sorted(PROFILES)}, got {wanted!r}")
         return PROFILES[wanted]
-    return PROFILES[_detected_kind()]
+    return PROFILES[detected_kind()]
 
 
 @functools.cache
-def _detected_kind() -> str:
+def detected_kind() -> str:
+    """The kind of device TensorFlow lists first among TPU and GPU, else ``"cpu"`` (cached)."""
     for kind in ("tpu", "gpu"):
         if tf.config.list_physical_devices(kind.upper()):
             return kind

@@ -11,6 +11,8 @@ import math
 
 import tensorflow as tf
 
+from tfclust._precision import matmul
+
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Default bytes one pairwise tile may occupy (256 MiB)."""
 
@@ -52,7 +54,7 @@ def squared_distances(x: tf.Tensor, y: tf.Tensor, y_sq_norms: tf.Tensor | None =
     x_sq = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
     if y_sq_norms is None:
         y_sq_norms = tf.reduce_sum(tf.square(y), axis=1)
-    d2 = x_sq - 2.0 * tf.matmul(x, y, transpose_b=True) + y_sq_norms[tf.newaxis, :]
+    d2 = x_sq - 2.0 * matmul(x, y, transpose_b=True) + y_sq_norms[tf.newaxis, :]
     return tf.maximum(d2, tf.zeros((), d2.dtype))
 
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfclust._compile import compiled, specialised
 from tfclust._neighbors import nearest_neighbors
+from tfclust._precision import matmul
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
 from tfclust._validation import (
     INT32_MAX,
@@ -449,7 +450,7 @@ def _silhouette_kernel(x: tf.Tensor, codes: tf.Tensor, n_clusters: int, tile: in
         d2 = squared_distances(tf.gather(x, rows), x, x_sq)  # (tile, n)
         # A point's distance to itself is 0, not the square root of a rounding error.
         is_self = tf.equal(rows[:, tf.newaxis], columns[tf.newaxis, :])
-        sums = tf.matmul(tf.where(is_self, zero, tf.sqrt(d2)), onehot)  # (tile, k)
+        sums = matmul(tf.where(is_self, zero, tf.sqrt(d2)), onehot)  # (tile, k)
         own = tf.gather(codes, rows)
         is_own = tf.one_hot(own, n_clusters, on_value=True, off_value=False)
         own_size = tf.gather(sizes, own)

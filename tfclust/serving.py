@@ -39,7 +39,6 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._files import PARTIAL_MARK, atomic_path, load_npy, remove, save_npy
-from tfclust._tiling import squared_distances
 from tfclust._validation import check_array, check_int, check_is_fitted
 from tfclust.autoencoder import load_autoencoder
 from tfclust.data.pipeline import CHANNELS
@@ -110,10 +109,8 @@ class KMeansAssign(keras.layers.Layer):
 
     def call(self, latents):
         centers = tf.convert_to_tensor(self.centers)
-        # As KMeans.predict: distances do not change under a common shift, and shifting by the
-        # centres' mean keeps the matmul form accurate when the latents sit far from the origin.
-        shift = tf.reduce_mean(centers, axis=0)
-        d2 = squared_distances(latents - shift, centers - shift)
+        # From the differences, not the matmul form: the serving device may multiply in TF32.
+        d2 = tf.reduce_sum(tf.square(latents[:, tf.newaxis, :] - centers[tf.newaxis]), axis=-1)
         cluster = tf.argmin(d2, axis=1, output_type=tf.int64)
         return cluster, tf.sqrt(d2)
 

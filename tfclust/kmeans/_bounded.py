@@ -11,7 +11,9 @@ label; they are gathered, ``chunk`` rows at a time (the last chunk padded), into
 matmul. The bounds are stored relative to the centres' summed moves,
 so a move costs O(k), not a rewrite of the whole table. The per-centre sums
 and counts are updated with the rows that changed label only, so an iteration costs O(n G)
-scalar work plus O(uncertain rows x k x d), not O(n x k x d).
+scalar work plus O(uncertain rows x k x d), not O(n x k x d). With ``deterministic_sums`` (the
+device profile's: an accelerator's float scatter-adds are atomics whose order varies) every sum
+over rows is a one-hot matmul, tile by tile in a fixed order.
 
 Restarts run one after another inside the compiled loop, each with its own uncertain rows, so
 ``n_init`` restarts cost the sum of their iterations rather than ``n_init`` times the slowest one.
@@ -24,8 +26,9 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from .._precision import matmul, relative_error
 from .._tiling import map_row_tiles
-from ._steps import Convergence, average, converge_step, relocate_empty
+from ._steps import Convergence, average, converge_step, fold_tiles, pad_to_tiles, relocate_empty
 
 # Iterations of the small K-means that groups a restart's initial centres.
 _GROUPING_ITERS = 5
@@ -43,11 +46,12 @@ def n_groups(n_clusters: int) -> int:
     return max(1, -(-n_clusters // 10))
 
 
-def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
+def group_centers(c: tf.Tensor, groups: int, deterministic_sums: bool) -> tf.Tensor:
     """(k,) int32 group of each centre of ``c`` (k, d): a few Lloyd steps on the centres.
 
     The first ``groups`` centres seed the groups (k-means++ spreads its first picks apart); the
-    result only affects speed, never the clustering.
+    result only affects speed, never the clustering. ``deterministic_sums``: the groups' sums
+    by a (k, G) one-hot matmul instead of scatter-adds.
     """
     k = c.shape[0]
     if groups == 1:
@@ -55,8 +59,13 @@ def group_centers(c: tf.Tensor, groups: int) -> tf.Tensor:
 
     def step(i, g):
         # Means of the current groups; an empty group keeps no centre and stays empty.
-        sums = tf.math.unsorted_segment_sum(c, g, groups)
-        counts = tf.math.unsorted_segment_sum(tf.ones([k], c.dtype), g, groups)
+        if deterministic_sums:
+            one_hot = tf.one_hot(g, groups, dtype=c.dtype)
+            sums = matmul(one_hot, c, transpose_a=True)
+            counts = tf.reduce_sum(one_hot, axis=0)  # exact: sums of ones
+        else:
+            sums = tf.math.unsorted_segment_sum(c, g, groups)
+            counts = tf.math.unsorted_segment_sum(tf.ones([k], c.dtype), g, groups)
         means = sums / tf.maximum(counts, 1)[:, tf.newaxis]
         empty = tf.where(counts == 0, tf.constant(np.inf, c.dtype), tf.zeros((), c.dtype))
         d2 = tf.reduce_sum(tf.square(c[:, tf.newaxis] - means[tf.newaxis]), axis=2)
@@ -84,7 +93,7 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
     dtype = xs.dtype
     iota = tf.range(k, dtype=tf.int32)[:, tf.newaxis]
     zero = tf.zeros((), dtype)
-    scores = c_sq[:, tf.newaxis] - 2.0 * tf.matmul(c, xs, transpose_b=True)  # (k, C)
+    scores = c_sq[:, tf.newaxis] - 2.0 * matmul(c, xs, transpose_b=True)  # (k, C)
     best = tf.reduce_min(scores, axis=0)
     lab = tf.reduce_min(tf.where(scores == best, iota, k), axis=0)
     others = tf.where(iota == lab, tf.constant(np.inf, dtype), scores)
@@ -97,7 +106,23 @@ def _bound_rows(xs, xs_sq, c, c_sq, groups, n_groups_: int):
     return lab, upper, tf.transpose(lower)
 
 
-def _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int):
+def _label_sums(rows, labels, k: int, tile: int):
+    """(k, c) sums of the rows of ``rows`` (m, c) by their ``labels`` (m,) int32, as one-hot
+    matmuls over ``tile``-row tiles added in order: no float atomics, no (m, k) one-hot."""
+    rb, _ = pad_to_tiles(rows, tile)
+    n_tiles = rb.shape[0]
+    # Padding rows are zero: whatever label they get, they add nothing.
+    lb = tf.reshape(tf.pad(labels, [[0, n_tiles * tile - labels.shape[0]]]), [n_tiles, tile])
+
+    def body(t, total):
+        return (total + matmul(tf.one_hot(lb[t], k, dtype=rows.dtype), rb[t], transpose_a=True),)
+
+    return fold_tiles(n_tiles, body, (tf.zeros([k, rows.shape[1]], rows.dtype),))[0]
+
+
+def _assign_all(
+    x_ext, w_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: int, deterministic_sums: bool
+):
     """Bounds table, sums and counts after assigning every row to its nearest centre in ``c``.
 
     The same rows as :func:`_restart_pass` would compute, over contiguous tiles (no gathers or
@@ -124,7 +149,11 @@ def _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, n_groups_: int, chunk: 
     bounds = map_row_tiles(fn, (x_ext, x_sq_ext), tile, spec)
     labels = bounds[0][:n]
     w = w_ext[:n]
-    sums = tf.math.unsorted_segment_sum((x_ext[:n] - mean) * w[:, tf.newaxis], labels, k)
+    rows = (x_ext[:n] - mean) * w[:, tf.newaxis]
+    if deterministic_sums:
+        both = _label_sums(tf.concat([rows, w[:, tf.newaxis]], axis=1), labels, k, tile)
+        return bounds, both[:, :-1], both[:, -1]
+    sums = tf.math.unsorted_segment_sum(rows, labels, k)
     counts = tf.math.unsorted_segment_sum(w, labels, k)
     return bounds, sums, counts
 
@@ -138,7 +167,7 @@ def _running_count(mask):
     n = mask.shape[0]
     width = 64
     blocks = tf.reshape(tf.pad(tf.cast(mask, tf.float32), [[0, -n % width]]), [-1, width])
-    within = tf.cast(tf.matmul(blocks, np.triu(np.ones((width, width), np.float32))), tf.int32)
+    within = tf.cast(matmul(blocks, np.triu(np.ones((width, width), np.float32))), tf.int32)
     before = tf.cumsum(within[:, -1], exclusive=True)
     return tf.reshape(within + before[:, tf.newaxis], [-1])[:n]
 
@@ -158,6 +187,7 @@ def _restart_pass(
     sums,
     counts,
     chunk: int,
+    deterministic_sums: bool,
 ):
     """Re-assign the rows of one restart that may have changed cluster.
 
@@ -173,6 +203,9 @@ def _restart_pass(
       drift: (k,) how far each centre has moved, summed over this restart's iterations;
         group_drift: (G,) the largest move per group, summed likewise.
       sums: (k, d), counts: (k,) the label-consistent per-centre sums and counts.
+      chunk: rows per distance matmul (static).
+      deterministic_sums: update the sums by one-hot matmuls at any k, never by float
+        scatter-adds (static).
 
     Returns:
       (bounds, sums, counts) updated, and whether any label changed.
@@ -183,8 +216,9 @@ def _restart_pass(
     dump = n + chunk  # where the scatter below sends the rows that are certain
 
     c_sq = tf.reduce_sum(tf.square(c), axis=1)
-    # Slack (squared units) for rounding in the matmul-form distances that set the bounds.
-    slack = 1024 * np.finfo(dtype.as_numpy_dtype).eps * (x_sq_ext + tf.reduce_max(c_sq))
+    # Slack (squared units) for rounding in the matmul-form distances that set the bounds, from
+    # the precision the matmuls run at (TF32 on a GPU: tfclust._precision).
+    slack = 1024 * relative_error(dtype) * (x_sq_ext + tf.reduce_max(c_sq))
     # Keeping the bounds relative to the summed drifts spares rewriting the whole table every
     # iteration; the sums' rounding is covered by a relative margin.
     margin = 8 * np.finfo(dtype.as_numpy_dtype).eps
@@ -221,9 +255,9 @@ def _restart_pass(
         # Rows that changed cluster leave the old sums and join the new ones (a cond that skips
         # this when nothing moved costs more than it saves).
         weight = tf.cast(moved, dtype) * tf.gather(w_ext, ids)
-        if k <= _ONE_HOT_MAX_CLUSTERS:
+        if k <= _ONE_HOT_MAX_CLUSTERS or deterministic_sums:
             shift = (tf.cast(iota == lab, dtype) - tf.cast(iota == old, dtype)) * weight
-            sums += tf.matmul(shift, xs)
+            sums += matmul(shift, xs)
             counts += tf.reduce_sum(shift, axis=1)
         else:
             moved_xs = xs * weight[:, tf.newaxis]
@@ -268,7 +302,9 @@ class _RestartState(NamedTuple):
     conv: Convergence  # of this restart, fields (1,)
 
 
-def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk: int):
+def _one_restart(
+    x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk: int, deterministic_sums: bool
+):
     """Pruned Lloyd iterations of one restart from centres ``c`` (k, d) until it converges.
 
     Arguments as :func:`_restart_pass`. Returns (centres (k, d), its :class:`Convergence`,
@@ -277,7 +313,7 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
     n = x_ext.shape[0] - 1
     k = c.shape[0]
     g = n_groups(k)
-    groups = group_centers(c, g)
+    groups = group_centers(c, g, deterministic_sums)
 
     def body(st: _RestartState):
         bounds, sums, counts, changed = _restart_pass(
@@ -295,6 +331,7 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
             st.sums,
             st.counts,
             chunk,
+            deterministic_sums,
         )
         # Relocation changes this iteration's sums, not the labels (as in scikit-learn), so
         # the label-consistent sums carried to the next iteration stay as they are.
@@ -353,7 +390,9 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
 
     # The first iteration's assignment is dense; its pass in the loop then finds no row unsure
     # (bar rounding slack) and goes straight to the update.
-    bounds, sums, counts = _assign_all(x_ext, w_ext, mean, x_sq_ext, c, groups, g, chunk)
+    bounds, sums, counts = _assign_all(
+        x_ext, w_ext, mean, x_sq_ext, c, groups, g, chunk, deterministic_sums
+    )
     state = _RestartState(
         tf.constant(0),
         c,
@@ -368,7 +407,9 @@ def _one_restart(x_ext, w_ext, n_valid, mean, x_sq_ext, c, tol, max_iter, chunk:
     return out.centers, out.conv
 
 
-def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk: int):
+def lloyd_bounded(
+    x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk: int, *, deterministic_sums: bool
+):
     """Lloyd iterations of R restarts with pruning; same contract as ``_lloyd.lloyd``.
 
     Args:
@@ -376,6 +417,8 @@ def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk
       ``n_valid`` (int32 scalar) on are padding. sample_weight: (n,) weights, 0 on the padding.
       centers: (R, k, d) initial centres (centred). tol: absolute tolerance on the summed
       squared centre shift. max_iter: int32 scalar. chunk: rows per distance matmul.
+      deterministic_sums: every per-centre sum by one-hot matmuls, none by float scatter-adds
+        (static; the device profile's field of that name).
 
     Returns:
       centers (R, k, d) and the restarts' :class:`Convergence`.
@@ -387,7 +430,16 @@ def lloyd_bounded(x, sample_weight, n_valid, mean, centers, tol, max_iter, chunk
 
     def body(q, centers, conv):
         c, one = _one_restart(
-            x_ext, w_ext, n_valid, mean, x_sq_ext, centers[q], tol, max_iter, chunk
+            x_ext,
+            w_ext,
+            n_valid,
+            mean,
+            x_sq_ext,
+            centers[q],
+            tol,
+            max_iter,
+            chunk,
+            deterministic_sums,
         )
         conv = Convergence(
             *(tf.tensor_scatter_nd_update(a, [[q]], b) for a, b in zip(conv, one, strict=True))

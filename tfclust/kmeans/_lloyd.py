@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from .._compile import compiled, specialised
 from .._device import device_profile
+from .._precision import einsum
 from .._tiling import map_row_tiles
 from ._bounded import lloyd_bounded
 from ._init import kmeans_plusplus, random_rows
@@ -34,8 +35,9 @@ from ._steps import (
 )
 
 
-def _e_pass(xb, valid, wb, xsq, centers, with_sums: bool):
-    """Assign every row for every restart; optionally accumulate per-centre sums and weights.
+def _e_pass(xb, valid, wb, xsq, centers, with_sums: bool, deterministic_sums: bool = False):
+    """Assign every row for every restart; optionally accumulate per-centre sums and weights
+    (scatter-adds, or one-hot matmuls with ``deterministic_sums``: see ``_steps.accumulate``).
 
     Returns:
       labels (n_tiles, T, R) int32; dists (n_tiles, T, R) squared distances to the assigned
@@ -53,7 +55,7 @@ def _e_pass(xb, valid, wb, xsq, centers, with_sums: bool):
         labels = tf.tensor_scatter_nd_update(labels, [[t]], lab[tf.newaxis])
         dists = tf.tensor_scatter_nd_update(dists, [[t]], dist[tf.newaxis])
         if with_sums:
-            s, c = accumulate(xb[t], wb[t], lab, k)
+            s, c = accumulate(xb[t], wb[t], lab, k, deterministic_sums)
             sums, counts = sums + s, counts + c
         return labels, dists, sums, counts
 
@@ -95,15 +97,18 @@ class LloydState(NamedTuple):
         return cls(centers, labels, conv, tf.constant(0, tf.int32), tf.constant(False))
 
 
-def _iteration(xb, valid, wb, xsq, st: LloydState, tol, max_iter, relocate: bool):
+def _iteration(
+    xb, valid, wb, xsq, st: LloydState, tol, max_iter, relocate: bool, deterministic_sums: bool
+):
     """One Lloyd iteration of every restart still running, as a new :class:`LloydState`.
 
     With ``relocate``, empty clusters are re-seeded (scikit-learn's relocation); without, an
     iteration that would leave a running restart's cluster empty is masked and the state marked
     ``blocked``, as are all iterations after it, until one with ``relocate`` runs.
+    ``deterministic_sums``: the per-centre sums by one-hot matmuls (``_steps.accumulate``).
     """
     k = st.centers.shape[1]
-    labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, st.centers, with_sums=True)
+    labels, dists, sums, counts = _e_pass(xb, valid, wb, xsq, st.centers, True, deterministic_sums)
     running = (st.n_iter < max_iter) & ~st.blocked
     halted = st.conv.done | ~running
     blocked = st.blocked
@@ -122,6 +127,13 @@ def _iteration(xb, valid, wb, xsq, st: LloydState, tol, max_iter, relocate: bool
     return LloydState(centers, labels, conv, st.n_iter + tf.cast(running, tf.int32), blocked)
 
 
+def _chunk(xb, valid, wb, xsq, state, tol, max_iter, length: int, deterministic_sums: bool):
+    def body(j, st):
+        return j + 1, _iteration(xb, valid, wb, xsq, st, tol, max_iter, False, deterministic_sums)
+
+    return tf.while_loop(lambda j, _: j < length, body, (tf.constant(0), state))[1]
+
+
 @compiled
 def lloyd_chunk(xb, valid, wb, xsq, state, tol, max_iter, *, length: int):
     """``length`` Lloyd iterations of R restarts side by side, a trip count XLA knows.
@@ -130,29 +142,44 @@ def lloyd_chunk(xb, valid, wb, xsq, state, tol, max_iter, *, length: int):
     not change). No branch runs inside an iteration: an iteration that empties a cluster (rare)
     is masked instead, with the rest of the chunk, and the host runs it again with the
     relocation (:func:`lloyd_relocating_step`), whose farthest-row search costs a selection
-    over all rows.
+    over all rows. The per-centre sums are scatter-adds; :func:`lloyd_chunk_deterministic` is
+    the same program with one-hot matmuls instead (the device profile's
+    ``deterministic_sums``).
 
     Args:
       xb, valid, wb, xsq: (n_tiles, T, ...) centred rows, validity (False on padding rows),
         sample weights (0 on padding rows), squared norms.
       state: :class:`LloydState`; tol: absolute tolerance on the summed squared centre shift;
-      max_iter: int32 scalar.
+      max_iter: int32 scalar. length: iterations (static).
 
     Returns:
       The :class:`LloydState` after the chunk.
     """
+    return _chunk(xb, valid, wb, xsq, state, tol, max_iter, length, False)
 
-    def body(j, st):
-        return j + 1, _iteration(xb, valid, wb, xsq, st, tol, max_iter, relocate=False)
 
-    return tf.while_loop(lambda j, _: j < length, body, (tf.constant(0), state))[1]
+@compiled
+def lloyd_chunk_deterministic(xb, valid, wb, xsq, state, tol, max_iter, *, length: int):
+    """:func:`lloyd_chunk` with the per-centre sums by one-hot matmuls: no float atomics."""
+    return _chunk(xb, valid, wb, xsq, state, tol, max_iter, length, True)
+
+
+def _relocating_step(xb, valid, wb, xsq, state, tol, max_iter, deterministic_sums: bool):
+    state = state._replace(blocked=tf.constant(False))
+    return _iteration(xb, valid, wb, xsq, state, tol, max_iter, True, deterministic_sums)
 
 
 @compiled
 def lloyd_relocating_step(xb, valid, wb, xsq, state, tol, max_iter):
     """The blocked iteration of :func:`lloyd_chunk`, with the empty clusters re-seeded."""
-    state = state._replace(blocked=tf.constant(False))
-    return _iteration(xb, valid, wb, xsq, state, tol, max_iter, relocate=True)
+    return _relocating_step(xb, valid, wb, xsq, state, tol, max_iter, False)
+
+
+@compiled
+def lloyd_relocating_step_deterministic(xb, valid, wb, xsq, state, tol, max_iter):
+    """The blocked iteration of :func:`lloyd_chunk_deterministic`, with the empty clusters
+    re-seeded."""
+    return _relocating_step(xb, valid, wb, xsq, state, tol, max_iter, True)
 
 
 def _exact_inertia(xb, wb, labels, centers):
@@ -191,18 +218,21 @@ def seed_centers(
     )
 
 
-def fit_in_memory_program(n_clusters: int):
-    """:func:`fit_in_memory` compiled, one program per number of clusters: fits at several k
-    (``choose_n_clusters``) are programs of their own, not retracings of one program."""
-    return specialised(fit_in_memory, n_clusters)
+def fit_in_memory_program(n_clusters: int, deterministic_sums: bool = False):
+    """:func:`fit_in_memory` compiled, one program per number of clusters (and choice of
+    ``deterministic_sums``, default False): fits at several k (``choose_n_clusters``) are
+    programs of their own, not retracings of one program."""
+    return specialised(fit_in_memory, n_clusters, deterministic_sums)
 
 
 def fit(x, sample_weight, n_valid, init_centers, seed, tol, max_iter: int, *, algorithm, **kw):
     """Fit K-means in memory: ``algorithm`` "elkan" runs :func:`fit_in_memory` (pruned
     iterations, one program), "lloyd" :func:`fit_plain`. Arguments and result as
-    :func:`fit_in_memory`."""
+    :func:`fit_in_memory`; ``deterministic_sums`` comes from the device profile, read here on
+    the host so that it is part of the compiled programs' static configuration."""
+    kw["deterministic_sums"] = device_profile().deterministic_sums
     if algorithm == "elkan":
-        program = fit_in_memory_program(kw["n_clusters"])
+        program = fit_in_memory_program(kw["n_clusters"], kw["deterministic_sums"])
         max_iter = tf.constant(max_iter, tf.int32)
         return program(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **kw)
     return fit_plain(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **kw)
@@ -259,7 +289,7 @@ def _finish(data: _Prepared, centers, conv: Convergence, n: int):
     # Final E-step: labels consistent with the returned centres (scikit-learn does it too).
     xb, wb, valid, xsq = data.xb, data.wb, data.valid, data.xsq
     labels, dists, _, _ = _e_pass(xb, valid, wb, xsq, centers, with_sums=False)
-    inertia_all = tf.einsum("ntr,nt->r", tf.maximum(dists, tf.zeros((), xb.dtype)), wb)
+    inertia_all = einsum("ntr,nt->r", tf.maximum(dists, tf.zeros((), xb.dtype)), wb)
     best = tf.argmin(inertia_all, output_type=tf.int32)
     # tf.gather, not x[best]: a strided slice with a computed index makes the TF-to-XLA bridge
     # evaluate that index's whole dependency graph at compile time (~15 s for 60k x 10 rows).
@@ -295,6 +325,7 @@ def fit_in_memory(
     init_tile: int,
     n_local_trials: int,
     chunk: int,
+    deterministic_sums: bool,
 ):
     """Fit K-means with R restarts and pruned iterations (``_bounded``) in one compiled program.
 
@@ -307,6 +338,8 @@ def fit_in_memory(
       seed: (2,) int32 stateless seed. tol: scalar relative tolerance (as scikit-learn's ``tol``).
       max_iter: int32 scalar. tile, init_tile: rows per tile of the Lloyd and seeding steps.
       chunk: rows per matmul of the pruned iterations.
+      deterministic_sums: per-centre sums by one-hot matmuls rather than float scatter-adds
+        (the device profile's field of that name).
 
     Returns:
       A dict: centers (k, d), labels (N,) int32 (padding rows' labels are meaningless), inertia
@@ -324,7 +357,15 @@ def fit_in_memory(
     )
     data = _prepare(x, sample_weight, n_valid, init_centers, seed, tol, settings)
     centers, conv = lloyd_bounded(
-        x, sample_weight, n_valid, data.mean, data.centers, data.tol, max_iter, chunk
+        x,
+        sample_weight,
+        n_valid,
+        data.mean,
+        data.centers,
+        data.tol,
+        max_iter,
+        chunk,
+        deterministic_sums=deterministic_sums,
     )
     return _finish(data, centers, conv, x.shape[0])
 
@@ -356,6 +397,7 @@ def fit_plain(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **se
     run masked after the last restart converges. Arguments and result as
     :func:`fit_in_memory`; ``max_iter`` is a Python int here."""
     settings.pop("chunk")
+    deterministic_sums = settings.pop("deterministic_sums")
     key = tuple(sorted(settings.items()))
     data = specialised(_start_plain, *key)(
         x, sample_weight, n_valid, init_centers, seed, tol, **settings
@@ -364,12 +406,16 @@ def fit_plain(x, sample_weight, n_valid, init_centers, seed, tol, max_iter, **se
     tiles = (data.xb, data.valid, data.wb, data.xsq)
     max_iter_t = tf.constant(max_iter, tf.int32)
     length = device_profile().kmeans_chunk_iterations
+    if deterministic_sums:
+        chunk, relocating_step = lloyd_chunk_deterministic, lloyd_relocating_step_deterministic
+    else:
+        chunk, relocating_step = lloyd_chunk, lloyd_relocating_step
     while True:
-        state = lloyd_chunk(*tiles, state, data.tol, max_iter_t, length=length)
+        state = chunk(*tiles, state, data.tol, max_iter_t, length=length)
         # The one host sync per chunk.
         n_iter, finished, blocked = _progress(state).numpy().tolist()
         if blocked:
-            state = lloyd_relocating_step(*tiles, state, data.tol, max_iter_t)
+            state = relocating_step(*tiles, state, data.tol, max_iter_t)
             n_iter, finished, _ = _progress(state).numpy().tolist()
         if finished or n_iter >= max_iter:
             break

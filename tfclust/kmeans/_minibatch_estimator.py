@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from .._device import device_profile
 from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
 from .._validation import INT32_MAX, check_array, check_float, check_int, check_sample_weight
 from . import _minibatch
@@ -22,8 +23,9 @@ class MiniBatchKMeans(_BaseKMeans):
     """Mini-batch K-means (Sculley 2010) compiled with XLA; scikit-learn's ``MiniBatchKMeans``.
 
     Each step draws ``batch_size`` rows (uniformly, with replacement), assigns them to the
-    nearest centres, and moves each centre to the mean of every row it has won so far. All the
-    steps of a fit run in one compiled loop. Faster than ``KMeans`` on large data, at a somewhat
+    nearest centres, and moves each centre to the mean of every row it has won so far. The
+    steps of a fit run in compiled chunks of a fixed number of steps, the host checking the
+    stopping rules between chunks. Faster than ``KMeans`` on large data, at a somewhat
     higher inertia.
 
     Args:
@@ -236,7 +238,7 @@ class MiniBatchKMeans(_BaseKMeans):
             tf.constant(n, tf.int32),
             centers,
             fold(self._seed, 1),
-            tf.constant(n_steps, tf.int32),
+            n_steps,
             tf.constant(abs_tol, x.dtype),
             tf.constant(-1 if p.max_no_improvement is None else p.max_no_improvement, tf.int32),
             tf.constant(p.reassignment_ratio, x.dtype),
@@ -245,14 +247,14 @@ class MiniBatchKMeans(_BaseKMeans):
         centers = out["centers"] if scale == 1.0 else out["centers"] / scale
         self.cluster_centers_ = (centers + self._offset).numpy()
         self._counts = out["weight_sums"].numpy()  # partial_fit goes on from these
-        self.n_steps_ = int(out["n_steps"])
+        self.n_steps_ = out["n_steps"]
         self.n_iter_ = math.ceil(self.n_steps_ * batch_size / n)
-        if p.verbose:  # scikit-learn's words, once the compiled loop is over
+        if p.verbose:  # scikit-learn's words, once the compiled steps are over
             reason = (
                 "small centers change"
-                if bool(out["small_change"])
+                if out["small_change"]
                 else "lack of improvement in inertia"
-                if bool(out["no_improvement"])
+                if out["no_improvement"]
                 else None
             )
             if reason:
@@ -315,6 +317,7 @@ class MiniBatchKMeans(_BaseKMeans):
             tf.constant(reassign),
             tf.constant(p.reassignment_ratio, x.dtype),
             tf.random.experimental.stateless_fold_in(self._seed, self.n_steps_ + 1),
+            deterministic_sums=device_profile().deterministic_sums,
         )
         centers = centers if scale == 1.0 else centers / scale
         self.cluster_centers_ = (centers + self._offset).numpy()

@@ -12,6 +12,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from .._precision import einsum, matmul
+
 
 def pad_to_tiles(x: tf.Tensor, tile: int):
     """Zero-pad the (N, d) rows of ``x`` to whole tiles.
@@ -53,7 +55,7 @@ def assign(xt: tf.Tensor, centers: tf.Tensor, c_sq: tf.Tensor):
       score: (T, R) ``|c|^2 - 2 x.c`` of that centre, i.e. the squared distance minus ``|x|^2``.
     """
     r, k, d = centers.shape
-    cross = tf.matmul(xt, tf.reshape(centers, [r * k, d]), transpose_b=True)
+    cross = matmul(xt, tf.reshape(centers, [r * k, d]), transpose_b=True)
     scores = c_sq[tf.newaxis] - 2.0 * tf.reshape(cross, [-1, r, k])
     best = tf.reduce_min(scores, axis=-1, keepdims=True)
     # min + first-match is several times faster than tf.argmin under XLA on CPU.
@@ -62,11 +64,20 @@ def assign(xt: tf.Tensor, centers: tf.Tensor, c_sq: tf.Tensor):
     return labels, best[..., 0]
 
 
-def accumulate(xt: tf.Tensor, wt: tf.Tensor, labels: tf.Tensor, n_clusters: int):
+def accumulate(
+    xt: tf.Tensor,
+    wt: tf.Tensor,
+    labels: tf.Tensor,
+    n_clusters: int,
+    deterministic_sums: bool = False,
+):
     """Per-centre weighted sums and weights of one tile.
 
     Args:
       xt: (T, d) rows; wt: (T,) weights (0 on padding rows); labels: (T, R) int32.
+      deterministic_sums: Python bool (static; default False): sum through a (T, R k) one-hot
+        matmul instead of scatter-adds, which an accelerator runs as float atomics whose order,
+        and so whose rounding, varies run to run (the device profile's ``deterministic_sums``).
 
     Returns:
       sums: (R, k, d), counts: (R, k), in ``xt``'s dtype.
@@ -75,6 +86,12 @@ def accumulate(xt: tf.Tensor, wt: tf.Tensor, labels: tf.Tensor, n_clusters: int)
     t = tf.shape(labels)[0]
     d = xt.shape[1]
     k = n_clusters
+    if deterministic_sums:
+        # The one-hot is as big as the tile's (T, R k) scores; the weights ride as a last column.
+        one_hot = tf.reshape(tf.one_hot(labels, k, dtype=xt.dtype), [-1, r * k])
+        rows = tf.concat([xt * wt[:, tf.newaxis], wt[:, tf.newaxis]], axis=1)
+        both = matmul(one_hot, rows, transpose_a=True)  # (R k, d + 1)
+        return tf.reshape(both[:, :d], [r, k, d]), tf.reshape(both[:, d], [r, k])
     # A scatter-add is cheaper here than a one-hot matmul under XLA on CPU (measured: 10 ms vs
     # 160 ms for 60k x 64 rows, 3 x 256 centres).
     seg = tf.reshape(labels + k * tf.range(r, dtype=tf.int32)[tf.newaxis], [-1])
@@ -114,8 +131,8 @@ def relocate_empty(sums, counts, far_x, far_label, far_dist, far_weight, active)
     px = tf.gather(far_x, idx, batch_dims=1) * pw[..., tf.newaxis]  # (R, k, d), weighted
     plab = tf.gather(far_label, idx, batch_dims=1)  # (R, k)
     removal = tf.one_hot(plab, k, dtype=sums.dtype) * tf.cast(movable, sums.dtype)[..., None]
-    sums = sums - tf.einsum("rno,rnd->rod", removal, px)
-    counts = counts - tf.einsum("rno,rn->ro", removal, pw)
+    sums = sums - einsum("rno,rnd->rod", removal, px)
+    counts = counts - einsum("rno,rn->ro", removal, pw)
     sums = tf.where(movable[..., tf.newaxis], px, sums)
     counts = tf.where(movable, pw, counts)
     return sums, counts

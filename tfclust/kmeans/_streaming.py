@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._compile import compiled
+from .._device import device_profile
 from .._validation import check_array, power_of_two_scale
 from ._lloyd import seed_centers
 from ._steps import Convergence, accumulate, assign, average, converge_step, relocate_empty
@@ -118,14 +119,15 @@ def _moments(ds):
 
 
 @compiled
-def _step_sums(x, mean, centers, prev):
-    """Sums (R, k, d), weights (R, k) and changed-label counts (R,) of one batch (B, d)."""
+def _step_sums(x, mean, centers, prev, deterministic_sums: bool):
+    """Sums (R, k, d), weights (R, k) and changed-label counts (R,) of one batch (B, d);
+    ``deterministic_sums`` as in ``_steps.accumulate``."""
     r, k, _ = centers.shape
     xc = x - mean
     both = tf.concat([centers, prev], axis=0)
     labels, _ = assign(xc, both, tf.reduce_sum(tf.square(both), axis=-1))
     new, old = labels[:, :r], labels[:, r:]
-    sums, counts = accumulate(xc, tf.ones_like(xc[:, 0]), new, k)
+    sums, counts = accumulate(xc, tf.ones_like(xc[:, 0]), new, k, deterministic_sums)
     changed = tf.reduce_sum(tf.cast(new != old, x.dtype), axis=0)
     return sums, counts, changed
 
@@ -190,6 +192,7 @@ class _Passes:
         self.ds = ds
         self.strategy = strategy
         self.dist_ds = None if strategy is None else strategy.experimental_distribute_dataset(ds)
+        self.deterministic_sums = device_profile().deterministic_sums  # read once, on the host
 
     def sums(self, mean, centers, prev):
         return self._sum_pass(self.dist_ds or self.ds, mean, centers, prev)
@@ -216,7 +219,7 @@ class _Passes:
             tf.zeros([r], centers.dtype),
         )
         for batch in ds:
-            out = self._run(_step_sums, batch, mean, centers, prev)
+            out = self._run(_step_sums, batch, mean, centers, prev, self.deterministic_sums)
             acc = tuple(a + o for a, o in zip(acc, out, strict=True))
         return acc
 

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._compile import specialised
+from tfclust._precision import einsum, matmul
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -46,24 +47,24 @@ def log_gaussian_prob(x, means, prec_chol, covariance_type: str):
     if covariance_type == "full":
         # One (n, d) @ (d, k*d) matmul for all components: y[:, j] = x @ P_j - mu_j @ P_j.
         stacked = tf.reshape(tf.transpose(prec_chol, [1, 0, 2]), [d, k * d])
-        mu_p = tf.einsum("kd,kde->ke", means, prec_chol)
-        y = tf.reshape(tf.matmul(x, stacked), [-1, k, d]) - mu_p[tf.newaxis]
+        mu_p = einsum("kd,kde->ke", means, prec_chol)
+        y = tf.reshape(matmul(x, stacked), [-1, k, d]) - mu_p[tf.newaxis]
         maha = tf.reduce_sum(tf.square(y), axis=2)
     elif covariance_type == "tied":
-        y = tf.matmul(x, prec_chol)[:, tf.newaxis, :] - tf.matmul(means, prec_chol)[tf.newaxis]
+        y = matmul(x, prec_chol)[:, tf.newaxis, :] - matmul(means, prec_chol)[tf.newaxis]
         maha = tf.reduce_sum(tf.square(y), axis=2)
     elif covariance_type == "diag":
         precisions = tf.square(prec_chol)
         maha = (
             tf.reduce_sum(tf.square(means) * precisions, axis=1)[tf.newaxis]
-            - 2.0 * tf.matmul(x, means * precisions, transpose_b=True)
-            + tf.matmul(tf.square(x), precisions, transpose_b=True)
+            - 2.0 * matmul(x, means * precisions, transpose_b=True)
+            + matmul(tf.square(x), precisions, transpose_b=True)
         )
     else:  # spherical
         precisions = tf.square(prec_chol)
         maha = (
             (tf.reduce_sum(tf.square(means), axis=1) * precisions)[tf.newaxis]
-            - 2.0 * tf.matmul(x, means, transpose_b=True) * precisions[tf.newaxis]
+            - 2.0 * matmul(x, means, transpose_b=True) * precisions[tf.newaxis]
             + tf.reduce_sum(tf.square(x), axis=1, keepdims=True) * precisions[tf.newaxis]
         )
     const = tf.constant(d * math.log(2.0 * math.pi), x.dtype)
@@ -108,12 +109,12 @@ def m_step(x3, w3, resp_of_tile, n_components: int, reg_covar, covariance_type: 
         if centred:
             kept = tf.tensor_scatter_nd_update(kept, t[tf.newaxis, tf.newaxis], resp_t[tf.newaxis])
         else:
-            sq = sq + tf.matmul(xt, xt, transpose_a=True)
+            sq = sq + matmul(xt, xt, transpose_a=True)
         return (
             t + 1,
             bound + bound_t,
             nk + tf.reduce_sum(resp_t, axis=0),
-            sx + tf.matmul(resp_t, xt, transpose_a=True),
+            sx + matmul(resp_t, xt, transpose_a=True),
             sq,
             kept,
         )
@@ -143,7 +144,7 @@ def m_step(x3, w3, resp_of_tile, n_components: int, reg_covar, covariance_type: 
             sqrt_resp = tf.sqrt(tf.transpose(kept[t]))[:, :, tf.newaxis]
             diff = (x3[t][tf.newaxis] - means[:, tf.newaxis]) * sqrt_resp
             if full:
-                return t + 1, cov + tf.matmul(diff, diff, transpose_a=True)
+                return t + 1, cov + matmul(diff, diff, transpose_a=True)
             return t + 1, cov + tf.reduce_sum(tf.square(diff), axis=1)
 
         _, cov = tf.while_loop(
@@ -158,7 +159,7 @@ def m_step(x3, w3, resp_of_tile, n_components: int, reg_covar, covariance_type: 
             if covariance_type == "spherical":
                 cov = tf.reduce_mean(cov, axis=1)
     else:
-        avg_means2 = tf.matmul(nk[:, tf.newaxis] * means, means, transpose_a=True)
+        avg_means2 = matmul(nk[:, tf.newaxis] * means, means, transpose_a=True)
         cov = (sq - avg_means2) / tf.reduce_sum(nk) + reg_covar * eye
     return bound, nk, means, cov
 
@@ -355,7 +356,7 @@ def _kmeans_plusplus_rows(x, row_weight, seed, n_valid, *, n_clusters, n_local_t
     )[0]
     sq = (
         tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
-        - 2.0 * tf.matmul(x, centers, transpose_b=True)
+        - 2.0 * matmul(x, centers, transpose_b=True)
         + tf.reduce_sum(tf.square(centers), axis=1)[tf.newaxis]
     )
     sq = tf.where(row_weight[:, tf.newaxis] > 0, sq, tf.constant(np.inf, x.dtype))

@@ -29,6 +29,12 @@ sizes (:func:`grid_intervals`), once per call or per chunk of descent iterations
 embedding that is still small (early exaggeration) pays for a small grid, and no compiled loop
 holds a run-time branch (docs/accelerators.md).
 
+Spreading the charges on the grid sums many points into each node. An accelerator runs that
+float scatter-add as atomic adds in a varying order, so the grid would differ run to run in its
+last bits; with ``deterministic_sums`` (the device profile's) the charges are summed in 64-bit
+fixed point instead (:func:`fixed_point_segment_sum`), whose integer additions give the same
+sum in any order.
+
 See :func:`fft_repulsion` for the exact quantities computed and how they enter the gradient.
 """
 
@@ -41,11 +47,14 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._compile import compiled
+from tfclust._device import device_profile
+from tfclust._precision import matmul
 
 __all__ = [
     "LADDER_GROWTH",
     "ReferenceGrid",
     "fft_repulsion",
+    "fixed_point_segment_sum",
     "grid_extent",
     "grid_intervals",
     "grid_repulsion",
@@ -60,6 +69,10 @@ compilation, 2 (four) at 1.3903; docs/first_call.md."""
 
 _MIN_EXTENT = 1e-3
 """Smallest side (embedding units) of the grid, so that coincident points give a valid grid."""
+
+_FIXED_POINT_BITS = 62
+"""Bits below which :func:`fixed_point_segment_sum` keeps every int64 sum (one spare bit under
+int64's 63 for the entries' rounding)."""
 
 
 def _is_smooth(n: int) -> bool:
@@ -277,7 +290,7 @@ def _self_interaction(weights: tf.Tensor, kernel_fn, spacing) -> tf.Tensor:
     if weights.shape[1] == 1:
         return tf.linalg.matvec(corr[:, 0, :], kernel_fn(tf.square(off)))
     kmat = kernel_fn(tf.square(off)[:, None] + tf.square(off)[None, :])
-    return tf.reduce_sum(tf.matmul(corr[:, 0, :], kmat) * corr[:, 1, :], axis=1)
+    return tf.reduce_sum(matmul(corr[:, 0, :], kmat) * corr[:, 1, :], axis=1)
 
 
 def _repulsion_on_grid(
@@ -291,6 +304,7 @@ def _repulsion_on_grid(
     n_taps: int,
     dof: float,
     z_exponent: float,
+    deterministic_sums: bool,
 ):
     """Repulsion and Z on a grid of exactly ``n_boxes`` intervals per axis (static).
 
@@ -299,6 +313,7 @@ def _repulsion_on_grid(
       charge: (N,) 1 for a point, 0 for padding (no charge, no force).
       lo: (d,) lower corner of the grid, relative to the same centre.
       extent: scalar side length of the (square) grid.
+      deterministic_sums: spread the charges in fixed point (static; see :func:`_spread`).
     Returns:
       (repulsive (N, d), z scalar).
     """
@@ -310,7 +325,7 @@ def _repulsion_on_grid(
     # Unit charges only: the force kernel D(o) = F(|o|^2) o carries the offsets, so every force
     # component comes out of one charge channel. The self-force vanishes exactly: D is odd and
     # a point's spreading and interpolation weights are the same.
-    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim)
+    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim, deterministic_sums)
     force_kernel, kernel = _kernel_fns(dof, z_exponent)
     force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, y.dtype)
     # sum_i of Z's potential at y_i is <potential, charges> on the grid, which _convolve
@@ -344,12 +359,61 @@ def _stencil(y, lo, spacing, m: int, n_taps: int):
     return weights, tf.reshape(flat_nodes, [n, taps2]), tf.reshape(flat_w, [n, taps2])
 
 
-def _spread(flat_nodes, flat_w, m: int, dim: int):
-    """The (m[, m]) grid of the charges ``flat_w`` spread on their stencils' nodes."""
-    grid = tf.math.unsorted_segment_sum(
-        tf.reshape(flat_w, [-1]), tf.reshape(flat_nodes, [-1]), m**dim
-    )
+def _spread(flat_nodes, flat_w, m: int, dim: int, deterministic_sums: bool):
+    """The (m[, m]) grid of the charges ``flat_w`` spread on their stencils' nodes; in 64-bit
+    fixed point with ``deterministic_sums`` (static), else by a float scatter-add."""
+    segment_sum = fixed_point_segment_sum if deterministic_sums else tf.math.unsorted_segment_sum
+    grid = segment_sum(tf.reshape(flat_w, [-1]), tf.reshape(flat_nodes, [-1]), m**dim)
     return tf.reshape(grid, [m] * dim)
+
+
+def _power_of_two(exponent, dtype):
+    """``2.0 ** exponent`` in ``dtype`` (float32 or float64), exactly, built from its exponent
+    bits; ``exponent`` an int32 scalar tensor within the dtype's normal range."""
+    info = np.finfo(dtype.as_numpy_dtype)
+    bits = tf.int32 if dtype == tf.float32 else tf.int64
+    field = tf.cast(exponent + (info.maxexp - 1), bits)
+    return tf.bitcast(tf.bitwise.left_shift(field, tf.cast(info.nmant, bits)), dtype)
+
+
+def fixed_point_segment_sum(values, segment_ids, num_segments: int):
+    """``tf.math.unsorted_segment_sum`` in 64-bit fixed point: the same sums whatever order the
+    additions run in (an accelerator runs a float scatter-add as atomics in a varying order).
+
+    Every value is scaled by the power of two ``2**s`` that puts the largest ``|value|`` just
+    below ``2**(62 - h)``, ``h = ceil(log2(m))`` for the ``m`` rows of ``values``, rounded to an
+    int64, and summed as integers: integer addition is associative, and m such entries cannot
+    overflow. The sums are scaled back by ``2**-s``, exactly, then rounded once to the dtype.
+
+    Precision: each value is rounded to a multiple of ``2**-s <= 2**(h + 1 - 62) * max|value|``,
+    so a sum of j entries is within ``j * 2**(h - 62) * max|value|`` of the exact sum (for
+    m = 10 million rows, ``4e-12 * max|value|`` per entry): far within float32 rounding
+    (``6e-8`` of the sum), but coarser than float64's for entries much smaller than the largest.
+
+    Args:
+      values: (m, ...) float32 or float64 tensor, static m >= 1, finite (zeros, a single row and
+        values up to the dtype's largest are fine; sums beyond it become inf, as in floats).
+      segment_ids: (m,) int32 in ``[0, num_segments)``.
+      num_segments: Python int or int32 scalar tensor.
+
+    Returns:
+      (num_segments, ...) tensor of ``values``' dtype.
+    """
+    dtype = values.dtype
+    info = np.finfo(dtype.as_numpy_dtype)
+    bits = tf.int32 if dtype == tf.float32 else tf.int64
+    largest = tf.maximum(tf.reduce_max(tf.abs(values)), tf.constant(info.tiny, dtype))
+    # |value| < 2**top, read exactly from the largest's exponent field.
+    field = tf.bitwise.right_shift(tf.bitcast(largest, bits), tf.cast(info.nmant, bits))
+    top = tf.cast(field, tf.int32) - (info.maxexp - 1) + 1
+    headroom = (values.shape[0] - 1).bit_length()  # ceil(log2(m))
+    shift = _FIXED_POINT_BITS - headroom - top
+    # Two factors: 2**shift alone leaves the dtype's range for tiny or huge values.
+    half = shift // 2
+    scaled = values * _power_of_two(half, dtype) * _power_of_two(shift - half, dtype)
+    ints = tf.cast(tf.round(scaled), tf.int64)
+    total = tf.cast(tf.math.unsorted_segment_sum(ints, segment_ids, num_segments), dtype)
+    return total * _power_of_two(-half, dtype) * _power_of_two(half - shift, dtype)
 
 
 def _interpolate(fields, flat_nodes, flat_w):
@@ -414,6 +478,7 @@ def fft_repulsion(
     z_exponent: float | None = None,
     stencil_size: int | None = None,
     ladder_growth: float = LADDER_GROWTH,
+    deterministic_sums: bool | None = None,
 ):
     """Unnormalised t-SNE repulsive forces and normalisation ``Z`` by FFT interpolation.
 
@@ -474,6 +539,11 @@ def fft_repulsion(
       stencil_size: nodes per axis each point is interpolated from (None: n_interpolation_points).
       ladder_growth: ratio between consecutive grid sizes (> 1, default
         :data:`LADDER_GROWTH`).
+      deterministic_sums: spread the charges in 64-bit fixed point
+        (:func:`fixed_point_segment_sum`: the same grid on every run of an accelerator, to well
+        within float32 rounding of the float sums) rather than by a float scatter-add; None
+        (default): the device profile's ``deterministic_sums``, read when called (inside a
+        compiled function, pass it explicitly).
 
     Returns:
       ``(repulsive, z)``: (N, d) tensor and scalar tensor, both of y's dtype.
@@ -501,6 +571,8 @@ def fft_repulsion(
         raise ValueError(f"z_exponent must be > 0, got {z_exponent}")
     if charge is None:
         charge = tf.ones_like(y[:, 0])
+    if deterministic_sums is None:
+        deterministic_sums = device_profile().deterministic_sums
     if n_boxes is None:
         if not tf.executing_eagerly():
             raise ValueError(
@@ -514,7 +586,8 @@ def fft_repulsion(
             max_num_intervals=max_num_intervals,
             ladder_growth=ladder_growth,
         )
-    return _fixed_grid_repulsion(
+    program = _fixed_grid_repulsion_fixed_point if deterministic_sums else _fixed_grid_repulsion
+    return program(
         y,
         charge,
         n_boxes=int(n_boxes),
@@ -525,18 +598,41 @@ def fft_repulsion(
     )
 
 
-@compiled
-def _fixed_grid_repulsion(y, charge, *, n_boxes, n_interp, n_taps, dof, z_exponent):
-    """:func:`fft_repulsion` on a grid of ``n_boxes`` intervals over the charged points' square."""
+def _centred_repulsion(y, charge, deterministic_sums: bool, **settings):
+    """:func:`fft_repulsion` on a grid of ``n_boxes`` intervals over the charged points' square;
+    ``settings``: the static keywords of :func:`_repulsion_on_grid`."""
     centre, extent = _bounds(y, charge)
     # The kernels are translation invariant; positions relative to the grid centre keep the
     # most float precision for the node coordinates.
     lo = -0.5 * extent * tf.ones_like(centre)
     return _repulsion_on_grid(
-        y - centre,
+        y - centre, charge, lo, extent, deterministic_sums=deterministic_sums, **settings
+    )
+
+
+@compiled
+def _fixed_grid_repulsion(y, charge, *, n_boxes, n_interp, n_taps, dof, z_exponent):
+    """:func:`fft_repulsion` on a grid of ``n_boxes`` intervals over the charged points' square,
+    the charges spread by a float scatter-add."""
+    return _centred_repulsion(
+        y,
         charge,
-        lo,
-        extent,
+        False,
+        n_boxes=n_boxes,
+        n_interp=n_interp,
+        n_taps=n_taps,
+        dof=dof,
+        z_exponent=z_exponent,
+    )
+
+
+@compiled
+def _fixed_grid_repulsion_fixed_point(y, charge, *, n_boxes, n_interp, n_taps, dof, z_exponent):
+    """:func:`_fixed_grid_repulsion` with the charges spread in 64-bit fixed point."""
+    return _centred_repulsion(
+        y,
+        charge,
+        True,
         n_boxes=n_boxes,
         n_interp=n_interp,
         n_taps=n_taps,
@@ -596,7 +692,8 @@ def reference_grid(
     lo = centre - 0.5 * extent
     spacing = extent / m
     _, flat_nodes, flat_w = _stencil(y, lo, spacing, m, stencil_size)
-    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim)
+    # Once per transform call, off the descent's hot path: the float scatter-add.
+    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim, False)
     force_kernel, kernel = _kernel_fns(dof, dof)
     force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, y.dtype)
     fields, _ = _convolve(grid, force_hat, z_hat, m, dim, potential=True)

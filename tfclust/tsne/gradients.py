@@ -45,7 +45,13 @@ from tfclust._compile import specialised
 from tfclust._device import device_profile
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
-from tfclust.tsne.fft import LADDER_GROWTH, fft_repulsion, grid_extent, grid_intervals
+from tfclust.tsne.fft import (
+    LADDER_GROWTH,
+    fft_repulsion,
+    fixed_point_segment_sum,
+    grid_extent,
+    grid_intervals,
+)
 
 __all__ = [
     "ExactObjective",
@@ -338,7 +344,9 @@ def _directed_edges(y, neighbors):
     return diffs, tf.reduce_sum(tf.square(diffs), axis=2)
 
 
-def directed_attractive_forces(y, neighbors, weights, dof: float = 1.0):
+def directed_attractive_forces(
+    y, neighbors, weights, dof: float = 1.0, deterministic_sums: bool = False
+):
     """Attractive forces ``sum_j p_ij (1 + |y_i - y_j|^2 / dof)^-1 (y_i - y_j)``, P on edges.
 
     Every edge's force is added to its source row (a dense (N, k) row sum) and subtracted from its
@@ -349,6 +357,9 @@ def directed_attractive_forces(y, neighbors, weights, dof: float = 1.0):
       y: (N, d) embedding.
       neighbors, weights: P from :func:`directed_joint_probabilities`.
       dof: degrees of freedom ``a`` of the kernel (Python float).
+      deterministic_sums: scatter the targets' forces in 64-bit fixed point
+        (:func:`~tfclust.tsne.fft.fixed_point_segment_sum`, the same sums on every run of an
+        accelerator) rather than as float atomics (static Python bool, default False).
 
     Returns:
       (N, d) tensor, dtype of ``y``.
@@ -357,7 +368,8 @@ def directed_attractive_forces(y, neighbors, weights, dof: float = 1.0):
     coef = weights / (1.0 + sq / dof) if dof != 1.0 else weights / (1.0 + sq)
     forces = coef[:, :, tf.newaxis] * diffs  # (N, k, d)
     outgoing = tf.reduce_sum(forces, axis=1)
-    incoming = tf.math.unsorted_segment_sum(
+    segment_sum = fixed_point_segment_sum if deterministic_sums else tf.math.unsorted_segment_sum
+    incoming = segment_sum(
         tf.reshape(forces, [-1, y.shape[1]]), tf.reshape(neighbors, [-1]), tf.shape(y)[0]
     )
     return outgoing - incoming
@@ -407,7 +419,10 @@ class FFTObjective:
     Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion` and
     ``dof``; each combination is one compiled program. ``n_boxes`` None (the default) chooses
     the grid from the extent on each eager call; the descent sets it once per chunk
-    (:meth:`at_extent`).
+    (:meth:`at_extent`). ``deterministic_sums`` (bool; default: the device profile's when the
+    objective is made) sums the grid charges and the attractive forces in fixed point, with no
+    float atomics (:func:`~tfclust.tsne.fft.fixed_point_segment_sum`); being a field, it is
+    part of the compiled programs' key.
     """
 
     n_interpolation_points: int = 3
@@ -418,6 +433,9 @@ class FFTObjective:
     dof: float = 1.0
     ladder_growth: float = LADDER_GROWTH
     n_boxes: int | None = None
+    deterministic_sums: bool = dataclasses.field(
+        default_factory=lambda: device_profile().deterministic_sums
+    )
 
     @staticmethod
     def operands(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET, charge=None):
@@ -441,6 +459,7 @@ class FFTObjective:
             stencil_size=self.stencil_size,
             ladder_growth=self.ladder_growth,
             n_boxes=self.n_boxes,
+            deterministic_sums=self.deterministic_sums,
         )
 
     def gradient(self, y, exaggeration, neighbors, weights, entropy, charge):
@@ -476,6 +495,8 @@ class FFTObjective:
         return directed_kl_divergence(y, neighbors, weights, entropy, z, self.dof, exaggeration)
 
     def _gradient_and_z(self, y, exaggeration, neighbors, weights, charge):
-        attractive = directed_attractive_forces(y, neighbors, weights, self.dof)
+        attractive = directed_attractive_forces(
+            y, neighbors, weights, self.dof, self.deterministic_sums
+        )
         repulsive, z = self.repulsion(y, charge)
         return 4.0 * (exaggeration * attractive - repulsive / z), z

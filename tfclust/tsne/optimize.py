@@ -27,6 +27,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfclust._compile import compiled
+from tfclust._precision import matmul
 from tfclust._validation import max_abs, power_of_two_scale, stateless_seed
 
 __all__ = [
@@ -94,11 +95,11 @@ def pca_embedding(x, n_components: int):
     scale = power_of_two_scale(max_abs(xc), xc.shape[0], xc.dtype)
     if scale != 1.0:
         xc = xc * scale
-    _, vectors = tf.linalg.eigh(tf.matmul(xc, xc, transpose_a=True))  # ascending eigenvalues
+    _, vectors = tf.linalg.eigh(matmul(xc, xc, transpose_a=True))  # ascending eigenvalues
     components = tf.reverse(vectors[:, -n_components:], axis=[1])  # (D, k), largest first
     largest = tf.argmax(tf.abs(components), axis=0)
     signs = tf.sign(tf.gather(tf.transpose(components), largest, batch_dims=1))
-    embedding = tf.matmul(xc, components * signs[None, :])
+    embedding = matmul(xc, components * signs[None, :])
     std = tf.math.reduce_std(embedding[:, 0])
     return tf.math.divide_no_nan(embedding, std) * _INIT_STD
 

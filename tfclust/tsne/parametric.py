@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._base import BaseEstimator, SavedStatePickle, prefixed_feature_names
+from tfclust._precision import matmul
 from tfclust._validation import (
     INT32_MAX,
     check_array,
@@ -106,7 +107,7 @@ def _kl_loss(y, p, exaggeration):
     outputs ``y`` (B, c); the attraction is scaled by ``exaggeration`` (not counted in the
     returned value's P log P term, so it is the plain KL divergence when it is 1)."""
     sq = tf.reduce_sum(tf.square(y), axis=1)
-    d2 = tf.maximum(sq[:, None] + sq[None, :] - 2.0 * tf.matmul(y, y, transpose_b=True), 0.0)
+    d2 = tf.maximum(sq[:, None] + sq[None, :] - 2.0 * matmul(y, y, transpose_b=True), 0.0)
     w = 1.0 / (1.0 + d2)
     w = tf.linalg.set_diag(w, tf.zeros_like(sq))
     log_z = tf.math.log(tf.reduce_sum(w))
