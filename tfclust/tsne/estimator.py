@@ -148,8 +148,8 @@ class TSNE(BaseEstimator):
       neighbors: the k-NN search of ``"fft"``'s P (openTSNE's name): ``"exact"`` (tiled
         matmul + top-k over all points, O(N^2) time), ``"approx"`` (an inverted file over
         K-means lists, :mod:`tfclust._ann`: each point's neighbours are sought among the
-        points of the lists nearest its own; 98.4-98.5% of the exact neighbours on 60,000 and
-        250,000 Fashion-MNIST latents, 8x faster than ``"exact"`` at 60,000; metrics
+        points of the lists nearest its own; about 98.5% of the exact neighbours, in a fraction
+        of the exact search's time, docs/large_n.md; metrics
         ``"euclidean"``, ``"sqeuclidean"`` and ``"cosine"`` only; the K-means is seeded by
         ``random_state``) or ``"auto"`` (default): ``"approx"`` from 30,000 samples on for
         those metrics (where it measured faster than ``"exact"``, compilation included,
