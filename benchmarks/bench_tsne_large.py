@@ -16,13 +16,15 @@ the same encoder, up to n rows; cached under ``benchmarks/.cache``. Sections (``
   the exact Z (all pairs), and 10-NN label accuracy of ``--accuracy-rows`` random rows against
   all n in the embedding. Augmented copies of one image are near one another, so accuracy is
   higher than on the originals alone.
-* ``knn``: the k-NN step alone at n = 60,000 (the training latents, k = 91): exact and
-  approximate, first call (compilation included) and a second call, and the recall.
+* ``knn``: the k-NN step alone at ``--knn-sizes`` (default 30,000 and 60,000 of the training
+  latents, k = 91), each search of ``KNN_SEARCHES`` in a fresh process: first call
+  (compilation included) and a second call, and the recall against tfclust's exact search.
 
 Results arrive in ``benchmarks/results/tsne_large.json`` as each step ends (the earlier rows of
 an interrupted run are kept; ``--merge`` keeps the rows of sections not run).
 
-    python benchmarks/bench_tsne_large.py [--sections large knn] [--size 250000] [--merge]
+    python benchmarks/bench_tsne_large.py [--sections large knn] [--size 250000]
+        [--knn-sizes 30000 60000] [--merge]
 """
 
 from __future__ import annotations
@@ -246,43 +248,90 @@ def large(n: int, results: Results, recall_rows: int, accuracy_rows: int) -> Non
     )
 
 
-def knn(results: Results) -> None:
+KNN_SEARCHES = ("exact", "exact, one top_k", "approx", "scikit-learn brute")
+"""The k-NN searches of the ``knn`` section: tfclust's exact search (``_selection.smallest_k``),
+the same with one ``top_k`` per row (the selection before it, as the peer), the approximate
+search, and scikit-learn's ``NearestNeighbors(algorithm="brute", n_jobs=-1)``."""
+
+
+def knn_child(search: str, n: int) -> None:
+    """One k-NN search of :data:`KNN_SEARCHES` in this fresh process, called twice: prints the
+    two wall times as JSON and saves the second call's indices."""
     import tensorflow as tf
 
+    from tfclust import _selection
     from tfclust._ann import approximate_nearest_neighbors
     from tfclust._neighbors import nearest_neighbors
 
-    x = tf.constant(latents(60000)[0])
-    found = {}
-    for name, search in (
-        ("exact", lambda: nearest_neighbors(x, 91)),
-        ("approx", lambda: approximate_nearest_neighbors(x, 91)),
-    ):
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            found[name] = search()[0].numpy()
-            times.append(time.perf_counter() - start)
-        results.add(
-            {
-                "case": "knn",
-                "library": f"tfclust {name}",
-                "n": 60000,
-                "first_s": times[0],
-                "second_s": times[1],
-            }
-        )
-    hits = [len(np.intersect1d(a, b)) for a, b in zip(found["approx"], found["exact"], strict=True)]
-    results.rows[-1]["knn_recall"] = float(np.mean(hits) / 91)
-    results.add(
-        {
-            "case": "knn",
-            "library": "approx / exact",
-            "n": 60000,
-            "first_s": results.rows[-1]["first_s"] / results.rows[-2]["first_s"],
-            "second_s": results.rows[-1]["second_s"] / results.rows[-2]["second_s"],
+    x = latents(60000)[0][:n]
+    if search == "scikit-learn brute":
+        from sklearn.neighbors import NearestNeighbors
+
+        def run():
+            model = NearestNeighbors(n_neighbors=91, algorithm="brute", n_jobs=-1).fit(x)
+            return model.kneighbors(return_distance=False)
+    else:
+        if search == "exact, one top_k":
+            _selection.MIN_BLOCK_WIDTH = sys.maxsize  # before the first trace
+        find = approximate_nearest_neighbors if search == "approx" else nearest_neighbors
+        xt = tf.constant(x)
+
+        def run():
+            return find(xt, 91)[0].numpy()
+
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        found = run()
+        times.append(time.perf_counter() - start)
+    np.save(_knn_path(search, n), found)
+    print(json.dumps({"first_s": times[0], "second_s": times[1]}))
+
+
+def _knn_path(search: str, n: int) -> str:
+    return os.path.join(CACHE_DIR, f"knn_{n}_{search.replace(' ', '_').replace(',', '')}.npy")
+
+
+def knn(results: Results, sizes) -> None:
+    for n in sizes:
+        for search in KNN_SEARCHES:
+            print(f"[bench_tsne_large] knn {search} n={n} (subprocess)...", file=sys.stderr)
+            out = subprocess.run(
+                [sys.executable, __file__, "--knn-child", search, "--size", str(n)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            row = {"case": "knn", "library": f"tfclust {search}", "n": n}
+            if search.startswith("scikit"):
+                row["library"] = search
+            found = np.load(_knn_path(search, n))
+            exact = np.load(_knn_path("exact", n))
+            hits = [len(np.intersect1d(a, b)) for a, b in zip(found, exact, strict=True)]
+            results.add(
+                {
+                    **row,
+                    **json.loads(out.strip().splitlines()[-1]),
+                    "knn_recall": float(np.mean(hits) / 91),
+                }
+            )
+        by_search = {
+            r["library"].removeprefix("tfclust "): r for r in results.rows[-len(KNN_SEARCHES) :]
         }
-    )
+        for search, peer in (
+            ("exact", "exact, one top_k"),
+            ("exact", "scikit-learn brute"),
+            ("approx", "exact"),
+        ):
+            results.add(
+                {
+                    "case": "knn",
+                    "library": f"{search} / {peer}",
+                    "n": n,
+                    "first_s": by_search[search]["first_s"] / by_search[peer]["first_s"],
+                    "second_s": by_search[search]["second_s"] / by_search[peer]["second_s"],
+                }
+            )
 
 
 def main() -> None:
@@ -296,16 +345,21 @@ def main() -> None:
         action="store_true",
         help="keep the rows of sections not run from the existing results file",
     )
+    parser.add_argument("--knn-sizes", type=int, nargs="*", default=[30000, 60000])
     parser.add_argument("--fit-child", choices=("tfclust", "openTSNE"), help=argparse.SUPPRESS)
+    parser.add_argument("--knn-child", choices=KNN_SEARCHES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fit_child:
         fit_child(args.size, args.fit_child)
+        return
+    if args.knn_child:
+        knn_child(args.knn_child, args.size)
         return
     results = Results(args.merge, args.sections)
     if "large" in args.sections:
         large(args.size, results, args.recall_rows, args.accuracy_rows)
     if "knn" in args.sections:
-        knn(results)
+        knn(results, args.knn_sizes)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ trip count: a job's queries are up to ``query_capacity`` consecutive members of 
 list larger than that is split into several jobs), its candidates all members of the lists
 whose centres are nearest to that list's centre, until they hold ``n_probe`` mean lists' worth
 of rows (padded to the static ``candidate_capacity``, the largest such union), and its
-neighbours are ranked by matmul distances and ``tf.math.top_k``, the selected distances
+neighbours are ranked by matmul distances (``_selection.smallest_k``), the selected distances
 recomputed by differences (as the exact search, :mod:`tfclust._neighbors`). The host looks at
 the list sizes once per search, to size the program.
 
@@ -32,6 +32,7 @@ import tensorflow as tf
 from tfclust._compile import specialised
 from tfclust._device import device_profile
 from tfclust._neighbors import _MATMUL_METRICS, prepared, recomputed_distances
+from tfclust._selection import smallest_k
 from tfclust._tiling import (
     DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
@@ -170,7 +171,7 @@ def _search(xs, xs_sq, order, offsets, counts, probes, jobs, k: int, capacities,
         d2 = squared_distances(rows, tf.gather(xs, candidates), tf.gather(xs_sq, candidates))
         skip = ~real[None, :] | (query[:, None] == candidates[None, :])
         d2 = tf.where(skip, inf, d2)
-        _, picked = tf.math.top_k(-tf.cast(d2, tf.float32), k=k, sorted=True)
+        picked = smallest_k(tf.cast(d2, tf.float32), k)
         picked = tf.gather(candidates, picked)
         near = recomputed_distances(rows, xs, xs_sq, picked, metric)
         target = tf.where(slots < length, tf.gather(order, query), n)

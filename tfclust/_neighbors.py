@@ -1,8 +1,8 @@
 """Exact k nearest neighbours in row tiles, shared by t-SNE's affinities and the embedding
 metrics: distances to every row (matmul form for the euclidean family, broadcast differences for
-manhattan and chebyshev, rows of the matrix for precomputed distances), ``tf.math.top_k`` per
-tile, and the selected distances recomputed by differences. Memory grows with ``tile * N``,
-never with ``N ** 2``.
+manhattan and chebyshev, rows of the matrix for precomputed distances), the k smallest per tile
+(``_selection.smallest_k``), and the selected distances recomputed by differences. Memory grows
+with ``tile * N``, never with ``N ** 2``.
 
 Metrics (scikit-learn's names): ``"euclidean"``, ``"sqeuclidean"``, ``"cosine"`` (euclidean on
 the L2-normalised rows; a zero row is at distance 1 from every other, as scikit-learn),
@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from tfclust._compile import specialised
 from tfclust._device import device_profile
+from tfclust._selection import smallest_k
 from tfclust._tiling import (
     DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
@@ -113,7 +114,7 @@ def _search(x, x_sq, cols, excluded, k: int, metric: str):
         )
         # Selected on float32 keys: XLA's CPU top-k is fast for float32 only (float64 keys made
         # a 20,000-point kNN 70x slower); the selected distances are then recomputed.
-        _, idx = tf.math.top_k(-tf.cast(d2, tf.float32), k=k, sorted=True)
+        idx = smallest_k(tf.cast(d2, tf.float32), k)
         if metric == "precomputed":
             return idx, tf.gather(d2, idx, batch_dims=1)
         return idx, recomputed_distances(rows, x, x_sq, idx, metric)
