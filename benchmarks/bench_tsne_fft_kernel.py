@@ -4,10 +4,10 @@ Embeddings: 2-D mixtures of ten Gaussian clusters whose extent grows like sqrt(N
 embedding's does (side ~50 units at N=10,000, ~125 at N=60,000). For every N, tfclust's
 :func:`tfclust.tsne.fft.fft_repulsion` runs under four settings,
 
-* ``default``: 5 nodes per interval (node spacing 0.2), the accurate default;
+* ``five_nodes``: 5 nodes per 1-unit interval (node spacing 0.2), the accurate setting;
 * ``stencil5``: 3 nodes per interval, 5-node interpolation stencils;
 * ``openTSNE``: 3 nodes per interval, 3-node stencils (openTSNE's settings);
-* ``tsne_auto``: ``TSNE``'s defaults, 2 nodes per 0.8-unit interval, 4-node stencils,
+* ``tsne_auto``: the defaults (``TSNE``'s), 2 nodes per 0.8-unit interval, 4-node stencils,
 
 alternating with openTSNE's own ``estimate_negative_gradient_fft_2d`` (its defaults: 3 nodes,
 ``min_num_intervals=50``; if openTSNE is installed), so that load from other processes hits all
@@ -44,18 +44,13 @@ try:
 except ImportError:  # pragma: no cover - optional peer
     opentsne_kernels = None
 
+# openTSNE's intervals: side 1, 50 to 200 per axis.
+UNIT_INTERVALS = dict(min_num_intervals=50, ints_in_interval=1.0, max_num_intervals=200)
 SETTINGS = {
-    "default": {},
-    "stencil5": dict(n_interpolation_points=3, stencil_size=5),
-    "openTSNE": dict(n_interpolation_points=3),
-    # TSNE's defaults in 2-D (n_interpolation_points="auto"): nodes 0.4 units apart.
-    "tsne_auto": dict(
-        n_interpolation_points=2,
-        stencil_size=4,
-        ints_in_interval=0.8,
-        min_num_intervals=32,
-        max_num_intervals=250,
-    ),
+    "five_nodes": dict(UNIT_INTERVALS, n_interpolation_points=5),
+    "stencil5": dict(UNIT_INTERVALS, n_interpolation_points=3, stencil_size=5),
+    "openTSNE": dict(UNIT_INTERVALS, n_interpolation_points=3),
+    "tsne_auto": {},  # fft_repulsion's defaults, TSNE's in 2-D: nodes 0.4 units apart
 }
 
 

@@ -6,21 +6,32 @@ Errors are measured as
   Z error     = |Z_fft / Z_exact - 1|.
 """
 
+import inspect
 import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tfclust.tsne import TSNE
 from tfclust.tsne.fft import (
+    INTS_IN_INTERVAL,
+    MAX_NUM_INTERVALS,
+    MIN_NUM_INTERVALS,
     _fixed_grid_repulsion,
+    default_nodes,
     fft_repulsion,
     grid_extent,
     grid_intervals,
     interval_ladder,
 )
+from tfclust.tsne.gradients import FFTObjective
 
 TOL = 1e-3
+FIVE_NODES = dict(
+    n_interpolation_points=5, min_num_intervals=50, ints_in_interval=1.0, max_num_intervals=200
+)
+"""The accurate settings TOL is for (the defaults are TSNE's faster ones)."""
 
 
 def exact_repulsion(y, dof=1.0, z_exponent=None):
@@ -50,7 +61,7 @@ def mixture(n, dim, spread, seed=0):
 def errors(y, dtype=np.float32, dof=1.0, z_exponent=None, **kwargs):
     rep, z = exact_repulsion(y, dof, z_exponent)
     got_rep, got_z = fft_repulsion(
-        tf.constant(y.astype(dtype)), dof=dof, z_exponent=z_exponent, **kwargs
+        tf.constant(y.astype(dtype)), dof=dof, z_exponent=z_exponent, **{**FIVE_NODES, **kwargs}
     )
     assert got_rep.dtype == tf.as_dtype(dtype) and got_z.dtype == tf.as_dtype(dtype)
     assert got_rep.shape == y.shape and got_z.shape == ()
@@ -108,7 +119,7 @@ def _descent(n_boxes, settings):
 
 
 def test_static_grid_inside_a_jit_compiled_while_loop():
-    settings = dict(min_num_intervals=20, max_num_intervals=40, ladder_growth=1.5)
+    settings = dict(min_num_intervals=20, ints_in_interval=1.0, max_num_intervals=40)
     rng = np.random.default_rng(4)
     base = rng.normal(size=(300, 2))
     for scale, want_boxes in ((2.5, 20), (6.0, 40)):  # extents ~15 and ~36: different rungs
@@ -116,7 +127,7 @@ def test_static_grid_inside_a_jit_compiled_while_loop():
         n_boxes = grid_intervals(float(np.ptp(y0, axis=0).max()), **settings)
         assert n_boxes == want_boxes
 
-        descend = _descent(n_boxes, settings)
+        descend = _descent(n_boxes, dict(settings, n_interpolation_points=5))
         args = (tf.constant(y0, tf.float32), tf.constant(2))
         hlo = descend.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
         assert "conditional(" not in hlo  # the grid is static: no run-time branch
@@ -132,11 +143,12 @@ def test_static_grid_inside_a_jit_compiled_while_loop():
 
 def test_grid_is_chosen_from_the_extent_on_the_host():
     settings = dict(min_num_intervals=20, max_num_intervals=40, ladder_growth=1.5)
+    settings["ints_in_interval"] = 1.0
     assert interval_ladder(20, 40, 1.5) == (20, 30, 40)
     # Nearest rung in ratio: the boundaries are sqrt(20 * 30) = 24.5 and sqrt(30 * 40) = 34.6.
     assert [grid_intervals(s, **settings) for s in (24.0, 25.0, 34.0, 35.0)] == [20, 30, 30, 40]
     assert grid_intervals(1e-9, **settings) == 20 and grid_intervals(1e9, **settings) == 40
-    assert grid_intervals(35.0, ints_in_interval=2.0, **settings) == 20
+    assert grid_intervals(35.0, **{**settings, "ints_in_interval": 2.0}) == 20
     y = tf.constant([[0.0, 0.0], [30.0, 1.0], [5.0, 5.0]])
     assert float(grid_extent(y)) == 30.0
     assert float(grid_extent(y, tf.constant([1.0, 0.0, 1.0]))) == 5.0  # padding rows do not count
@@ -154,7 +166,7 @@ def test_grid_is_chosen_from_the_extent_on_the_host():
 
 
 def test_degenerate_inputs_are_finite():
-    small = dict(max_num_intervals=50)
+    small = dict(FIVE_NODES, max_num_intervals=50)
     # All points identical, and nearly identical: every pair has w = 1.
     for jitter in (0.0, 1e-6):
         y = 3.0 + jitter * np.random.default_rng(5).normal(size=(64, 2))
@@ -176,6 +188,28 @@ def test_degenerate_inputs_are_finite():
         np.testing.assert_allclose(rep.numpy(), want_rep, rtol=1e-3, atol=1e-12)
     rep, z = fft_repulsion(tf.constant([[1.0]], tf.float32), **small)
     assert np.isfinite(rep.numpy()).all() and abs(float(z)) < 1e-4
+
+
+def test_one_set_of_grid_defaults():
+    defaults = dict(
+        min_num_intervals=MIN_NUM_INTERVALS,
+        ints_in_interval=INTS_IN_INTERVAL,
+        max_num_intervals=MAX_NUM_INTERVALS,
+    )
+    estimator = TSNE().get_params()
+    objective = FFTObjective(deterministic_sums=False)
+    for function in (fft_repulsion, grid_intervals):
+        parameters = inspect.signature(function).parameters
+        assert {name: parameters[name].default for name in defaults} == defaults
+    assert {name: estimator[name] for name in defaults} == defaults
+    assert {name: getattr(objective, name) for name in defaults} == defaults
+    # The nodes of "auto": the kernel's default is the estimator's.
+    y = tf.constant(mixture(300, 2, 20.0, seed=6), tf.float32)
+    nodes, stencil = default_nodes(2)
+    by_default = fft_repulsion(y)[0].numpy()
+    explicit = fft_repulsion(y, n_interpolation_points=nodes, stencil_size=stencil)[0].numpy()
+    np.testing.assert_array_equal(by_default, explicit)
+    assert not np.array_equal(by_default, fft_repulsion(y, n_interpolation_points=5)[0].numpy())
 
 
 def test_memory_is_linear_in_n_plus_grid():

@@ -40,7 +40,13 @@ from tfclust.tsne.distances import (
     resolve_metric,
     sparse_neighbors,
 )
-from tfclust.tsne.fft import grid_intervals
+from tfclust.tsne.fft import (
+    INTS_IN_INTERVAL,
+    MAX_NUM_INTERVALS,
+    MIN_NUM_INTERVALS,
+    default_nodes,
+    grid_intervals,
+)
 from tfclust.tsne.gradients import ExactObjective, FFTObjective
 from tfclust.tsne.optimize import (
     continued_descent,
@@ -256,9 +262,9 @@ class TSNE(BaseEstimator):
         n_jobs=None,
         neighbors="auto",
         n_interpolation_points="auto",
-        min_num_intervals=32,
-        ints_in_interval=0.8,
-        max_num_intervals=250,
+        min_num_intervals=MIN_NUM_INTERVALS,
+        ints_in_interval=INTS_IN_INTERVAL,
+        max_num_intervals=MAX_NUM_INTERVALS,
         dof=1.0,
         exaggeration=None,
         callbacks=None,
@@ -405,7 +411,7 @@ class TSNE(BaseEstimator):
                     "n_interpolation_points must be 'auto' or a positive integer, got "
                     f"{self.n_interpolation_points!r}"
                 )
-            p.nodes, p.stencil = (2, 4) if p.n_components == 2 else (5, None)
+            p.nodes, p.stencil = default_nodes(p.n_components)
         else:
             p.nodes = check_int(
                 self.n_interpolation_points,

@@ -58,6 +58,7 @@ __all__ = [
     "grid_extent",
     "grid_intervals",
     "grid_repulsion",
+    "default_nodes",
     "interval_ladder",
     "reference_grid",
 ]
@@ -66,6 +67,23 @@ LADDER_GROWTH = 1.5
 """Default ratio between consecutive compiled grid sizes. 1.25 (ten sizes from 32 to 250
 intervals) ended the tutorial's 5,000-point fit at KL 1.3752, 1.5 (six) at 1.3791 for 44% less
 compilation, 2 (four) at 1.3903; docs/first_call.md."""
+
+MIN_NUM_INTERVALS = 32
+"""Default fewest grid intervals per axis, of ``TSNE`` and of every kernel here (openTSNE's is 50;
+the measurements are in ``TSNE``'s docstring)."""
+
+INTS_IN_INTERVAL = 0.8
+"""Default interval side in embedding units (openTSNE's is 1, with 3 nodes per interval)."""
+
+MAX_NUM_INTERVALS = 250
+"""Default most grid intervals per axis: the largest static grid XLA compiles for."""
+
+
+def default_nodes(dim: int) -> tuple[int, int]:
+    """``(n_interpolation_points, stencil_size)`` by default (``TSNE``'s ``"auto"``) for a
+    ``dim``-D embedding: 2 nodes per interval and 4-node stencils in 2-D, 5 and 5 in 1-D."""
+    return (2, 4) if dim == 2 else (5, 5)
+
 
 _MIN_EXTENT = 1e-3
 """Smallest side (embedding units) of the grid, so that coincident points give a valid grid."""
@@ -443,9 +461,9 @@ def _bounds(y, charge):
 def grid_intervals(
     side: float,
     *,
-    min_num_intervals: int = 50,
-    ints_in_interval: float = 1.0,
-    max_num_intervals: int = 200,
+    min_num_intervals: int = MIN_NUM_INTERVALS,
+    ints_in_interval: float = INTS_IN_INTERVAL,
+    max_num_intervals: int = MAX_NUM_INTERVALS,
     ladder_growth: float = LADDER_GROWTH,
 ) -> int:
     """Intervals per axis for an embedding whose bounding square has side ``side``: the rung of
@@ -470,10 +488,10 @@ def fft_repulsion(
     charge=None,
     *,
     n_boxes: int | None = None,
-    n_interpolation_points: int = 5,
-    min_num_intervals: int = 50,
-    ints_in_interval: float = 1.0,
-    max_num_intervals: int = 200,
+    n_interpolation_points: int | None = None,
+    min_num_intervals: int = MIN_NUM_INTERVALS,
+    ints_in_interval: float = INTS_IN_INTERVAL,
+    max_num_intervals: int = MAX_NUM_INTERVALS,
     dof: float = 1.0,
     z_exponent: float | None = None,
     stencil_size: int | None = None,
@@ -494,9 +512,11 @@ def fft_repulsion(
     ``w = (1 + d^2/a)^-a``; ``e = (a + 1) / 2`` is scikit-learn's (tfclust.tsne.gradients), whose
     ``repulsive_i = sum_j w_ij^2 (y_i - y_j)`` is the same force as above.
 
-    Both outputs are interpolation estimates. At the defaults, on 2,000-point Gaussian mixtures
-    spanning 30-130 units, the force error ``||R - R_exact||_F / ||R_exact||_F`` is below 1e-3 and
-    the relative error of ``z`` below 1e-5, in float32 and float64 (tests/test_tsne_fft.py).
+    Both outputs are interpolation estimates. With 5 nodes per interval of side 1 (50-200
+    intervals), on 2,000-point Gaussian mixtures spanning 30-130 units, the force error
+    ``||R - R_exact||_F / ||R_exact||_F`` is below 1e-3 and the relative error of ``z`` below
+    1e-5, in float32 and float64 (tests/test_tsne_fft.py); the defaults (``TSNE``'s) trade some
+    of that accuracy for speed, measured by the final KL divergence (``TSNE``'s docstring).
 
     Grid: the bounding square of ``y`` is cut into ``n_boxes`` intervals per axis; by default
     (``n_boxes=None``) into :func:`grid_intervals` of its side, i.e. ``side /
@@ -510,9 +530,9 @@ def fft_repulsion(
     same cost. Beyond ``max_num_intervals`` the intervals widen instead, and accuracy degrades
     gently.
 
-    Accuracy is set by the node spacing (0.2 units at the defaults). openTSNE's default of 3 nodes
-    per interval (spacing 1/3) is several times faster here with ~2e-2 force error on the same
-    data; ``n_interpolation_points=3, stencil_size=5`` gives ~9e-3.
+    Accuracy is set by the node spacing (0.4 units at the 2-D defaults, 0.2 with 5 nodes per
+    unit interval). openTSNE's default of 3 nodes per interval (spacing 1/3) gives ~2e-2 force
+    error on the same data; ``n_interpolation_points=3, stencil_size=5`` gives ~9e-3.
 
     Compiled with XLA, one program per grid size; with a static ``n_boxes`` it is traceable
     inside another compiled function (e.g. a descent loop's body), and holds no run-time branch.
@@ -525,18 +545,21 @@ def fft_repulsion(
         all ones.
       n_boxes: intervals per axis (a Python int >= 1), or None (default): chosen from the
         extent by :func:`grid_intervals` with the next four settings.
-      n_interpolation_points: grid nodes per interval and axis (default 5).
-      min_num_intervals: fewest intervals per axis (default 50).
+      n_interpolation_points: grid nodes per interval and axis; None (default):
+        :func:`default_nodes` of y's dimension, with its stencil size.
+      min_num_intervals: fewest intervals per axis (default :data:`MIN_NUM_INTERVALS`).
       ints_in_interval: target interval side in embedding units (openTSNE's meaning: smaller is
-        more accurate; intervals = side / ints_in_interval; default 1).
-      max_num_intervals: most intervals per axis (default 200). Bounds time and memory per
+        more accurate; intervals = side / ints_in_interval; default :data:`INTS_IN_INTERVAL`).
+      max_num_intervals: most intervals per axis (default :data:`MAX_NUM_INTERVALS`). Bounds
+        time and memory per
         call: the largest grid has ``M = n_interpolation_points * max_num_intervals`` nodes per
         axis, and the 2-D transforms hold about ``4 * 2 M^2`` complex values at once (~100 MB in
         float32 for M = 1000), on top of O(N * stencil_size^d) for the points.
       dof: degrees of freedom ``a`` of the heavy-tailed kernel (> 0, default 1); any value, same
         cost.
       z_exponent: exponent ``e`` of Z's kernel (> 0); None (default) means ``dof`` (openTSNE).
-      stencil_size: nodes per axis each point is interpolated from (None: n_interpolation_points).
+      stencil_size: nodes per axis each point is interpolated from (None: n_interpolation_points,
+        or :func:`default_nodes`' when that is None too).
       ladder_growth: ratio between consecutive grid sizes (> 1, default
         :data:`LADDER_GROWTH`).
       deterministic_sums: spread the charges in 64-bit fixed point
@@ -553,8 +576,11 @@ def fft_repulsion(
         raise TypeError(f"y must be float32 or float64, got {y.dtype.name}")
     if y.shape.rank != 2 or y.shape[1] not in (1, 2) or y.shape[0] is None:
         raise ValueError(f"y must have a static shape (N, 1) or (N, 2), got {y.shape}")
-    n_interp = int(n_interpolation_points)
-    n_taps = n_interp if stencil_size is None else int(stencil_size)
+    if n_interpolation_points is None:
+        n_interp, n_taps = default_nodes(y.shape[1])
+    else:
+        n_interp = n_taps = int(n_interpolation_points)
+    n_taps = n_taps if stencil_size is None else int(stencil_size)
     if n_interp < 1 or n_taps < 1:
         raise ValueError(
             f"n_interpolation_points and stencil_size must be >= 1, got {n_interp}, {n_taps}"

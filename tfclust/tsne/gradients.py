@@ -46,7 +46,10 @@ from tfclust._device import device_profile
 from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
 from tfclust.tsne.fft import (
+    INTS_IN_INTERVAL,
     LADDER_GROWTH,
+    MAX_NUM_INTERVALS,
+    MIN_NUM_INTERVALS,
     fft_repulsion,
     fixed_point_segment_sum,
     grid_extent,
@@ -416,19 +419,19 @@ class FFTObjective:
     Operands: ``(neighbors, weights, entropy, charge)`` from :meth:`operands`; ``charge`` (N,) is
     0 on the padding rows of a size bucket (see :func:`~tfclust.tsne.fft.fft_repulsion`).
 
-    Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion` and
-    ``dof``; each combination is one compiled program. ``n_boxes`` None (the default) chooses
-    the grid from the extent on each eager call; the descent sets it once per chunk
+    Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion`, with its
+    defaults, and ``dof``; each combination is one compiled program. ``n_boxes`` None (the
+    default) chooses the grid from the extent on each eager call; the descent sets it once per chunk
     (:meth:`at_extent`). ``deterministic_sums`` (bool; default: the device profile's when the
     objective is made) sums the grid charges and the attractive forces in fixed point, with no
     float atomics (:func:`~tfclust.tsne.fft.fixed_point_segment_sum`); being a field, it is
     part of the compiled programs' key.
     """
 
-    n_interpolation_points: int = 3
-    min_num_intervals: int = 50
-    ints_in_interval: float = 1.0
-    max_num_intervals: int = 200
+    n_interpolation_points: int | None = None
+    min_num_intervals: int = MIN_NUM_INTERVALS
+    ints_in_interval: float = INTS_IN_INTERVAL
+    max_num_intervals: int = MAX_NUM_INTERVALS
     stencil_size: int | None = None
     dof: float = 1.0
     ladder_growth: float = LADDER_GROWTH
