@@ -119,10 +119,12 @@ def fit_child(n: int, library: str) -> None:
     print(json.dumps({**times, "peak_rss_mb": peak_mb}))
 
 
-def _child(n: int, library: str) -> dict:
-    print(f"[bench_tsne_large] {library} n={n} (subprocess)...", file=sys.stderr, flush=True)
+def _child(n: int, role: str, what: str) -> dict:
+    """Run this script with ``--{role}-child what --size n`` in a fresh process: the JSON it
+    prints last."""
+    print(f"[bench_tsne_large] {role} {what} n={n} (subprocess)...", file=sys.stderr, flush=True)
     out = subprocess.run(
-        [sys.executable, __file__, "--fit-child", library, "--size", str(n)],
+        [sys.executable, __file__, f"--{role}-child", what, "--size", str(n)],
         check=True,
         capture_output=True,
         text=True,
@@ -219,7 +221,7 @@ def large(n: int, results: Results, recall_rows: int, accuracy_rows: int) -> Non
     x, labels = large_latents(n)
     recall = None
     for library in ("tfclust", "openTSNE"):
-        fit = _child(n, library)
+        fit = _child(n, "fit", library)
         neighbors = np.load(_embedding_path(n, "tfclust_neighbors"))
         if library == "tfclust":
             recall = neighbour_recall(x, neighbors, recall_rows)
@@ -295,13 +297,7 @@ def _knn_path(search: str, n: int) -> str:
 def knn(results: Results, sizes) -> None:
     for n in sizes:
         for search in KNN_SEARCHES:
-            print(f"[bench_tsne_large] knn {search} n={n} (subprocess)...", file=sys.stderr)
-            out = subprocess.run(
-                [sys.executable, __file__, "--knn-child", search, "--size", str(n)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
+            times = _child(n, "knn", search)
             row = {"case": "knn", "library": f"tfclust {search}", "n": n}
             if search.startswith("scikit"):
                 row["library"] = search
@@ -311,7 +307,7 @@ def knn(results: Results, sizes) -> None:
             results.add(
                 {
                     **row,
-                    **json.loads(out.strip().splitlines()[-1]),
+                    **times,
                     "knn_recall": float(np.mean(hits) / 91),
                 }
             )

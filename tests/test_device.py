@@ -1,13 +1,15 @@
 """The device profile: detected from the devices TensorFlow lists, overridden by TFCLUST_DEVICE,
-and what it changes (K-means' "auto" algorithm and tile sizes, the exact t-SNE tiles)."""
+and what it changes (K-means' "auto" algorithm and tile sizes, the exact t-SNE tiles, the
+default memory budget)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from sklearn.cluster import KMeans as SKMeans
 
-from tfclust import KMeans
+from tfclust import KMeans, _neighbors
 from tfclust._device import ENV_VAR, PROFILES, device_profile
+from tfclust._tiling import memory_budget_bytes
 from tfclust.kmeans import _estimator, _lloyd
 from tfclust.tsne import gradients
 
@@ -80,3 +82,24 @@ def test_tile_sizes_follow_the_profile(monkeypatch):
     # An explicit memory budget below the profile's tiles still wins.
     monkeypatch.setenv(ENV_VAR, "gpu")
     assert _estimator.tile_rows(60_000, 100, 4, 2**20) < sizes["cpu"][0]
+
+
+def test_memory_budget_follows_the_profile(monkeypatch):
+    x = tf.constant(np.random.default_rng(2).normal(size=(3000, 8)), tf.float32)
+    tiles = {}
+    for kind in ("cpu", "gpu"):
+        monkeypatch.setenv(ENV_VAR, kind)
+        assert memory_budget_bytes() == PROFILES[kind].memory_budget
+        assert memory_budget_bytes(12345) == 12345  # an explicit budget wins
+        assert KMeans().get_params()["memory_budget"] is None
+        tiles[kind] = _neighbors._search_tile(60_000, 65_536, 64, 91, "euclidean", tf.float32, None)
+    assert PROFILES["gpu"].memory_budget > PROFILES["cpu"].memory_budget
+    # On the CPU profile the 256 MiB budget bounds the k-NN tile; the GPU's budget lets the
+    # profile's wider tile through.
+    assert tiles["cpu"] < PROFILES["cpu"].knn_max_tile
+    assert tiles["gpu"] > tiles["cpu"]
+    # A default (None) budget fits as the profile's; the estimators resolve it the same way.
+    monkeypatch.setenv(ENV_VAR, "cpu")
+    labels = KMeans(3, random_state=0).fit(x.numpy()).labels_
+    explicit = KMeans(3, random_state=0, memory_budget=PROFILES["cpu"].memory_budget)
+    np.testing.assert_array_equal(labels, explicit.fit(x.numpy()).labels_)

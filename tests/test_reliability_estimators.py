@@ -10,7 +10,6 @@ from sklearn.datasets import make_blobs
 from sklearn.manifold import trustworthiness as sk_trustworthiness
 
 from tfclust import metrics
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET
 from tfclust._validation import (
     INT32_MAX,
     SEED_MAX,
@@ -216,7 +215,7 @@ def test_numpy_integer_parameters_fit_as_python_ints(x):
         max_iter=260,  # as reported: a last, partial chunk after the 250 exaggerated steps
         n_iter_without_progress=300,
         random_state=0,
-        memory_budget=DEFAULT_MEMORY_BUDGET,
+        memory_budget=256 * 2**20,
     )
     got = TSNE(**{k: v if k == "method" else np.int64(v) for k, v in tsne.items()}, perplexity=10.0)
     ref = TSNE(**tsne, perplexity=10.0)

@@ -34,8 +34,8 @@ from tfclust._device import device_profile
 from tfclust._neighbors import _MATMUL_METRICS, prepared, recomputed_distances
 from tfclust._selection import smallest_k
 from tfclust._tiling import (
-    DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
+    memory_budget_bytes,
     rows_per_tile,
     squared_distances,
 )
@@ -229,7 +229,8 @@ def search_program(
     probes = _probes(centres, counts, n_probe, k)
     candidate_capacity = int(np.append(counts, 0)[probes].sum(axis=1).max())
     row_bytes = 3 * candidate_capacity * x.dtype.size
-    most = min(int(counts.max()), memory_budget // row_bytes, device_profile().knn_max_tile)
+    budget = memory_budget_bytes(memory_budget)
+    most = min(int(counts.max()), budget // row_bytes, device_profile().knn_max_tile)
     query_capacity = _query_capacity(counts, max(1, most))
     jobs = _jobs(counts, offsets, query_capacity)
     xs = tf.gather(xp, order)
@@ -259,7 +260,7 @@ def approximate_nearest_neighbors(
     n_probe: int | None = None,
     metric: str = "euclidean",
     seed: int = 0,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
 ):
     """Approximate k nearest neighbours of every point among the others (IVF over K-means).
 
@@ -276,7 +277,8 @@ def approximate_nearest_neighbors(
         every list, the exact search.
       metric: one of :data:`METRICS` (default ``"euclidean"``).
       seed: seed of the K-means sample and initial centres.
-      memory_budget: bytes one job's distances may take.
+      memory_budget: bytes one job's distances may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       ``(indices, sq_distances)`` as :func:`tfclust._neighbors.nearest_neighbors`: (N, k)

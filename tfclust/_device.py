@@ -40,6 +40,8 @@ class DeviceProfile(NamedTuple):
       kmeans_max_chunk_rows: most rows per distance matmul of the pruned iterations.
       knn_max_tile: most query rows per tile of the exact k-NN search.
       exact_tsne_tile_bytes: most bytes of one row tile of the exact t-SNE gradient.
+      memory_budget: bytes one tile of pairwise work may take when the caller gives no
+        ``memory_budget`` (the default of every estimator and kernel that takes one).
     """
 
     kind: str
@@ -50,14 +52,15 @@ class DeviceProfile(NamedTuple):
     kmeans_max_chunk_rows: int
     knn_max_tile: int
     exact_tsne_tile_bytes: int
+    memory_budget: int
 
 
 # The CPU values were measured on the 2-core development machine (docs/accelerators.md); the
 # accelerator values are sized for tens of GB of device memory and thousands of threads.
 PROFILES = {
-    "cpu": DeviceProfile("cpu", "elkan", False, 4, 4 * 2**20, 8192, 512, 16 * 2**20),
-    "gpu": DeviceProfile("gpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
-    "tpu": DeviceProfile("tpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20),
+    "cpu": DeviceProfile("cpu", "elkan", False, 4, 4 * 2**20, 8192, 512, 16 * 2**20, 256 * 2**20),
+    "gpu": DeviceProfile("gpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20, 2**31),
+    "tpu": DeviceProfile("tpu", "lloyd", True, 8, 256 * 2**20, 65536, 8192, 512 * 2**20, 2**31),
 }
 """The profile of each kind of device."""
 

@@ -21,7 +21,6 @@ from tfclust._compile import specialised
 from tfclust._device import device_profile
 from tfclust._selection import smallest_k
 from tfclust._tiling import (
-    DEFAULT_MEMORY_BUDGET,
     map_row_tiles,
     pad_rows,
     padded_size,
@@ -168,9 +167,7 @@ def _search_tile(n_queries: int, n: int, d: int, k: int, metric: str, dtype, mem
     return min(rows_per_tile(n_queries, row_bytes, memory_budget), device_profile().knn_max_tile)
 
 
-def nearest_neighbors(
-    x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
-):
+def nearest_neighbors(x, k: int, memory_budget: int | None = None, metric: str = "euclidean"):
     """Exact k nearest neighbours of every point among the others.
 
     The search runs on the rows padded to their size bucket (``_tiling.padded_size``), so every
@@ -179,7 +176,8 @@ def nearest_neighbors(
     Args:
       x: (N, D) float32/float64 tensor; for ``metric="precomputed"``, the (N, N) distances.
       k: neighbours per point, 1 <= k <= N - 1.
-      memory_budget: bytes a tile of pairwise work may take.
+      memory_budget: bytes a tile of pairwise work may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
       metric: one of :data:`METRICS` (default ``"euclidean"``).
 
     Returns:
@@ -204,7 +202,7 @@ def nearest_neighbors(
 
 
 def nearest_reference_neighbors(
-    queries, x, k: int, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+    queries, x, k: int, memory_budget: int | None = None, metric: str = "euclidean"
 ):
     """Exact k nearest neighbours of every query among the rows of ``x`` (the reference).
 
@@ -216,7 +214,8 @@ def nearest_reference_neighbors(
         distances from each query to the N reference rows (``x`` then only gives N).
       x: (N, D) float32/float64 tensor, the reference.
       k: neighbours per query, 1 <= k <= N.
-      memory_budget: bytes a tile of pairwise work may take.
+      memory_budget: bytes a tile of pairwise work may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
       metric: one of :data:`METRICS` (default ``"euclidean"``).
 
     Returns:

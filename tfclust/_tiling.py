@@ -11,10 +11,8 @@ import math
 
 import tensorflow as tf
 
+from tfclust._device import device_profile
 from tfclust._precision import matmul
-
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
-"""Default bytes one pairwise tile may occupy (256 MiB)."""
 
 _MIN_BUCKET = 8
 
@@ -58,15 +56,22 @@ def squared_distances(x: tf.Tensor, y: tf.Tensor, y_sq_norms: tf.Tensor | None =
     return tf.maximum(d2, tf.zeros((), d2.dtype))
 
 
-def rows_per_tile(n_rows: int, row_bytes: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
-    """How many rows of ``row_bytes`` bytes each fit in ``memory_budget``, at most ``n_rows``.
+def memory_budget_bytes(memory_budget: int | None = None) -> int:
+    """``memory_budget``, or when None the device profile's (256 MiB on a CPU, 2 GiB on a GPU or
+    TPU; ``tfclust._device``): the bytes one tile of pairwise work may take."""
+    return device_profile().memory_budget if memory_budget is None else int(memory_budget)
+
+
+def rows_per_tile(n_rows: int, row_bytes: int, memory_budget: int | None = None) -> int:
+    """How many rows of ``row_bytes`` bytes each fit in ``memory_budget`` (None: the device
+    profile's, :func:`memory_budget_bytes`), at most ``n_rows``.
 
     Tiles whose size does not divide ``n_rows`` are evened out (e.g. 60,000 rows under a budget of
     25,000 become three tiles of 20,000) so that little padding is wasted.
     """
     if n_rows < 1:
         raise ValueError(f"n_rows must be >= 1, got {n_rows}")
-    max_rows = max(1, int(memory_budget) // max(1, int(row_bytes)))
+    max_rows = max(1, memory_budget_bytes(memory_budget) // max(1, int(row_bytes)))
     if max_rows >= n_rows:
         return n_rows
     n_tiles = math.ceil(n_rows / max_rows)

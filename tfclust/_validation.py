@@ -12,6 +12,8 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from tfclust._tiling import memory_budget_bytes
+
 _FLOAT_DTYPES = {"float32": tf.float32, "float64": tf.float64}
 
 INT32_MAX = 2**31 - 1
@@ -225,6 +227,14 @@ def check_sample_weight(sample_weight, n_samples: int, dtype=tf.float32) -> tf.T
     if not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive value (all are zero)")
     return tf.constant(w)
+
+
+def check_memory_budget(value) -> int:
+    """``memory_budget`` in bytes: a positive integer, or None for the device profile's
+    (:func:`tfclust._tiling.memory_budget_bytes`)."""
+    if value is None:
+        return memory_budget_bytes()
+    return check_int(value, name="memory_budget", low=1)
 
 
 def check_int(value, *, name: str, low: int | None = None, high: int | None = None) -> int:

@@ -25,7 +25,7 @@ import tensorflow as tf
 from tfclust._compile import compiled, specialised
 from tfclust._neighbors import nearest_neighbors
 from tfclust._precision import matmul
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile, squared_distances
+from tfclust._tiling import map_row_tiles, rows_per_tile, squared_distances
 from tfclust._validation import (
     INT32_MAX,
     check_array,
@@ -311,7 +311,7 @@ def _check_embedding_pair(x, x_embedded) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def trustworthiness(
-    X, X_embedded, n_neighbors: int = 10, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    X, X_embedded, n_neighbors: int = 10, *, memory_budget: int | None = None
 ) -> float:
     """How well the embedding's neighbourhoods are neighbourhoods of the original data.
 
@@ -334,7 +334,8 @@ def trustworthiness(
       X: (n_samples, n_features) original data, numpy array or tensor.
       X_embedded: (n_samples, n_components) embedding of the same samples.
       n_neighbors: k, with ``1 <= k < n_samples / 2``.
-      memory_budget: bytes one row tile of pairwise work may occupy.
+      memory_budget: bytes one row tile of pairwise work may occupy (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       Trustworthiness in [0, 1] (1: every embedded neighbour is an original neighbour).
@@ -363,7 +364,7 @@ def trustworthiness(
 
 
 def knn_accuracy(
-    X_embedded, labels, n_neighbors: int = 10, *, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    X_embedded, labels, n_neighbors: int = 10, *, memory_budget: int | None = None
 ) -> float:
     """Leave-one-out k-nearest-neighbour label accuracy in an embedding.
 
@@ -378,7 +379,8 @@ def knn_accuracy(
       X_embedded: (n_samples, n_components) embedding, numpy array or tensor.
       labels: (n_samples,) labels of any sortable dtype.
       n_neighbors: k, with ``1 <= k < n_samples``.
-      memory_budget: bytes one row tile of pairwise work may occupy.
+      memory_budget: bytes one row tile of pairwise work may occupy (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       Accuracy in [0, 1].
@@ -471,7 +473,7 @@ def silhouette_score(
     metric: str = "euclidean",
     sample_size: int | None = None,
     random_state=None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
 ) -> float:
     """Mean silhouette coefficient of all samples, as ``sklearn.metrics.silhouette_score``.
 
@@ -494,7 +496,8 @@ def silhouette_score(
       random_state: int, None, ``np.random.RandomState`` or ``np.random.Generator``: the draw
         of the sample. Rows are ``RandomState(seed).permutation(n_samples)[:sample_size]``, as
         scikit-learn draws them, so an int seed selects the same rows as there. Default None.
-      memory_budget: bytes one row tile of pairwise work may occupy (default 256 MiB).
+      memory_budget: bytes one row tile of pairwise work may occupy (default None: the device
+        profile's, 256 MiB on a CPU).
 
     Returns:
       The mean silhouette coefficient, in [-1, 1], as a Python float.

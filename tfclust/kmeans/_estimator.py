@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from .._base import BaseEstimator, prefixed_feature_names
 from .._device import device_profile
-from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size, rows_per_tile
+from .._tiling import pad_rows, padded_size, rows_per_tile
 from .._validation import (
     INT32_MAX,
     ConvergenceWarning,
@@ -22,6 +22,7 @@ from .._validation import (
     check_float,
     check_int,
     check_is_fitted,
+    check_memory_budget,
     check_random_state,
     check_sample_weight,
     fit_dtype,
@@ -113,7 +114,7 @@ class _BaseKMeans(BaseEstimator):
                 name="verbose",
                 low=0,
             ),
-            memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
+            memory_budget=check_memory_budget(self.memory_budget),
             init_size=None
             if self.init_size is None
             else check_int(self.init_size, name="init_size", low=1, high=INT32_MAX),
@@ -226,7 +227,7 @@ class _BaseKMeans(BaseEstimator):
     def _tile(self, n, width=None):
         """Rows per tile of n rows against the centres: (rows x ``width``) temporaries, k wide
         by default."""
-        memory_budget = check_int(self.memory_budget, name="memory_budget", low=1)
+        memory_budget = check_memory_budget(self.memory_budget)
         k, itemsize = self.cluster_centers_.shape[0], self.cluster_centers_.dtype.itemsize
         return tile_rows(n, width or k, itemsize, memory_budget)
 
@@ -308,7 +309,8 @@ class KMeans(_BaseKMeans):
         it (float32 is the fast choice on accelerators). Data so large (or
         small) that squared distances would overflow (or underflow) the dtype are scaled by a
         power of two inside (exact), so labels stay right and ``inertia_`` is computed correctly.
-      memory_budget: bytes one distance tile (rows x n_init x k) may take.
+      memory_budget: bytes one distance tile (rows x n_init x k) may take; None (default): the
+        device profile's (256 MiB on a CPU, 2 GiB on a GPU or TPU).
       init_size: rows drawn for k-means++/random initialisation when fitting a
         ``tf.data.Dataset`` (the first ``init_size`` rows it yields); default
         ``max(10_000, 20 * n_clusters)``.
@@ -358,7 +360,7 @@ class KMeans(_BaseKMeans):
         verbose=0,
         random_state=None,
         dtype=None,
-        memory_budget=DEFAULT_MEMORY_BUDGET,
+        memory_budget=None,
         init_size=None,
         algorithm="auto",
         copy_x=True,

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._device import device_profile
-from .._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
+from .._tiling import pad_rows, padded_size
 from .._validation import INT32_MAX, check_array, check_float, check_int, check_sample_weight
 from . import _minibatch
 from ._estimator import _BaseKMeans, data_scale
@@ -57,7 +57,8 @@ class MiniBatchKMeans(_BaseKMeans):
       dtype: None (default: X's float32/float64, else float64, as ``KMeans``), ``"float32"``
         or ``"float64"``. Data whose squared distances would
         overflow it are scaled by a power of two inside (exact), as in ``KMeans``.
-      memory_budget: bytes one distance tile may take in the final labelling pass.
+      memory_budget: bytes one distance tile may take in the final labelling pass; None
+        (default): the device profile's (256 MiB on a CPU, 2 GiB on a GPU or TPU).
 
     Fitted attributes: ``cluster_centers_``, ``labels_`` and ``inertia_`` (if
     ``compute_labels``), ``n_iter_`` (passes over the data, rounded up), ``n_steps_``,
@@ -95,7 +96,7 @@ class MiniBatchKMeans(_BaseKMeans):
         n_init="auto",
         reassignment_ratio=0.01,
         dtype=None,
-        memory_budget=DEFAULT_MEMORY_BUDGET,
+        memory_budget=None,
     ):
         self.n_clusters = n_clusters
         self.init = init

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from tfclust._compile import compiled, specialised
 from tfclust._neighbors import metric_distances, metric_row_bytes, nearest_neighbors, prepared
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, padded_size, rows_per_tile
+from tfclust._tiling import map_row_tiles, padded_size, rows_per_tile
 
 __all__ = [
     "MACHINE_EPSILON",
@@ -188,7 +188,7 @@ def _conditional_dense(x, perplexity, tile: int, metric: str):
 
 
 def conditional_probabilities(
-    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+    x, perplexity: float, memory_budget: int | None = None, metric: str = "euclidean"
 ):
     """Dense conditional probabilities ``p_{j|i}`` over all other points: the first part of
     :func:`dense_calibrated_conditionals`' result (see there)."""
@@ -196,7 +196,7 @@ def conditional_probabilities(
 
 
 def dense_calibrated_conditionals(
-    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, metric: str = "euclidean"
+    x, perplexity: float, memory_budget: int | None = None, metric: str = "euclidean"
 ):
     """Dense conditional probabilities ``p_{j|i}`` over all other points, and the precisions.
 
@@ -204,7 +204,8 @@ def dense_calibrated_conditionals(
       x: (N, D) float32/float64 tensor (validated by the caller); for
         ``metric="precomputed"``, the (N, N) distance matrix.
       perplexity: desired perplexity, 0 < perplexity < N.
-      memory_budget: bytes a tile of pairwise work may take.
+      memory_budget: bytes a tile of pairwise work may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
       metric: one of :data:`tfclust._neighbors.METRICS` (default ``"euclidean"``); the
         Gaussians are on the squared metric distances, as scikit-learn's.
 
@@ -227,7 +228,7 @@ def symmetrised(p_cond):
     return tf.linalg.set_diag(p, tf.zeros([p.shape[0]], p.dtype))
 
 
-def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+def joint_probabilities(x, perplexity: float, memory_budget: int | None = None):
     """Dense joint probabilities ``P`` of t-SNE's exact method.
 
     ``P = max((P_cond + P_cond^T) / sum, MACHINE_EPSILON)`` off the diagonal and 0 on it: the
@@ -236,7 +237,8 @@ def joint_probabilities(x, perplexity: float, memory_budget: int = DEFAULT_MEMOR
     Args:
       x: (N, D) float32/float64 tensor, N >= 2.
       perplexity: desired perplexity, 0 < perplexity < N.
-      memory_budget: bytes a tile of pairwise work may take.
+      memory_budget: bytes a tile of pairwise work may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       (N, N) symmetric tensor of x's dtype summing to 1 (up to the floor).
@@ -255,7 +257,7 @@ def _conditional_nn(sq_distances, perplexity, tile: int):
 
 
 def joint_probabilities_from_neighbors(
-    indices, sq_distances, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    indices, sq_distances, perplexity: float, memory_budget: int | None = None
 ) -> tf.SparseTensor:
     """Sparse joint probabilities from a k-nearest-neighbour graph.
 
@@ -267,7 +269,8 @@ def joint_probabilities_from_neighbors(
       indices: (N, k) integer tensor, the neighbours of each point (not the point itself).
       sq_distances: (N, k) float tensor, the matching squared distances.
       perplexity: desired perplexity (> 0).
-      memory_budget: bytes a tile of the search may take.
+      memory_budget: bytes a tile of the search may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       (N, N) ``tf.SparseTensor`` of sq_distances' dtype, indices in row-major order, symmetric,
@@ -288,14 +291,15 @@ def joint_probabilities_from_neighbors(
 
 
 def joint_probabilities_nn(
-    x, perplexity: float, memory_budget: int = DEFAULT_MEMORY_BUDGET
+    x, perplexity: float, memory_budget: int | None = None
 ) -> tf.SparseTensor:
     """Sparse joint probabilities over each point's ``3 * perplexity + 1`` nearest neighbours.
 
     Args:
       x: (N, D) float32/float64 tensor, N >= 2.
       perplexity: desired perplexity, 0 < perplexity < N.
-      memory_budget: bytes a tile of pairwise work may take.
+      memory_budget: bytes a tile of pairwise work may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       (N, N) ``tf.SparseTensor`` as :func:`joint_probabilities_from_neighbors`.

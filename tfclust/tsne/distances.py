@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfclust._neighbors import METRICS
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, rows_per_tile
+from tfclust._tiling import rows_per_tile
 
 __all__ = [
     "HOST_METRICS",
@@ -110,7 +110,7 @@ def _host_tiles(x, metric, params, memory_budget):
         yield rows, d
 
 
-def host_distances(x, metric, params, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+def host_distances(x, metric, params, memory_budget: int | None = None):
     """The (N, N) float64 matrix of ``metric`` distances between the rows of ``x`` ((N, D)
     numpy), zero diagonal (the exact method's; it holds an (N, N) P anyway).
 
@@ -132,7 +132,7 @@ def _ranked(distances, k: int):
     return order.astype(np.int32), np.take_along_axis(distances, order, axis=1)
 
 
-def host_neighbors(x, k: int, metric, params, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+def host_neighbors(x, k: int, metric, params, memory_budget: int | None = None):
     """The k nearest neighbours of every row of ``x`` ((N, D) numpy) among the others, by
     ``metric``, in row tiles of at most ``memory_budget`` bytes.
 

@@ -13,13 +13,14 @@ import tensorflow as tf
 from tfclust import _ann
 from tfclust._base import BaseEstimator, prefixed_feature_names
 from tfclust._neighbors import METRICS, nearest_reference_neighbors
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, pad_rows, padded_size
+from tfclust._tiling import pad_rows, padded_size
 from tfclust._validation import (
     INT32_MAX,
     check_array,
     check_float,
     check_int,
     check_is_fitted,
+    check_memory_budget,
     check_random_state,
     fit_dtype,
     max_abs,
@@ -198,7 +199,8 @@ class TSNE(BaseEstimator):
         X's own dtype when it is float32 or float64, else float32. X so large (or small) that
         its squared distances would overflow (or underflow) the dtype is scaled by a power of
         two first: P does not depend on the scale of X.
-      memory_budget: bytes one tile of pairwise work (distances, k-NN search) may take.
+      memory_budget: bytes one tile of pairwise work (distances, k-NN search) may take; None
+        (default): the device profile's (256 MiB on a CPU, 2 GiB on a GPU or TPU).
 
     A descent that diverges (a non-finite embedding or KL divergence, e.g. from a huge
     ``learning_rate`` or ``early_exaggeration``) raises ``FloatingPointError`` naming the
@@ -270,7 +272,7 @@ class TSNE(BaseEstimator):
         callbacks=None,
         callbacks_every_iters=50,
         dtype="float32",
-        memory_budget=DEFAULT_MEMORY_BUDGET,
+        memory_budget=None,
     ):
         self.n_components = n_components
         self.perplexity = perplexity
@@ -322,7 +324,7 @@ class TSNE(BaseEstimator):
                 name="verbose",
                 low=0,
             ),
-            memory_budget=check_int(self.memory_budget, name="memory_budget", low=1),
+            memory_budget=check_memory_budget(self.memory_budget),
             dof=check_float(self.dof, name="dof", low=0.0, low_inclusive=False),
             exaggeration=1.0
             if self.exaggeration is None

@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from tfclust._compile import specialised
 from tfclust._device import device_profile
-from tfclust._tiling import DEFAULT_MEMORY_BUDGET, map_row_tiles, rows_per_tile
+from tfclust._tiling import map_row_tiles, memory_budget_bytes, rows_per_tile
 from tfclust.tsne.affinities import MACHINE_EPSILON
 from tfclust.tsne.fft import (
     INTS_IN_INTERVAL,
@@ -181,12 +181,12 @@ class ExactObjective:
     tile: int
 
     @classmethod
-    def for_problem(cls, n_samples, n_components, dtype, memory_budget=DEFAULT_MEMORY_BUDGET):
+    def for_problem(cls, n_samples, n_components, dtype, memory_budget=None):
         """The objective for N points in d dimensions with tiles under ``memory_budget`` bytes."""
         row_bytes = n_samples * (n_components + 4) * tf.as_dtype(dtype).size
         # XLA:CPU materialises each tile's (tile, N) temporaries, so moderate tiles beat one
         # huge tile: the device profile's cap (docs/accelerators.md).
-        budget = min(int(memory_budget), device_profile().exact_tsne_tile_bytes)
+        budget = min(memory_budget_bytes(memory_budget), device_profile().exact_tsne_tile_bytes)
         return cls(
             dof=degrees_of_freedom(n_components), tile=rows_per_tile(n_samples, row_bytes, budget)
         )
@@ -308,7 +308,7 @@ def _directed_p(neighbors, p_cond, tile: int):
     return weights, entropy
 
 
-def directed_joint_probabilities(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = None):
     """The symmetric joint probabilities of a k-NN graph, as weights on its directed edges.
 
     ``P = (P_cond + P_cond^T) / sum`` (the same P as
@@ -321,7 +321,8 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int = DEFAULT
     Args:
       neighbors: (N, k) int32 tensor, the neighbours of each point (distinct, not the point).
       p_cond: (N, k) float tensor, the matching conditional probabilities ``p_{j|i}``.
-      memory_budget: bytes one tile may take.
+      memory_budget: bytes one tile may take (default None: the
+        device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
       ``(weights, entropy)``: (N, k) tensor of p_cond's dtype, and the scalar
@@ -441,7 +442,7 @@ class FFTObjective:
     )
 
     @staticmethod
-    def operands(neighbors, p_cond, memory_budget: int = DEFAULT_MEMORY_BUDGET, charge=None):
+    def operands(neighbors, p_cond, memory_budget: int | None = None, charge=None):
         """``(neighbors, weights, entropy, charge)``: P of the k-NN graph, see
         :func:`directed_joint_probabilities`; ``charge`` defaults to ones."""
         weights, entropy = directed_joint_probabilities(neighbors, p_cond, memory_budget)
