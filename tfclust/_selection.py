@@ -19,7 +19,7 @@ import tensorflow as tf
 
 MIN_BLOCK_WIDTH = 16
 """Rows of fewer than ``MIN_BLOCK_WIDTH ** 2 * k`` keys are selected by one ``top_k``: on this
-project's CPU the two steps gained nothing at 20,000 keys and k = 91 (width 14), and 1.2x at
+project's CPU the two steps gained nothing at 20,000 keys and k = 91 (width 14), and 1.3x at
 65,536 (docs/accelerators.md, "k-NN selection")."""
 
 

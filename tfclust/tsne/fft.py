@@ -51,14 +51,17 @@ from tfclust._device import device_profile
 from tfclust._precision import matmul
 
 __all__ = [
+    "INTS_IN_INTERVAL",
     "LADDER_GROWTH",
+    "MAX_NUM_INTERVALS",
+    "MIN_NUM_INTERVALS",
     "ReferenceGrid",
+    "default_nodes",
     "fft_repulsion",
     "fixed_point_segment_sum",
     "grid_extent",
     "grid_intervals",
     "grid_repulsion",
-    "default_nodes",
     "interval_ladder",
     "reference_grid",
 ]
