@@ -11,6 +11,8 @@ from tfclust._validation import check_int
 
 CHANNELS = (1, 3)
 """Channel counts of the images tfclust takes: grey (1) or RGB (3)."""
+PREFETCH_BATCHES = 2
+"""Batches the pipelines prepare ahead of the model, on a background thread."""
 
 
 def check_images(
@@ -108,6 +110,16 @@ def _to_unit_float(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(x, tf.float32)
 
 
+def _prefetched(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` computed two batches ahead on a background thread, tf.data's autotuning off.
+
+    With autotuning on, Keras' ``fit`` stalled ~8 s at most epoch starts (docs/data.md).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
+
+
 def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
     """Batches of images in their original order, for inference (``encoder.predict``).
 
@@ -118,7 +130,7 @@ def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
 
     Returns:
       A ``tf.data.Dataset`` of float32 tensors (batch, H, W, C) in [0, 1], C = 1 for
-      (N, H, W) input, prefetched.
+      (N, H, W) input, prepared :data:`PREFETCH_BATCHES` batches ahead (tf.data autotuning off).
 
     Examples:
       >>> import numpy as np
@@ -129,11 +141,8 @@ def images_pipeline(images, batch_size: int = 256) -> tf.data.Dataset:
     """
     arr = check_images(images)
     batch_size = check_int(batch_size, name="batch_size", low=1)
-    return (
-        tf.data.Dataset.from_tensor_slices(arr)
-        .batch(batch_size)
-        .map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
+    return _prefetched(
+        tf.data.Dataset.from_tensor_slices(arr).batch(batch_size).map(_to_unit_float)
     )
 
 
@@ -159,7 +168,8 @@ def autoencoder_pipeline(
 
     Returns:
       A ``tf.data.Dataset`` of ``(x, x)``, x float32 (batch, H, W, C) in [0, 1] (C = 1 for
-      (N, H, W) input), prefetched.
+      (N, H, W) input), prepared :data:`PREFETCH_BATCHES` batches ahead (tf.data autotuning
+      off).
 
     Examples:
       >>> import numpy as np
@@ -189,8 +199,4 @@ def autoencoder_pipeline(
         x = _to_unit_float(tf.gather(pixels, rows))
         return x, x
 
-    return (
-        ds.batch(batch_size)
-        .map(pairs, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    return _prefetched(ds.batch(batch_size).map(pairs))
