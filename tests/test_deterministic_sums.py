@@ -1,11 +1,12 @@
 """The accelerator profile's deterministic sums: no float scatter-add on the hot paths.
 
 On a GPU, XLA runs a float scatter-add as atomic adds whose order (and so rounding) varies run
-to run. Under the gpu/tpu profile K-means sums per centre by one-hot matmuls and the FFT t-SNE
-sums its grid charges and attractive forces in 64-bit fixed point. These tests run that path on
-this CPU (``TFCLUST_DEVICE=gpu``): same results as the CPU profile and scikit-learn, and no
-scatter with a float addition left in the compiled programs (the CPU profile's programs have
-them: the negative control).
+to run. Under the gpu/tpu profile K-means (and the approximate k-NN's K-means lists) sums per
+centre by one-hot matmuls and the FFT t-SNE sums its grid charges (fit and ``transform``) and
+attractive forces in 64-bit fixed point. These tests run that path on this CPU
+(``TFCLUST_DEVICE=gpu``): same results as the CPU profile and scikit-learn, and no scatter with
+a float addition left in the compiled programs (the CPU profile's programs have them: the
+negative control).
 
 A t-SNE descent amplifies rounding: a 1e-12 change of the initial embedding of 300 points moves
 the final one by several units, float path or not. So the objective (gradient, KL) is compared
@@ -22,10 +23,11 @@ import tensorflow as tf
 from sklearn.cluster import KMeans as SKMeans
 from sklearn.datasets import make_blobs
 
-from tfclust import KMeans
+from tfclust import KMeans, _ann
+from tfclust._compile import specialised
 from tfclust._device import ENV_VAR, PROFILES
 from tfclust.kmeans import _lloyd, _minibatch, _streaming
-from tfclust.tsne import TSNE, affinities, fft, gradients, optimize
+from tfclust.tsne import TSNE, affinities, fft, gradients, optimize, placement
 
 _spec = importlib.util.spec_from_file_location(
     "_tfclust_bench_hlo", pathlib.Path(__file__).parents[1] / "benchmarks" / "hlo.py"
@@ -247,11 +249,33 @@ def _tsne_chunk(deterministic_sums: bool):
     return program_hlo(run, y, y, tf.ones_like(y), tf.constant(3), *scalars, operands)
 
 
+def _ann_lists(deterministic_sums: bool):
+    """The approximate search's K-means lists (``_ann._kmeans``): 8 lists, 64 sample rows."""
+    x = tf.constant(np.random.default_rng(0).normal(size=(200, 4)), tf.float32)
+    program = specialised(_ann._kmeans, "deterministic sums test")
+    return program_hlo(program, x, x[:64], (8, 64, 200), deterministic_sums)
+
+
+def _placement(deterministic_sums: bool):
+    """``TSNE.transform``'s descent, with its reference grid (``placement._place``)."""
+    n, m, k = 32, 64, 5
+    y0, reference = tf.zeros((n, 2)), tf.zeros((m, 2))
+    operands = (y0, tf.zeros((n, k, 2)), tf.fill((n, k), 1.0 / k), reference, tf.ones((m,)))
+    scalars = [tf.constant(v) for v in (0.1, 1.5, 0.8, 0.25)]
+    static = dict(n_boxes=10, n_interpolation_points=3, stencil_size=3, dof=1.0)
+    program = specialised(placement._place, "deterministic sums test")
+    return program_hlo(
+        program, *operands, *scalars, n_iter=2, deterministic_sums=deterministic_sums, **static
+    )
+
+
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_hot_programs_have_no_float_scatter_add_on_accelerators(kind):
     deterministic_sums = PROFILES[kind].deterministic_sums
     programs = _kmeans_programs(deterministic_sums)
     programs["tsne fft chunk"] = _tsne_chunk(deterministic_sums)
+    programs["ann lists"] = _ann_lists(deterministic_sums)
+    programs["tsne transform"] = _placement(deterministic_sums)
     found = {name: float_add_scatters(text) for name, text in programs.items()}
     if deterministic_sums:
         assert found == {name: [] for name in programs}
@@ -273,3 +297,34 @@ def test_streaming_fit_under_the_gpu_profile(monkeypatch, clusters):
     np.testing.assert_array_equal(ours.labels_, ref.labels_)
     np.testing.assert_allclose(ours.inertia_, ref.inertia_, rtol=1e-10)
     assert ours.n_iter_ == ref.n_iter_
+
+
+def test_reference_grid_in_fixed_point_does_not_depend_on_the_order():
+    """transform's reference grid: in fixed point the same bits whatever the order of the
+    reference rows, within float32 rounding of the float sums, which depend on the order."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(scale=20.0, size=(5_000, 2)).astype(np.float32)
+    order = rng.permutation(len(y))
+    settings = dict(n_boxes=30, n_interpolation_points=3, stencil_size=3, padding=0.1)
+
+    def fields(rows, deterministic_sums):
+        grid = fft.reference_grid(
+            tf.constant(rows), tf.ones(len(rows)), deterministic_sums=deterministic_sums, **settings
+        )
+        return grid.fields.numpy()
+
+    fixed, floats = fields(y, True), fields(y, False)
+    np.testing.assert_array_equal(fields(y[order], True), fixed)
+    assert not np.array_equal(fields(y[order], False), floats)  # the control
+    scale = np.abs(floats).max(axis=0)
+    assert (np.abs(fixed - floats).max(axis=0) <= 1e-5 * scale).all()
+
+
+def test_approximate_neighbours_under_the_gpu_profile(monkeypatch, clusters):
+    x = clusters[0].astype(np.float32)
+    found = {}
+    for kind in ("cpu", "gpu"):
+        monkeypatch.setenv(ENV_VAR, kind)
+        found[kind] = _ann.approximate_nearest_neighbors(x, 10, n_lists=7, n_probe=2)
+    np.testing.assert_array_equal(found["gpu"][0], found["cpu"][0])
+    np.testing.assert_allclose(found["gpu"][1], found["cpu"][1], rtol=1e-6)

@@ -39,6 +39,7 @@ from tfclust._tiling import (
     rows_per_tile,
     squared_distances,
 )
+from tfclust.kmeans._steps import accumulate
 
 __all__ = [
     "METRICS",
@@ -81,11 +82,13 @@ def _nearest_centre(rows, centres):
     return tf.argmin(squared_distances(rows, centres, c_sq), axis=1, output_type=tf.int32)
 
 
-def _kmeans(x, sample, tiles):
+def _kmeans(x, sample, tiles, deterministic_sums: bool):
     """Lloyd's K-means of the rows ``sample`` (their first ``n_lists`` rows the initial
     centres), ``_KMEANS_ITERATIONS`` iterations; then every row of ``x`` assigned: ``(labels
-    (N,) int32, centres (n_lists, D))``. An empty list keeps its centre."""
+    (N,) int32, centres (n_lists, D))``. An empty list keeps its centre. ``deterministic_sums``
+    (static): per-list sums by one-hot matmuls, not float scatter-adds (``_steps.accumulate``)."""
     n_lists, sample_tile, tile = tiles
+    weights = tf.ones_like(sample[:, 0])
 
     def labels_of(rows, centres, tile):
         return map_row_tiles(
@@ -97,9 +100,11 @@ def _kmeans(x, sample, tiles):
 
     def step(i, centres):
         labels = labels_of(sample, centres, sample_tile)
-        sums = tf.math.unsorted_segment_sum(sample, labels, n_lists)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(sample[:, :1]), labels, n_lists)
-        return i + 1, tf.where(counts > 0, sums / tf.maximum(counts, 1.0), centres)
+        sums, counts = accumulate(
+            sample, weights, labels[:, tf.newaxis], n_lists, deterministic_sums
+        )
+        counts = counts[0, :, tf.newaxis]
+        return i + 1, tf.where(counts > 0, sums[0] / tf.maximum(counts, 1.0), centres)
 
     _, centres = tf.while_loop(
         lambda i, _: i < _KMEANS_ITERATIONS, step, (tf.constant(0), sample[:n_lists])
@@ -119,8 +124,9 @@ def _lists(x, n_lists: int, seed: int, memory_budget: int):
         rows_per_tile(sample.shape[0], row_bytes, memory_budget),
         rows_per_tile(n, row_bytes, memory_budget),
     )
-    program = specialised(_kmeans, n, d, sample.shape[0], x.dtype, tiles)
-    labels, centres = program(x, sample, tiles)
+    deterministic_sums = device_profile().deterministic_sums
+    program = specialised(_kmeans, n, d, sample.shape[0], x.dtype, tiles, deterministic_sums)
+    labels, centres = program(x, sample, tiles, deterministic_sums)
     return labels.numpy(), centres.numpy()
 
 

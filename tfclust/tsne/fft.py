@@ -694,6 +694,7 @@ def reference_grid(
     stencil_size: int,
     padding: float,
     dof: float = 1.0,
+    deterministic_sums: bool = False,
 ) -> ReferenceGrid:
     """The force and Z potentials of the points ``y`` on a fixed grid, for points that move
     against them (t-SNE's ``transform``: the reference embedding does not move).
@@ -710,6 +711,8 @@ def reference_grid(
       n_boxes, n_interpolation_points, stencil_size: the grid (static Python ints).
       padding: fraction of the side added around the points (> 0 leaves room to move).
       dof: degrees of freedom of the kernel.
+      deterministic_sums: spread the charges in 64-bit fixed point, as :func:`fft_repulsion`
+        does with it (static; default False: a float scatter-add).
 
     Returns:
       :class:`ReferenceGrid`.
@@ -721,8 +724,7 @@ def reference_grid(
     lo = centre - 0.5 * extent
     spacing = extent / m
     _, flat_nodes, flat_w = _stencil(y, lo, spacing, m, stencil_size)
-    # Once per transform call, off the descent's hot path: the float scatter-add.
-    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim, False)
+    grid = _spread(flat_nodes, flat_w * charge[:, None], m, dim, deterministic_sums)
     force_kernel, kernel = _kernel_fns(dof, dof)
     force_hat, z_hat = _kernel_spectra(force_kernel, kernel, m, spacing, dim, y.dtype)
     fields, _ = _convolve(grid, force_hat, z_hat, m, dim, potential=True)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfclust._compile import specialised
+from tfclust._device import device_profile
 from tfclust.tsne.fft import ReferenceGrid, grid_repulsion, reference_grid
 
 __all__ = ["GRID_PADDING", "place_points", "placement_gradient"]
@@ -80,6 +81,7 @@ def _place(
     n_interpolation_points: int,
     stencil_size: int,
     dof: float,
+    deterministic_sums: bool,
 ):
     grid = reference_grid(
         reference,
@@ -89,6 +91,7 @@ def _place(
         stencil_size=stencil_size,
         padding=GRID_PADDING,
         dof=dof,
+        deterministic_sums=deterministic_sums,
     )
     lo = grid.lo
     hi = lo + grid.spacing * tf.cast(n_boxes * n_interpolation_points, y0.dtype)
@@ -125,6 +128,7 @@ def place_points(
     n_interpolation_points: int,
     stencil_size: int,
     dof: float = 1.0,
+    deterministic_sums: bool | None = None,
 ):
     """``n_iter`` iterations of the placement descent from ``y0``, the reference fixed.
 
@@ -139,6 +143,8 @@ def place_points(
       max_grad_norm: each point's gradient is scaled down to at most this norm.
       n_boxes, n_interpolation_points, stencil_size: the reference grid (static).
       dof: degrees of freedom of the kernel.
+      deterministic_sums: tabulate the reference grid in fixed point (see
+        :func:`~tfclust.tsne.fft.reference_grid`); None (default): the device profile's.
 
     Returns:
       (N, d) tensor of y0's dtype: the placed points, inside the reference grid.
@@ -147,12 +153,14 @@ def place_points(
     scalars = [
         tf.constant(v, dtype) for v in (learning_rate, exaggeration, momentum, max_grad_norm)
     ]
+    sums = device_profile().deterministic_sums if deterministic_sums is None else deterministic_sums
     static = dict(
         n_iter=int(n_iter),
         n_boxes=int(n_boxes),
         n_interpolation_points=int(n_interpolation_points),
         stencil_size=int(stencil_size),
         dof=float(dof),
+        deterministic_sums=bool(sums),
     )
     key = (dtype, tuple(neighbor_positions.shape), tuple(reference.shape), *static.values())
     return specialised(_place, *key)(
