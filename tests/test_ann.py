@@ -32,6 +32,17 @@ def recall(found, exact):
     return np.mean([len(np.intersect1d(a, b)) for a, b in zip(found, exact, strict=True)]) / k
 
 
+def assert_exact_up_to_rounding(x, found, exact, rtol=1e-5):
+    """``found`` holds the same neighbours as ``exact`` but where float32 keys round a near-tie
+    at the k-th distance differently: there the neighbours only one side has lie at the k-th
+    distance (in float64) to ``rtol``."""
+    x = np.asarray(x, np.float64)
+    for row in np.flatnonzero((np.sort(found, 1) != np.sort(exact, 1)).any(1)):
+        d2 = np.square(x[row] - x).sum(1)
+        only_one_side = np.setxor1d(found[row], exact[row])
+        np.testing.assert_allclose(d2[only_one_side], d2[exact[row]].max(), rtol=rtol)
+
+
 @pytest.fixture(scope="module")
 def data():
     x = tf.constant(blobs())
@@ -51,7 +62,8 @@ def test_probing_every_list_is_the_exact_search(data):
     x, exact, exact_d2 = data
     n_lists = _ann.default_n_lists(3000, 30)
     idx, d2 = _ann.approximate_nearest_neighbors(x, 30, n_probe=n_lists)
-    assert recall(idx.numpy(), exact) == 1.0
+    assert recall(idx.numpy(), exact) >= 0.9999
+    assert_exact_up_to_rounding(x, idx.numpy(), exact)
     np.testing.assert_allclose(d2.numpy(), exact_d2, rtol=1e-5, atol=1e-5)
 
 
@@ -133,7 +145,7 @@ def test_list_kmeans_has_a_static_trip_count():
     x = tf.constant(blobs(n=300, d=4, centres=3))
     tiles = (6, 64, 128)
     program = specialised(_ann._kmeans, "hlo test")
-    text = program.experimental_get_compiler_ir(x, x[:100], tiles)(stage="optimized_hlo")
+    text = program.experimental_get_compiler_ir(x, x[:100], tiles, False)(stage="optimized_hlo")
     assert hlo.dynamic_control_flow(text) == []
     assert _ann._KMEANS_ITERATIONS in [hlo.trip_count(w) for _, w in hlo.loops(hlo.parse(text))]
 
