@@ -325,12 +325,47 @@ def _root_name(computation: Computation) -> str:
     return _ROOTS.get(computation.name, computation.instructions[-1].name)
 
 
+SORT_TILE = 2048
+"""Keys one GPU thread block sorts in shared memory (XLA:GPU's bitonic sort works on tiles of
+this order): the stages of a sort whose partners lie within a tile take one pass over memory."""
+TOP_K_KERNEL_MAX_K = 16
+"""Largest k of XLA:GPU's own top-k kernel (one pass over the rows); a larger k sorts them."""
+
+
+def sort_passes(length: int) -> int:
+    """Passes over memory (each a read and a write of the rows) of a bitonic sort of rows of
+    ``length`` keys: one for all stages inside a :data:`SORT_TILE` tile, then per merge step
+    one for each stage whose partners lie farther apart and one for the stages within a tile."""
+    stages, tile = math.ceil(math.log2(max(length, 2))), int(math.log2(SORT_TILE))
+    return 1 + sum(step - tile + 1 for step in range(tile + 1, stages + 1))
+
+
+def _selection_bytes(instruction: Instruction, shapes: list[str]) -> int | None:
+    """Bytes of a sort, or of a top-k (XLA's ``TopK`` custom call), on a GPU; None for other
+    instructions. A top-k with k <= :data:`TOP_K_KERNEL_MAX_K` reads its rows once; a larger
+    one, or a sort, costs :func:`sort_passes` reads and writes of the rows (keys and indices)."""
+    is_top_k = 'custom_call_target="TopK"' in instruction.text
+    if instruction.opcode != "sort" and not is_top_k:
+        return None
+    data = sum(map(shape_bytes, shapes))
+    length = ((dims(shapes[0]) if shapes else []) or [1])[-1]
+    if is_top_k:
+        if (dims(instruction.shape) or [1])[-1] <= TOP_K_KERNEL_MAX_K:
+            return data + shape_bytes(instruction.shape)
+        data *= 2  # the sort carries an index per key
+    return 2 * sort_passes(length) * data
+
+
 def kernel_bytes(computations: dict[str, Computation], instruction: Instruction) -> int:
     """Bytes a kernel moves to and from memory: what it reads of its operands plus what it
-    writes (slices and in-place updates count only the part touched)."""
+    writes (slices and in-place updates count only the part touched; a sort or top-k as on a
+    GPU, :func:`_selection_bytes`)."""
     by = _by_name(computations)
     shapes = [by[n].shape if n in by else "" for n in operands(instruction)]
     op = instruction.opcode
+    selection = _selection_bytes(instruction, shapes)
+    if selection is not None:
+        return selection
     if op == "fusion":
         fused = computations.get(called(instruction)[0]) if called(instruction) else None
         if fused is None:

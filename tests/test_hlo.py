@@ -103,3 +103,18 @@ def test_kmeans_plain_lloyd_programs_are_static():
     assert CHUNK in trips
     step = optimized_hlo(_lloyd.lloyd_relocating_step, *tiles)
     assert hlo.dynamic_control_flow(step) == []
+
+
+def test_gpu_cost_model_prices_selection_as_a_gpu_selects():
+    """docs/accelerators.md's GPU estimate: a top-k with k <= 16 reads its rows once, a larger
+    k sorts keys and indices in ``sort_passes`` passes (bitonic, tiles in shared memory)."""
+    assert [hlo.sort_passes(n) for n in (16, 2048, 4096, 65536)] == [1, 1, 3, 21]
+    x = tf.zeros((64, 4096))
+    keys = 64 * 4096 * 4
+
+    def moved(k):
+        program = tf.function(lambda v: tf.math.top_k(v, k), jit_compile=True)
+        return hlo.module_stats(optimized_hlo(program, x))["bytes"]
+
+    assert moved(8) < 2 * keys
+    assert moved(40) >= 2 * hlo.sort_passes(4096) * 2 * keys
