@@ -111,7 +111,8 @@ def _to_unit_float(x: tf.Tensor) -> tf.Tensor:
 
 
 def _prefetched(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """``ds`` computed two batches ahead on a background thread, tf.data's autotuning off.
+    """``ds`` computed :data:`PREFETCH_BATCHES` batches ahead on a background thread, tf.data's
+    autotuning off.
 
     With autotuning on, Keras' ``fit`` stalled ~8 s at most epoch starts (docs/data.md).
     """
