@@ -228,6 +228,7 @@ def test_python_run_on_arrays_sorted_by_class(fashion_test_images, tmp_path):
         n_init=1,
         tsne_samples=40,
         tsne_max_iter=250,
+        tsne_method="exact",  # 40 points cross five FFT grid sizes (test_run_folders.TINY_RUN)
         stop_after="tsne",
         verbose=0,
     )

@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
+from run_outputs import retracing_warnings
 from sklearn.datasets import load_digits
 
 from tfclust.tsne import TSNE, affinities, gradients, optimize
@@ -319,3 +320,22 @@ def test_descent_takes_a_learning_rate_per_stage(digits_graph):
         objective, operands, y0, learning_rate=50.0, final_learning_rate=400.0, **settings
     )
     assert np.ptp(faster.embedding.numpy()) > np.ptp(one.embedding.numpy())
+
+
+def test_a_fit_over_many_grid_sizes_does_not_warn_of_retracing(monkeypatch):
+    """Each grid size is its own compiled program, not a retracing of one function (which made
+    TensorFlow warn in every small run: a few dozen points cross five grid sizes)."""
+    sizes = set()
+    at_extent = gradients.FFTObjective.at_extent
+
+    def recording(self, extent):
+        objective = at_extent(self, extent)
+        sizes.add(objective.n_boxes)
+        return objective
+
+    monkeypatch.setattr(gradients.FFTObjective, "at_extent", recording)
+    x = np.random.default_rng(0).normal(size=(40, 64)).astype(np.float32)
+    with retracing_warnings() as retraced:
+        TSNE(perplexity=5.0, max_iter=250, random_state=0).fit(x)
+    assert len(sizes) >= 5
+    assert retraced == []

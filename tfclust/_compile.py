@@ -22,11 +22,15 @@ compiled = functools.partial(
 against a faulty compilation cache (:func:`tfclust._compile_cache.guarded`)."""
 
 
+def program(fn):
+    """``compiled(fn)`` as a program of its own: TensorFlow counts traces per Python code object,
+    so closures of one ``def`` (or methods of one class) compiled for different static settings
+    would count as retracing one another and warn; a ``functools.partial`` has no code object."""
+    return compiled(functools.partial(fn))
+
+
 @functools.cache
 def specialised(fn, *key):
-    """``compiled(fn)``, one per ``key`` (the static sizes it is called with): programs that are
-    meant to differ, such as one per size bucket, then never count as retracing of one another.
-
-    TensorFlow counts traces per Python code object, so each program wraps ``fn`` in a
-    ``functools.partial`` of its own (which has none)."""
-    return compiled(functools.partial(fn))
+    """``program(fn)``, one per ``key`` (the static sizes it is called with): programs that are
+    meant to differ, such as one per size bucket, then never count as retracing of one another."""
+    return program(fn)

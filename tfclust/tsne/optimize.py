@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from tfclust._compile import compiled
+from tfclust._compile import program
 from tfclust._precision import matmul
 from tfclust._validation import max_abs, power_of_two_scale, stateless_seed
 
@@ -139,7 +139,6 @@ def _chunk_program(objective, length: int, *shape_key):
     its gradient), is peeled off the loop.
     """
 
-    @compiled
     def run(y, update, gains, n_steps, momentum, learning_rate, exaggeration, operands):
         skipped = length - n_steps
 
@@ -157,12 +156,12 @@ def _chunk_program(objective, length: int, *shape_key):
         state, grad = _advance(state, grad, momentum, learning_rate)
         return (*state, kl, tf.norm(grad), objective.extent(state.y, *operands))
 
-    return run
+    return program(run)  # one program per grid size, none the retracing of another
 
 
 @functools.cache
 def _kl_program(objective, *shape_key):
-    return compiled(objective.kl_divergence)
+    return program(objective.kl_divergence)
 
 
 class DescentResult(NamedTuple):
