@@ -8,7 +8,7 @@ import tensorflow as tf
 from sklearn.cluster import KMeans as SKMeans
 
 from tfclust import KMeans, _neighbors
-from tfclust._device import ENV_VAR, PROFILES, device_profile
+from tfclust._device import ENV_VAR, PROFILES, device_profile, use_deterministic_sums
 from tfclust._tiling import memory_budget_bytes
 from tfclust.kmeans import _estimator, _lloyd
 from tfclust.tsne import gradients
@@ -48,6 +48,14 @@ def test_profiles_are_consistent():
     # Accelerators add floats with atomics in a varying order; a CPU's scatters run in order.
     assert not PROFILES["cpu"].deterministic_sums
     assert PROFILES["gpu"].deterministic_sums and PROFILES["tpu"].deterministic_sums
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_deterministic_sums_default_to_the_profiles(monkeypatch, kind):
+    monkeypatch.setenv(ENV_VAR, kind)
+    assert use_deterministic_sums() is PROFILES[kind].deterministic_sums
+    assert use_deterministic_sums(None) is PROFILES[kind].deterministic_sums
+    assert use_deterministic_sums(True) is True and use_deterministic_sums(False) is False
 
 
 def test_kmeans_auto_follows_the_profile(monkeypatch):

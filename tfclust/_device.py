@@ -65,6 +65,12 @@ PROFILES = {
 """The profile of each kind of device."""
 
 
+def use_deterministic_sums(requested: bool | None = None) -> bool:
+    """``requested``, or when None the device profile's ``deterministic_sums``: what a kernel
+    that takes ``deterministic_sums=None`` runs."""
+    return device_profile().deterministic_sums if requested is None else bool(requested)
+
+
 def device_profile() -> DeviceProfile:
     """The profile for this process: ``$TFCLUST_DEVICE`` if set, else the first kind of device
     TensorFlow lists among TPU, GPU (then CPU).

@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfclust._compile import compiled
-from tfclust._device import device_profile
+from tfclust._device import use_deterministic_sums
 from tfclust._precision import matmul
 
 __all__ = [
@@ -600,8 +600,7 @@ def fft_repulsion(
         raise ValueError(f"z_exponent must be > 0, got {z_exponent}")
     if charge is None:
         charge = tf.ones_like(y[:, 0])
-    if deterministic_sums is None:
-        deterministic_sums = device_profile().deterministic_sums
+    deterministic_sums = use_deterministic_sums(deterministic_sums)
     if n_boxes is None:
         if not tf.executing_eagerly():
             raise ValueError(

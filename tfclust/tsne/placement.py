@@ -23,7 +23,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from tfclust._compile import specialised
-from tfclust._device import device_profile
+from tfclust._device import use_deterministic_sums
 from tfclust.tsne.fft import ReferenceGrid, grid_repulsion, reference_grid
 
 __all__ = ["GRID_PADDING", "place_points", "placement_gradient"]
@@ -153,7 +153,7 @@ def place_points(
     scalars = [
         tf.constant(v, dtype) for v in (learning_rate, exaggeration, momentum, max_grad_norm)
     ]
-    sums = device_profile().deterministic_sums if deterministic_sums is None else deterministic_sums
+    sums = use_deterministic_sums(deterministic_sums)
     static = dict(
         n_iter=int(n_iter),
         n_boxes=int(n_boxes),
