@@ -95,6 +95,12 @@ def _checkpoint_values(prefix) -> list:
     return sorted((v.shape, v.tobytes()) for v in values if v.dtype.kind in "biuf")
 
 
+def _array(a) -> tuple:
+    """An array as a comparable value: shape, dtype and bytes (no Python lists: fast)."""
+    a = np.ascontiguousarray(a)
+    return a.shape, a.dtype.str, a.tobytes()
+
+
 def outputs(folder) -> dict:
     """Every output of a run folder, as comparable values (event logs excepted)."""
     import keras
@@ -107,14 +113,14 @@ def outputs(folder) -> dict:
         if name == "metrics.json":
             found[name] = _normalised_metrics(folder)
         elif path.suffix == ".npy":
-            found[name] = np.load(path).tolist()
+            found[name] = _array(np.load(path))
         elif path.suffix == ".npz":
             with np.load(path) as archive:
-                found[name] = {k: archive[k].tolist() for k in archive.files}
+                found[name] = {k: _array(archive[k]) for k in archive.files}
         elif path.suffix == ".keras":
-            found[name] = [w.tolist() for w in keras.models.load_model(path).get_weights()]
+            found[name] = [_array(w) for w in keras.models.load_model(path).get_weights()]
         elif path.suffix == ".png":
-            found[name] = np.asarray(Image.open(path)).tolist()
+            found[name] = _array(Image.open(path))
         elif name.endswith(".index") or ".data-" in name:
             prefix = str(path).rsplit(".", 1)[0] if name.endswith(".index") else None
             if prefix:
