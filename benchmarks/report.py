@@ -449,6 +449,34 @@ def section_tsne_large(d: dict) -> list[str]:
     return out
 
 
+def section_tsne_small(d: dict) -> list[str]:
+    n = d["notes"]
+    out = [
+        "## t-SNE of small N: exact repulsion against the grid",
+        "",
+        '`benchmarks/bench_tsne_small.py`: `TSNE(method="fft")` sums the repulsion over all '
+        f"pairs below `EXACT_REPULSION_BELOW` = {n.get('threshold')} samples (one compiled chunk "
+        "program; the grid compiles one per grid size the growing embedding crosses). Both ways "
+        f"at each n. Data: {n.get('data')}; {n.get('params')}. Timing: {n.get('timing')}. "
+        f"KL: {n.get('kl')}. *default*: the way TSNE takes at that n.",
+        "",
+        machine_line(d),
+        "",
+    ]
+    return out + table(
+        d["rows"],
+        [
+            ("n", "n"),
+            ("repulsion", "repulsion"),
+            ("default", "default"),
+            ("first_s", "first fit s"),
+            ("second_s", "second fit s"),
+            ("kl", "KL", ".4f"),
+            ("load_avg_1_5_15", "load avg 1/5/15"),
+        ],
+    )
+
+
 def section_tsne_transform(d: dict) -> list[str]:
     n = d["notes"]
     rows = d["rows"]
@@ -1019,6 +1047,7 @@ SECTIONS = [
     ("tsne_fft", section_tsne_fft),
     ("tsne_fft_kernel", section_tsne_fft_kernel),
     ("tsne_large", section_tsne_large),
+    ("tsne_small", section_tsne_small),
     ("tsne_transform", section_tsne_transform),
     ("parametric_tsne", section_parametric_tsne),
     ("gmm", section_gmm),

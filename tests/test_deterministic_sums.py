@@ -22,6 +22,7 @@ import pytest
 import tensorflow as tf
 from sklearn.cluster import KMeans as SKMeans
 from sklearn.datasets import make_blobs
+from tsne_operands import zero_fft_operands
 
 from tfclust import KMeans, _ann
 from tfclust._compile import specialised
@@ -112,8 +113,9 @@ def graph(clusters):
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64])
 def test_tsne_objective_matches_the_float_sums(graph, dtype):
-    neighbors, weights, entropy, charge = graph
-    operands = (neighbors, tf.cast(weights, dtype), tf.cast(entropy, dtype), tf.cast(charge, dtype))
+    p, charge = graph
+    p = p._replace(weights=tf.cast(p.weights, dtype), entropy=tf.cast(p.entropy, dtype))
+    operands = (p, tf.cast(charge, dtype))
     y = tf.constant(np.random.default_rng(0).normal(scale=10.0, size=(300, 2)), dtype)
     results = []
     for deterministic_sums in (False, True):
@@ -242,7 +244,7 @@ def _tsne_chunk(deterministic_sums: bool):
     objective = gradients.FFTObjective(
         n_interpolation_points=2, stencil_size=4, n_boxes=24, deterministic_sums=deterministic_sums
     )
-    operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()), tf.ones((n,)))
+    operands = zero_fft_operands(n, k)
     run = optimize._chunk_program(objective, 3, "deterministic sums test")
     y = tf.zeros((n, 2))
     scalars = [tf.constant(v) for v in (0.8, 200.0, 1.0)]

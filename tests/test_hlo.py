@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
+from tsne_operands import zero_fft_operands
 
 from tfclust._compile import specialised
 from tfclust._device import PROFILES
@@ -64,7 +65,7 @@ def _chunk_args(n, operands):
 def test_tsne_fft_chunk_is_static(length):
     n, k = 256, 16
     objective = gradients.FFTObjective(n_interpolation_points=2, stencil_size=4, n_boxes=24)
-    operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()), tf.ones((n,)))
+    operands = zero_fft_operands(n, k)
     run = optimize._chunk_program(objective, length, "hlo test")
     text = optimized_hlo(run, *_chunk_args(n, operands))
     assert hlo.dynamic_control_flow(text) == []

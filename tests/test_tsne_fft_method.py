@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 from run_outputs import retracing_warnings
 from sklearn.datasets import load_digits
+from tsne_operands import zero_fft_operands
 
-from tfclust.tsne import TSNE, affinities, gradients, optimize
+from tfclust.tsne import TSNE, affinities, estimator, gradients, optimize
 
 # One grid size (no ladder of sizes to compile) where the grid's adaptivity is not under test.
 SMALL_GRID = dict(min_num_intervals=50, max_num_intervals=50)
@@ -44,30 +45,42 @@ def digits_graph():
 
 
 def test_directed_p_is_the_symmetric_knn_p(digits_graph):
-    sparse, (neighbors, weights, entropy, _) = digits_graph
+    sparse, (p, _) = digits_graph
+    neighbors, weights = p.neighbors.numpy(), p.weights.numpy()
     n, k = neighbors.shape
-    dense = np.zeros((n, n))
-    rows = np.repeat(np.arange(n), k)
-    cols = neighbors.numpy().ravel()
-    np.add.at(dense, (rows, cols), weights.numpy().ravel())
-    np.add.at(dense, (cols, rows), weights.numpy().ravel())
     want = tf.sparse.to_dense(sparse).numpy()
+    # Every edge carries its pair's p_ij; the mutual pairs are complete in both rows, and the
+    # listed one-way edges are exactly those whose target does not list their source.
+    rows = np.repeat(np.arange(n), k)
+    np.testing.assert_allclose(weights.ravel(), want[rows, neighbors.ravel()], rtol=1e-12)
+    dense = np.zeros((n, n))
+    dense[rows, neighbors.ravel()] = weights.ravel()
+    listed = dense > 0
+    one_way = set(np.flatnonzero(~listed[neighbors.ravel(), rows]).tolist())
+    count = len(one_way)
+    assert p.one_way.numpy()[:count].tolist() == sorted(one_way)
+    assert p.one_way.shape[0] % (n * k // 8) == 0 and p.one_way.shape[0] >= count
+    assert (p.one_way_targets.numpy()[:count] == neighbors.ravel()[sorted(one_way)]).all()
+    assert (p.one_way_targets.numpy()[count:] == n).all()
+    dense[neighbors.ravel()[sorted(one_way)], rows[sorted(one_way)]] = weights.ravel()[
+        sorted(one_way)
+    ]
     np.testing.assert_allclose(dense, want, rtol=1e-12, atol=1e-18)
     nz = want[want > 0]
-    np.testing.assert_allclose(float(entropy), np.sum(nz * np.log(nz)), rtol=1e-12)
+    np.testing.assert_allclose(float(p.entropy), np.sum(nz * np.log(nz)), rtol=1e-12)
 
 
 def test_directed_forces_and_kl_equal_the_sparse_forms(digits_graph):
-    sparse, (neighbors, weights, entropy, _) = digits_graph
+    sparse, (p, _) = digits_graph
     y = tf.constant(np.random.default_rng(1).normal(size=(400, 2)) * 4.0)
-    got = gradients.directed_attractive_forces(y, neighbors, weights)
+    got = gradients.directed_attractive_forces(y, p)
     want = gradients.sparse_attractive_forces(y, sparse.indices, sparse.values, 1.0)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-16)
+    got = gradients.directed_attractive_forces(y, p, deterministic_sums=True)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-16)
     z = tf.constant(3456.7, tf.float64)
     for exaggeration in (1.0, 12.0):
-        got = gradients.directed_kl_divergence(
-            y, neighbors, weights, entropy, z, 1.0, tf.constant(exaggeration, tf.float64)
-        )
+        got = gradients.directed_kl_divergence(y, p, z, 1.0, tf.constant(exaggeration, tf.float64))
         want = gradients.sparse_kl_divergence(
             y, sparse.indices, sparse.values, z, 1.0, exaggeration
         )
@@ -176,11 +189,10 @@ def test_one_dimensional_fit_separates_clusters():
 def test_same_random_state_same_embedding_and_one_compilation():
     x, _ = mixture(310, seed=4)  # 320 rows, 32 neighbours: a bucket no other test uses
     kwargs = dict(perplexity=10.0, max_iter=300, init="random", **SMALL_GRID)
-    n, k = 320, 32
-    shapes = optimize._shape_key(
-        tf.zeros((n, 2)), (tf.zeros((n, k)), tf.zeros((n, k)), tf.zeros(()), tf.zeros((n,)))
-    )
-    objective = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID, n_boxes=50)
+    est = TSNE(random_state=3, **kwargs)
+    objective, operands, n_rows = est._objective(est._check_params(x), tf.constant(x))
+    assert objective.exact_repulsion and objective.at_extent(50.0) is objective
+    shapes = optimize._shape_key(tf.zeros((n_rows, 2)), operands)
     program = optimize._chunk_program(objective, optimize.N_ITER_CHECK, *shapes)
     assert program.experimental_get_tracing_count() == 0
     a = TSNE(random_state=3, **kwargs).fit_transform(x)
@@ -215,7 +227,7 @@ def test_heavy_tails_and_late_exaggeration():
     # With late exaggeration kl_divergence_ is of the plain P at the final embedding.
     sparse = affinities.joint_probabilities_nn(tf.constant(x), 20.0)
     y = tf.constant(late.embedding_)
-    _, z = gradients.FFTObjective(**AUTO_2D, **SMALL_GRID).repulsion(y)
+    _, z = gradients.exact_repulsion(y, tf.ones(len(x)))  # 300 points: the fit's Z is exact
     want = gradients.sparse_kl_divergence(y, sparse.indices, sparse.values, z, 1.0)
     assert late.kl_divergence_ == pytest.approx(float(want), rel=1e-4)
     # Heavier tails separate clusters more than standard t-SNE (here ~3x: 39 against 13).
@@ -233,7 +245,7 @@ def test_compiled_descent_memory_is_linear_in_n():
     largest = {}
     for n in (10000, 40000):
         y = tf.zeros((n, 2))
-        operands = (tf.zeros((n, k), tf.int32), tf.zeros((n, k)), tf.zeros(()), tf.ones((n,)))
+        operands = zero_fft_operands(n, k)
         scalars = [tf.constant(1.0)] * 3
         hlo = run.experimental_get_compiler_ir(y, y, y, tf.constant(50), *scalars, operands)(
             stage="hlo"
@@ -334,8 +346,58 @@ def test_a_fit_over_many_grid_sizes_does_not_warn_of_retracing(monkeypatch):
         return objective
 
     monkeypatch.setattr(gradients.FFTObjective, "at_extent", recording)
+    monkeypatch.setattr(estimator, "EXACT_REPULSION_BELOW", 0)  # the grid at any N
     x = np.random.default_rng(0).normal(size=(40, 64)).astype(np.float32)
     with retracing_warnings() as retraced:
         TSNE(perplexity=5.0, max_iter=250, random_state=0).fit(x)
-    assert len(sizes) >= 5
+    assert len(sizes) >= 4
     assert retraced == []
+
+
+@pytest.mark.parametrize("dof", [1.0, 0.6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_repulsion_is_the_all_pairs_sum(dof, dtype):
+    """:func:`gradients.exact_repulsion` against the all-pairs sums in float64 numpy, with
+    padding rows (charge 0) that neither push nor feel a force, in several row tiles."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(scale=5.0, size=(70, 2))
+    charge = np.r_[np.ones(61), np.zeros(9)]
+    diff = y[:, None, :] - y[None, :, :]
+    base = 1.0 + (diff**2).sum(-1) / dof
+    pair = charge[:, None] * charge[None, :] * (1.0 - np.eye(70))
+    want_force = ((pair * base ** -(dof + 1))[:, :, None] * diff).sum(1)
+    want_z = (pair * base**-dof).sum()
+    budget = 20 * 70 * 6 * np.dtype(dtype).itemsize  # 20-row tiles: 4 tiles, the last padded
+    force, z = gradients.exact_repulsion(
+        tf.constant(y, dtype), tf.constant(charge, dtype), dof, memory_budget=budget
+    )
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(
+        force.numpy(), want_force, rtol=rtol, atol=rtol * abs(want_force).max()
+    )
+    np.testing.assert_allclose(float(z), want_z, rtol=rtol)
+    assert not force.numpy()[61:].any()
+
+
+def test_small_fits_sum_the_repulsion_exactly_in_one_program(monkeypatch):
+    """Below ``EXACT_REPULSION_BELOW`` a fit compiles one chunk program (no grid sizes to
+    cross) and lands at least as low as the grid's fit; from it on, the grid is used."""
+    chunk_objectives = set()
+    at_extent = gradients.FFTObjective.at_extent
+
+    def recording(self, extent):
+        objective = at_extent(self, extent)
+        chunk_objectives.add(objective)
+        return objective
+
+    monkeypatch.setattr(gradients.FFTObjective, "at_extent", recording)
+    x = mixture(300)[0]
+    exact = TSNE(perplexity=10.0, max_iter=500, random_state=0).fit(x)
+    assert len(chunk_objectives) == 1
+    assert next(iter(chunk_objectives)).exact_repulsion
+    chunk_objectives.clear()
+    monkeypatch.setattr(estimator, "EXACT_REPULSION_BELOW", 300)
+    grid = TSNE(perplexity=10.0, max_iter=500, random_state=0).fit(x)
+    assert len(chunk_objectives) > 1
+    assert not any(o.exact_repulsion for o in chunk_objectives)
+    assert exact.kl_divergence_ <= grid.kl_divergence_ + 0.01

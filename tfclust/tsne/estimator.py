@@ -66,6 +66,8 @@ _METHODS = ("fft", "barnes_hut", "exact")
 _NEIGHBORS = ("auto", "exact", "approx")
 # neighbors="auto" searches approximately from this many samples on (docs/large_n.md).
 APPROX_NEIGHBORS_FROM = 30000
+# method="fft" sums the repulsion exactly below this many samples (docs/tsne_grid.md).
+EXACT_REPULSION_BELOW = 1500
 _FFT_COMPONENTS = (1, 2)
 # Metrics whose distances scale with X (all but cosine): their X is rescaled to magnitudes
 # in [0.5, 1) (exactly, by a power of two) so that squared manhattan or sqeuclidean distances
@@ -142,11 +144,13 @@ class TSNE(BaseEstimator):
       method: ``"fft"`` (default; n_components 1 or 2): P over each point's
         ``3 * perplexity + 1`` exact nearest neighbours (tiled matmul + top-k) and the repulsion
         by FFT interpolation on a grid (:mod:`tfclust.tsne.fft`); O(N) time per iteration
-        (plus the grid's G log G) and O(N k + G) memory. ``"exact"``: all pairs, any
-        n_components, O(N^2) time per iteration and a dense (N, N) P in memory (scikit-learn's
-        exact method, for small N). ``"barnes_hut"``: alias of ``"fft"``, the approximate
-        gradient, kept for scikit-learn users (n_components 1 or 2; scikit-learn's 3 needs
-        ``"exact"`` here).
+        (plus the grid's G log G) and O(N k + G) memory. Below 1,500 samples the repulsion is
+        summed exactly over all pairs instead (``EXACT_REPULSION_BELOW``): faster there, and one
+        compiled program rather than one per grid size the growing embedding crosses.
+        ``"exact"``: all pairs, any n_components, O(N^2) time per iteration and a dense (N, N)
+        P in memory (scikit-learn's exact method, for small N). ``"barnes_hut"``: alias of
+        ``"fft"``, the approximate gradient, kept for scikit-learn users (n_components 1 or 2;
+        scikit-learn's 3 needs ``"exact"`` here).
       angle: scikit-learn's Barnes-Hut accuracy knob, in [0, 1] (default 0.5); validated as
         scikit-learn does but changes nothing: the FFT method's accuracy is set by
         ``n_interpolation_points`` and ``ints_in_interval``.
@@ -547,6 +551,7 @@ class TSNE(BaseEstimator):
             ints_in_interval=p.ints_in_interval,
             max_num_intervals=p.max_num_intervals,
             dof=p.dof,
+            exact_repulsion=n < EXACT_REPULSION_BELOW,
         )
         charge = tf.cast(real, p_cond.dtype)
         return objective, objective.operands(neighbors, p_cond, p.memory_budget, charge), n_pad

@@ -38,6 +38,7 @@ kernels).
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -57,12 +58,14 @@ from tfclust.tsne.fft import (
 )
 
 __all__ = [
+    "EdgeP",
     "ExactObjective",
     "FFTObjective",
     "degrees_of_freedom",
     "directed_attractive_forces",
     "directed_joint_probabilities",
     "directed_kl_divergence",
+    "exact_repulsion",
     "kl_gradient",
     "sparse_attractive_forces",
     "sparse_kl_divergence",
@@ -164,6 +167,58 @@ def _row_forces(weights, diffs):
     return tf.stack([tf.reduce_sum(weights * diff, axis=1) for diff in diffs], axis=1)
 
 
+def _all_pairs_tile(n_samples, n_components, dtype, memory_budget=None) -> int:
+    """Rows per tile of the all-pairs sums: (tile, N) temporaries under ``memory_budget`` bytes
+    (None: the device profile's) and the profile's ``exact_tsne_tile_bytes``."""
+    row_bytes = n_samples * (n_components + 4) * tf.as_dtype(dtype).size
+    # XLA:CPU materialises each tile's (tile, N) temporaries, so moderate tiles beat one
+    # huge tile: the device profile's cap (docs/accelerators.md).
+    budget = min(memory_budget_bytes(memory_budget), device_profile().exact_tsne_tile_bytes)
+    return rows_per_tile(n_samples, row_bytes, budget)
+
+
+def exact_repulsion(y, charge, dof: float = 1.0, memory_budget: int | None = None):
+    """The sums :func:`~tfclust.tsne.fft.fft_repulsion` estimates, exactly, over all pairs.
+
+    With ``b_ij = 1 + |y_i - y_j|^2 / dof`` and charges ``c``::
+
+        repulsive_i = c_i sum_j c_j b_ij^-(dof + 1) (y_i - y_j)
+        z           = sum_{i != j} c_i c_j b_ij^-dof
+
+    O(N^2) time in row tiles of (tile, N) temporaries (no N x N array above the tile budget),
+    one compiled program per N: faster than the FFT grid for small N, where the grid's size
+    (and so its program) would change as the embedding grows.
+
+    Args:
+      y: (N, d) float32/float64 embedding, static N.
+      charge: (N,) tensor of y's dtype: 1 for the points, 0 for padding rows.
+      dof: degrees of freedom of the kernel (Python float > 0; 1 is standard t-SNE).
+      memory_budget: bytes of one tile's temporaries (None: the device profile's).
+
+    Returns:
+      ``(repulsive, z)``: (N, d) tensor and scalar tensor, both of y's dtype.
+    """
+    n, d = y.shape
+
+    def block(args):
+        y_rows, c_rows = args
+        diffs = [y_rows[:, a, None] - y[None, :, a] for a in range(d)]
+        base = 1.0 + tf.add_n([tf.square(diff) for diff in diffs]) / dof
+        w = charge[None, :] * (1.0 / base if dof == 1.0 else base**-dof)
+        repulsive = c_rows[:, None] * _row_forces(w / base, diffs)
+        # w_ii = c_i (zero difference), taken out by subtraction.
+        return repulsive, c_rows * (tf.reduce_sum(w, axis=1) - c_rows)
+
+    tile = _all_pairs_tile(n, d, y.dtype, memory_budget)
+    repulsive, z_rows = map_row_tiles(
+        block,
+        (y, charge),
+        tile,
+        fn_output_signature=(tf.TensorSpec([tile, d], y.dtype), tf.TensorSpec([tile], y.dtype)),
+    )
+    return repulsive, tf.reduce_sum(z_rows)
+
+
 @dataclasses.dataclass(frozen=True)
 class ExactObjective:
     """All-pairs t-SNE objective over a dense P, in row tiles of ``tile`` points.
@@ -183,12 +238,9 @@ class ExactObjective:
     @classmethod
     def for_problem(cls, n_samples, n_components, dtype, memory_budget=None):
         """The objective for N points in d dimensions with tiles under ``memory_budget`` bytes."""
-        row_bytes = n_samples * (n_components + 4) * tf.as_dtype(dtype).size
-        # XLA:CPU materialises each tile's (tile, N) temporaries, so moderate tiles beat one
-        # huge tile: the device profile's cap (docs/accelerators.md).
-        budget = min(memory_budget_bytes(memory_budget), device_profile().exact_tsne_tile_bytes)
         return cls(
-            dof=degrees_of_freedom(n_components), tile=rows_per_tile(n_samples, row_bytes, budget)
+            dof=degrees_of_freedom(n_components),
+            tile=_all_pairs_tile(n_samples, n_components, dtype, memory_budget),
         )
 
     def operands(self, p):
@@ -268,16 +320,34 @@ class ExactObjective:
 # --- The FFT-interpolated method: P on directed k-NN edges, repulsion by FFT interpolation. ---
 #
 # P is kept in the layout of the k-NN graph itself: row i holds the k neighbours of point i
-# (an (N, k) index array) and one weight per directed edge i -> j, chosen so that
-#
-#     p_ij = sum of the weights of the directed edges between i and j (one or two of them).
-#
-# A pair that is a neighbour both ways carries half its p_ij on each edge; a one-way pair carries
-# all of it on its single edge. Sums over P's non-zeros then become dense (N, k) row reductions
-# plus one scatter (the "incoming" end of every edge) over N k edges, instead of gathers and a
-# scatter over the ~1.45 N k entries of the symmetric tf.SparseTensor (attraction: ~25 ms against
-# ~75 ms per call at N = 60,000, k = 91 on 2 CPU cores), and the layout needs no sparse
-# re-ordering to build (~3 s saved at N = 60,000).
+# (an (N, k) index array) and, on each directed edge i -> j, the p_ij of its pair. A pair that
+# is a neighbour both ways (mutual) is then complete in both rows; a one-way pair only in its
+# source's row, so sums over P's ordered pairs are dense (N, k) row reductions plus the
+# one-way edges once more, seen from their targets (a gather, or for the forces a scatter, over
+# ~0.43 N k edges at perplexity 30). This beats the symmetric tf.SparseTensor (~1.45 N k entries,
+# gathers and a scatter: ~75 ms against ~25 ms per call at N = 60,000, k = 91, 2 CPU cores) and
+# halving P on mutual edges and scattering all N k of them (250,000 points: 116 against 139 ms
+# per attraction, docs/large_n.md); it needs no sparse re-ordering to build.
+
+
+class EdgeP(NamedTuple):
+    """The joint probabilities P of a k-NN graph on its directed edges.
+
+    Attributes:
+      neighbors: (N, k) int32, the graph: edge (i, a) is ``i -> neighbors[i, a]``.
+      weights: (N, k), ``p_ij`` of the pair of each edge (whichever way it is listed).
+      entropy: scalar ``sum_{i != j} p_ij log p_ij`` (nats).
+      one_way: (C,) int32 flat indices ``i * k + a`` of the edges whose target does not list
+        their source, in increasing order, then padding up to a capacity C (a multiple of
+        ``N k / 8``, so that similar graphs share compiled programs).
+      one_way_targets: (C,) int32 ``neighbors[i, a]`` of those edges, N on the padding.
+    """
+
+    neighbors: tf.Tensor
+    weights: tf.Tensor
+    entropy: tf.Tensor
+    one_way: tf.Tensor
+    one_way_targets: tf.Tensor
 
 
 def _directed_p(neighbors, p_cond, tile: int):
@@ -303,20 +373,21 @@ def _directed_p(neighbors, p_cond, tile: int):
     )
     total = tf.maximum(2.0 * tf.reduce_sum(p_cond), MACHINE_EPSILON)
     p = (p_cond + reverse) / total  # p_ij of the pair each edge belongs to
-    weights = tf.where(mutual, 0.5 * p, p)
-    entropy = 2.0 * tf.reduce_sum(weights * tf.math.log(tf.maximum(p, MACHINE_EPSILON)))
-    return weights, entropy
+    # Ordered pairs: a mutual pair's two edges count once each, a one-way pair's edge twice.
+    times = tf.where(mutual, tf.ones_like(p), 2.0 * tf.ones_like(p))
+    entropy = tf.reduce_sum(times * p * tf.math.log(tf.maximum(p, MACHINE_EPSILON)))
+    return p, mutual, entropy
 
 
-def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = None):
-    """The symmetric joint probabilities of a k-NN graph, as weights on its directed edges.
+def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = None) -> EdgeP:
+    """The symmetric joint probabilities of a k-NN graph, on its directed edges.
 
     ``P = (P_cond + P_cond^T) / sum`` (the same P as
     :func:`tfclust.tsne.affinities.joint_probabilities_from_neighbors`), stored on the graph's
-    edges: ``weights[i, a]`` belongs to the edge ``i -> neighbors[i, a]``, and ``p_ij`` is the
-    sum of the weights of the edges between i and j (half of ``p_ij`` on each when the pair is
-    mutual). Mutual pairs are found by looking for i among the neighbours of each of its
-    neighbours, in row tiles of at most ``memory_budget`` bytes of (tile, k, k) temporaries.
+    edges as :class:`EdgeP`. Mutual pairs are found by looking for i among the neighbours of
+    each of its neighbours, in row tiles of at most ``memory_budget`` bytes of (tile, k, k)
+    temporaries; the one-way edges are then listed on the device (one host read of their count).
+    Self-loops (the padding of a size bucket) count as mutual: they carry no probability.
 
     Args:
       neighbors: (N, k) int32 tensor, the neighbours of each point (distinct, not the point).
@@ -325,8 +396,8 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = 
         device profile's, ``_tiling.memory_budget_bytes``).
 
     Returns:
-      ``(weights, entropy)``: (N, k) tensor of p_cond's dtype, and the scalar
-      ``sum_{ij in P} p_ij log p_ij`` (nats; p floored at ``MACHINE_EPSILON`` inside the log).
+      :class:`EdgeP`, weights and entropy of p_cond's dtype (p floored at ``MACHINE_EPSILON``
+      inside the entropy's log).
     """
     neighbors = tf.convert_to_tensor(neighbors)
     p_cond = tf.convert_to_tensor(p_cond)
@@ -338,7 +409,21 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = 
         )
     row_bytes = k * k * (neighbors.dtype.size + p_cond.dtype.size + 1)
     tile = rows_per_tile(n, row_bytes, memory_budget)
-    return specialised(_directed_p, n, k, p_cond.dtype, tile)(neighbors, p_cond, tile)
+    weights, mutual, entropy = specialised(_directed_p, n, k, p_cond.dtype, tile)(
+        neighbors, p_cond, tile
+    )
+    one_way = tf.cast(tf.where(tf.reshape(~mutual, [-1]))[:, 0], tf.int32)
+    edges = n * k
+    capacity = -(-max(1, -(-8 * int(one_way.shape[0]) // edges)) * edges // 8)
+    padding = capacity - int(one_way.shape[0])
+    targets = tf.gather(tf.reshape(neighbors, [-1]), one_way)
+    return EdgeP(
+        neighbors,
+        weights,
+        entropy,
+        tf.pad(one_way, [[0, padding]]),
+        tf.pad(targets, [[0, padding]], constant_values=n),
+    )
 
 
 def _directed_edges(y, neighbors):
@@ -348,18 +433,23 @@ def _directed_edges(y, neighbors):
     return diffs, tf.reduce_sum(tf.square(diffs), axis=2)
 
 
-def directed_attractive_forces(
-    y, neighbors, weights, dof: float = 1.0, deterministic_sums: bool = False
-):
+def _one_way_rows(values, p: EdgeP):
+    """(C, ...) rows of ``values`` ((N, k, ...), one per edge) at the one-way edges; the padding
+    slots hold any edge's row (their target, N, is dropped or masked by the caller)."""
+    return tf.gather(tf.reshape(values, [-1, *values.shape[2:]]), p.one_way)
+
+
+def directed_attractive_forces(y, p: EdgeP, dof: float = 1.0, deterministic_sums: bool = False):
     """Attractive forces ``sum_j p_ij (1 + |y_i - y_j|^2 / dof)^-1 (y_i - y_j)``, P on edges.
 
-    Every edge's force is added to its source row (a dense (N, k) row sum) and subtracted from its
-    target (one scatter of N k rows): O(N k d) work. For ``dof = 1`` the factor is t-SNE's
-    ``w_ij``, as in :func:`sparse_attractive_forces`.
+    Each row sums the forces of its own edges (a dense (N, k) row reduction, which completes
+    the mutual pairs), and the one-way edges' forces are subtracted from their targets (one
+    scatter of C rows): O(N k d) work. For ``dof = 1`` the factor is t-SNE's ``w_ij``, as in
+    :func:`sparse_attractive_forces`.
 
     Args:
       y: (N, d) embedding.
-      neighbors, weights: P from :func:`directed_joint_probabilities`.
+      p: P from :func:`directed_joint_probabilities`.
       dof: degrees of freedom ``a`` of the kernel (Python float).
       deterministic_sums: scatter the targets' forces in 64-bit fixed point
         (:func:`~tfclust.tsne.fft.fixed_point_segment_sum`, the same sums on every run of an
@@ -368,18 +458,17 @@ def directed_attractive_forces(
     Returns:
       (N, d) tensor, dtype of ``y``.
     """
-    diffs, sq = _directed_edges(y, neighbors)
-    coef = weights / (1.0 + sq / dof) if dof != 1.0 else weights / (1.0 + sq)
+    diffs, sq = _directed_edges(y, p.neighbors)
+    coef = p.weights / (1.0 + sq / dof) if dof != 1.0 else p.weights / (1.0 + sq)
     forces = coef[:, :, tf.newaxis] * diffs  # (N, k, d)
-    outgoing = tf.reduce_sum(forces, axis=1)
     segment_sum = fixed_point_segment_sum if deterministic_sums else tf.math.unsorted_segment_sum
-    incoming = segment_sum(
-        tf.reshape(forces, [-1, y.shape[1]]), tf.reshape(neighbors, [-1]), tf.shape(y)[0]
-    )
-    return outgoing - incoming
+    n = y.shape[0]
+    # Segment N collects the padding slots and is dropped.
+    incoming = segment_sum(_one_way_rows(forces, p), p.one_way_targets, n + 1)[:n]
+    return tf.reduce_sum(forces, axis=1) - incoming
 
 
-def directed_kl_divergence(y, neighbors, weights, entropy, z, dof: float = 1.0, exaggeration=1.0):
+def directed_kl_divergence(y, p: EdgeP, z, dof: float = 1.0, exaggeration=1.0):
     """``KL(exaggeration * P || Q)`` in nats, P on edges, given the normaliser Z.
 
     With ``q_ij = w_ij / Z``, ``w_ij = (1 + |y_i - y_j|^2 / dof)^-dof`` and ``sum p = 1``::
@@ -392,7 +481,7 @@ def directed_kl_divergence(y, neighbors, weights, entropy, z, dof: float = 1.0, 
 
     Args:
       y: (N, d) embedding.
-      neighbors, weights, entropy: P from :func:`directed_joint_probabilities`.
+      p: P from :func:`directed_joint_probabilities`.
       z: scalar ``sum_{i != j} w_ij``.
       dof: degrees of freedom of the kernel (Python float).
       exaggeration: scalar factor ``a`` on P.
@@ -400,24 +489,28 @@ def directed_kl_divergence(y, neighbors, weights, entropy, z, dof: float = 1.0, 
     Returns:
       Scalar, dtype of ``y``.
     """
-    _, sq = _directed_edges(y, neighbors)
+    _, sq = _directed_edges(y, p.neighbors)
     log_w = -tf.math.log1p(sq) if dof == 1.0 else -dof * tf.math.log1p(sq / dof)
     log_q = tf.maximum(log_w - tf.math.log(z), tf.math.log(tf.constant(MACHINE_EPSILON, y.dtype)))
-    cross = 2.0 * tf.reduce_sum(weights * log_q)
-    return exaggeration * (entropy + tf.math.log(exaggeration) - cross)
+    terms = p.weights * log_q
+    one_way = tf.where(
+        p.one_way_targets < y.shape[0], _one_way_rows(terms, p), tf.zeros_like(p.one_way, y.dtype)
+    )
+    cross = tf.reduce_sum(terms) + tf.reduce_sum(one_way)
+    return exaggeration * (p.entropy + tf.math.log(exaggeration) - cross)
 
 
 @dataclasses.dataclass(frozen=True)
 class FFTObjective:
     """t-SNE objective with FFT-interpolated repulsion (FIt-SNE) and P on k-NN edges.
 
-    Per call: the attraction over P's ``N k`` edges (:func:`directed_attractive_forces`) and
+    Per call: the attraction over P's edges (:func:`directed_attractive_forces`) and
     the repulsion and Z from :func:`tfclust.tsne.fft.fft_repulsion`, O(N k + G log G) time and
     O(N k + G) memory for a grid of G nodes. Kernel ``w = (1 + d^2 / dof)^-dof`` (openTSNE's
     heavy tails; ``dof = 1`` is standard t-SNE), gradient ``4 (exaggeration * attractive -
     repulsive / Z)``.
 
-    Operands: ``(neighbors, weights, entropy, charge)`` from :meth:`operands`; ``charge`` (N,) is
+    Operands: ``(p, charge)`` from :meth:`operands`: P as :class:`EdgeP`, and ``charge`` (N,),
     0 on the padding rows of a size bucket (see :func:`~tfclust.tsne.fft.fft_repulsion`).
 
     Attributes: the interpolation settings of :func:`~tfclust.tsne.fft.fft_repulsion`, with its
@@ -426,7 +519,9 @@ class FFTObjective:
     (:meth:`at_extent`). ``deterministic_sums`` (bool; default: the device profile's when the
     objective is made) sums the grid charges and the attractive forces in fixed point, with no
     float atomics (:func:`~tfclust.tsne.fft.fixed_point_segment_sum`); being a field, it is
-    part of the compiled programs' key.
+    part of the compiled programs' key. ``exact_repulsion`` (bool, default False) sums the
+    repulsion and Z over all pairs instead (:func:`exact_repulsion`): for small N, where it is
+    faster than the grid and compiles one program instead of one per grid size.
     """
 
     n_interpolation_points: int | None = None
@@ -440,18 +535,22 @@ class FFTObjective:
     deterministic_sums: bool = dataclasses.field(
         default_factory=lambda: device_profile().deterministic_sums
     )
+    exact_repulsion: bool = False
 
     @staticmethod
     def operands(neighbors, p_cond, memory_budget: int | None = None, charge=None):
-        """``(neighbors, weights, entropy, charge)``: P of the k-NN graph, see
-        :func:`directed_joint_probabilities`; ``charge`` defaults to ones."""
-        weights, entropy = directed_joint_probabilities(neighbors, p_cond, memory_budget)
+        """``(p, charge)``: the :class:`EdgeP` of the k-NN graph (see
+        :func:`directed_joint_probabilities`) and the (N,) charges, default ones."""
+        p = directed_joint_probabilities(neighbors, p_cond, memory_budget)
         if charge is None:
-            charge = tf.ones_like(weights[:, 0])
-        return tf.convert_to_tensor(neighbors), weights, entropy, charge
+            charge = tf.ones_like(p.weights[:, 0])
+        return p, charge
 
     def repulsion(self, y, charge=None):
-        """``(repulsive (N, d), z)`` by FFT interpolation."""
+        """``(repulsive (N, d), z)`` by FFT interpolation (or exactly, ``exact_repulsion``)."""
+        if self.exact_repulsion:
+            charge = tf.ones_like(y[:, 0]) if charge is None else charge
+            return exact_repulsion(y, charge, self.dof)
         return fft_repulsion(
             y,
             charge,
@@ -466,24 +565,24 @@ class FFTObjective:
             deterministic_sums=self.deterministic_sums,
         )
 
-    def gradient(self, y, exaggeration, neighbors, weights, entropy, charge):
+    def gradient(self, y, exaggeration, p, charge):
         """(N, d) gradient of ``KL(exaggeration * P || Q)``."""
-        return self._gradient_and_z(y, exaggeration, neighbors, weights, charge)[0]
+        return self._gradient_and_z(y, exaggeration, p, charge)[0]
 
-    def gradient_and_kl(self, y, exaggeration, neighbors, weights, entropy, charge):
+    def gradient_and_kl(self, y, exaggeration, p, charge):
         """The gradient and the KL divergence, given the same Z."""
-        grad, z = self._gradient_and_z(y, exaggeration, neighbors, weights, charge)
-        return grad, directed_kl_divergence(
-            y, neighbors, weights, entropy, z, self.dof, exaggeration
-        )
+        grad, z = self._gradient_and_z(y, exaggeration, p, charge)
+        return grad, directed_kl_divergence(y, p, z, self.dof, exaggeration)
 
-    def extent(self, y, neighbors, weights, entropy, charge):
+    def extent(self, y, p, charge):
         """Side of the charged points' bounding square (:func:`~tfclust.tsne.fft.grid_extent`)."""
         return grid_extent(y, charge)
 
     def at_extent(self, extent: float) -> FFTObjective:
         """This objective with the grid of an embedding whose bounding square has side
-        ``extent`` (:func:`~tfclust.tsne.fft.grid_intervals`)."""
+        ``extent`` (:func:`~tfclust.tsne.fft.grid_intervals`); itself with ``exact_repulsion``."""
+        if self.exact_repulsion:
+            return self
         n_boxes = grid_intervals(
             extent,
             min_num_intervals=self.min_num_intervals,
@@ -493,14 +592,12 @@ class FFTObjective:
         )
         return dataclasses.replace(self, n_boxes=n_boxes)
 
-    def kl_divergence(self, y, exaggeration, neighbors, weights, entropy, charge):
+    def kl_divergence(self, y, exaggeration, p, charge):
         """Scalar ``KL(exaggeration * P || Q)``, exact given the interpolated Z."""
         _, z = self.repulsion(y, charge)
-        return directed_kl_divergence(y, neighbors, weights, entropy, z, self.dof, exaggeration)
+        return directed_kl_divergence(y, p, z, self.dof, exaggeration)
 
-    def _gradient_and_z(self, y, exaggeration, neighbors, weights, charge):
-        attractive = directed_attractive_forces(
-            y, neighbors, weights, self.dof, self.deterministic_sums
-        )
+    def _gradient_and_z(self, y, exaggeration, p, charge):
+        attractive = directed_attractive_forces(y, p, self.dof, self.deterministic_sums)
         repulsive, z = self.repulsion(y, charge)
         return 4.0 * (exaggeration * attractive - repulsive / z), z

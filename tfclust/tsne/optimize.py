@@ -106,7 +106,7 @@ def pca_embedding(x, n_components: int):
 
 def _shape_key(y, operands):
     """The static sizes and dtype a descent's programs are compiled for."""
-    return (y.dtype, tuple(y.shape), *(tuple(op.shape) for op in operands))
+    return (y.dtype, tuple(y.shape), *(tuple(op.shape) for op in tf.nest.flatten(operands)))
 
 
 class _Step(NamedTuple):
