@@ -38,6 +38,7 @@ kernels).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -413,9 +414,9 @@ def directed_joint_probabilities(neighbors, p_cond, memory_budget: int | None = 
         neighbors, p_cond, tile
     )
     one_way = tf.cast(tf.where(tf.reshape(~mutual, [-1]))[:, 0], tf.int32)
-    edges = n * k
-    capacity = -(-max(1, -(-8 * int(one_way.shape[0]) // edges)) * edges // 8)
-    padding = capacity - int(one_way.shape[0])
+    count = int(one_way.shape[0])
+    eighths = max(1, math.ceil(8 * count / (n * k)))
+    padding = math.ceil(eighths * n * k / 8) - count
     targets = tf.gather(tf.reshape(neighbors, [-1]), one_way)
     return EdgeP(
         neighbors,
