@@ -150,16 +150,21 @@ def sparse_kl_divergence(y, indices, values, z, dof: float, exaggeration=1.0):
     return tf.reduce_sum(p * tf.math.log(tf.maximum(p, MACHINE_EPSILON) / q))
 
 
-def _pairwise(y_rows, y, dof):
-    """Per-component differences and kernel values between a tile of points and all points.
+def _pairwise_differences(y_rows, y):
+    """Per-component differences and squared distances between a tile of points and all points.
 
-    Returns a list of d (tile, N) differences ``y_i[k] - y_j[k]`` and the (tile, N) kernel.
-    Computed from differences, not the matmul form, because the largest forces come from near
-    neighbours, where ``|y_i|^2 + |y_j|^2 - 2 y_i.y_j`` cancels; one 2-D array per component
-    (not a (tile, N, d) array) so that XLA fuses everything into row reductions.
+    Returns a list of d (tile, N) differences ``y_i[k] - y_j[k]`` and the (tile, N) squared
+    distances. Computed from differences, not the matmul form, because the largest forces come
+    from near neighbours, where ``|y_i|^2 + |y_j|^2 - 2 y_i.y_j`` cancels; one 2-D array per
+    component (not a (tile, N, d) array) so that XLA fuses everything into row reductions.
     """
     diffs = [y_rows[:, k, None] - y[None, :, k] for k in range(y.shape[1])]
-    sq_distances = tf.add_n([tf.square(diff) for diff in diffs])
+    return diffs, tf.add_n([tf.square(diff) for diff in diffs])
+
+
+def _pairwise(y_rows, y, dof):
+    """:func:`_pairwise_differences`' differences and the (tile, N) kernel values."""
+    diffs, sq_distances = _pairwise_differences(y_rows, y)
     return diffs, student_t_kernel(sq_distances, dof)
 
 
@@ -203,8 +208,8 @@ def exact_repulsion(y, charge, dof: float = 1.0, memory_budget: int | None = Non
 
     def block(args):
         y_rows, c_rows = args
-        diffs = [y_rows[:, a, None] - y[None, :, a] for a in range(d)]
-        base = 1.0 + tf.add_n([tf.square(diff) for diff in diffs]) / dof
+        diffs, sq_distances = _pairwise_differences(y_rows, y)
+        base = 1.0 + sq_distances / dof
         w = charge[None, :] * (1.0 / base if dof == 1.0 else base**-dof)
         repulsive = c_rows[:, None] * _row_forces(w / base, diffs)
         # w_ii = c_i (zero difference), taken out by subtraction.
