@@ -57,14 +57,17 @@ def test_fit_inertia_comparable_to_sklearn(request, data, k):
 
 def test_random_init_finds_two_blobs():
     # With two clusters a random start can put both centres in one blob; the running means
-    # still pull one of them across. (On the six overlapping blobs random inits often merge two
-    # blobs for both libraries: over 150 seeds the mean inertia was 37,890 here, 37,765 for
-    # scikit-learn.)
+    # still pull one of them across. Over 100 seeds the inertia was 1.003x the best on average
+    # for both libraries, at most 1.019x here and 1.024x for scikit-learn. (On the six
+    # overlapping blobs random inits often merge two blobs for both libraries: over 150 seeds
+    # the mean inertia was 37,890 here, 37,765 for scikit-learn.)
     x, _ = make_blobs(n_samples=400, n_features=4, centers=2, cluster_std=1.0, random_state=1)
     best = SKMeans(2, n_init=10, random_state=0).fit(x).inertia_
-    for seed in range(5):
-        m = MiniBatchKMeans(2, init="random", batch_size=50, random_state=seed).fit(x)
-        assert m.inertia_ <= best * 1.01
+    ratios = [
+        MiniBatchKMeans(2, init="random", batch_size=50, random_state=seed).fit(x).inertia_ / best
+        for seed in range(20)
+    ]
+    assert max(ratios) <= 1.03 and np.mean(ratios) <= 1.006, ratios
 
 
 def test_reproducible_and_seed_dependent(blobs):

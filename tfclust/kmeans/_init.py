@@ -14,13 +14,12 @@ from .._tiling import squared_distances
 from ._steps import fold_tiles
 
 
-def _uniform(shape, seed, step, dtype):
+def _uniform(shape, seed, dtype):
     """Uniform [0, 1) draws in ``dtype``, drawn in float32 whatever ``dtype`` is, so that a
-    seed picks the same rows for float32 and float64 data (as scikit-learn's one RNG does)."""
-    u = tf.random.stateless_uniform(
-        shape, seed=tf.random.experimental.stateless_fold_in(seed, step)
-    )
-    return tf.cast(u, dtype)
+    seed picks the same rows for float32 and float64 data (as scikit-learn's one RNG does).
+    Each call compiles its own random-number code, so each seeding calls it once
+    (docs/first_call.md)."""
+    return tf.cast(tf.random.stateless_uniform(shape, seed=seed), dtype)
 
 
 def kmeans_plusplus(
@@ -42,9 +41,15 @@ def kmeans_plusplus(
     x_flat = tf.reshape(xb, [-1, d])
     w_flat = tf.reshape(wb, [-1])
 
+    # All draws up front, in one call: the first centre's (R,) and the candidates' (k, R, L).
+    # Drawn inside the loop, XLA would fuse the random-number generation into the
+    # (rows x R x trials) comparison below and recompute it for every row.
+    u, draws = tf.split(_uniform([r * (1 + k * trials)], seed, dtype), [r, r * k * trials])
+    draws = tf.reshape(draws, [k, r, trials])
+
     # First centre: numpy's choice(p=w/sum(w)) is searchsorted(cdf, u, side="right").
     cdf = tf.cumsum(w_flat)
-    u = _uniform([r], seed, 0, dtype) * cdf[-1]
+    u = u * cdf[-1]
     first = tf.reduce_sum(tf.cast(cdf[tf.newaxis] <= u[:, tf.newaxis], tf.int32), axis=1)
     first_x = tf.gather(x_flat, tf.minimum(first, n_valid - 1))  # (R, d)
     centers = tf.tensor_scatter_nd_update(
@@ -73,9 +78,6 @@ def kmeans_plusplus(
             n_tiles, body, (closest, tf.zeros([r], dtype), tf.zeros([r, trials], tf.int32))
         )
 
-    # All draws up front: generated inside the loop, XLA fuses the random-number generation into
-    # the (rows x R x trials) comparison below and recomputes it for every row.
-    draws = _uniform([k, r, trials], seed, 1, dtype)
     closest = tf.fill([n_tiles, tile, r], tf.constant(float("inf"), dtype))
     # With closest = inf the first sweep only fills in d(., first); its draws are discarded.
     closest, _, _ = update_closest(closest, first_x, tf.zeros([r, trials], dtype))
@@ -135,7 +137,7 @@ def random_rows(xb, wb, seed, n_clusters: int, n_restarts: int):
     d = xb.shape[2]
     x_flat = tf.reshape(xb, [-1, d])
     w_flat = tf.reshape(wb, [-1])
-    u = _uniform([n_restarts, w_flat.shape[0]], seed, 0, xb.dtype)
+    u = _uniform([n_restarts, w_flat.shape[0]], seed, xb.dtype)
     tiny = tf.constant(1e-30, xb.dtype)
     gumbel = -tf.math.log(-tf.math.log(tf.maximum(u, tiny)) + tiny)
     keys = tf.where(
